@@ -1,0 +1,1 @@
+"""Lightning callbacks: figures during training, and the config stored in checkpoints."""

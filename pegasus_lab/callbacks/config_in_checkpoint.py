@@ -1,0 +1,18 @@
+"""Stores the run's resolved config in every checkpoint, as plain data, so `pegasus-sample`
+can rebuild the model through its `_target_` and the file stays loadable with weights_only."""
+from __future__ import annotations
+
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from pegasus_lab.checkpoints import CONFIG_KEY
+
+
+class ConfigInCheckpoint(Callback):
+    def __init__(self, config: DictConfig | dict) -> None:
+        if isinstance(config, DictConfig):
+            config = OmegaConf.to_container(config, resolve=True)
+        self.config = config
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[CONFIG_KEY] = self.config

@@ -1,0 +1,41 @@
+"""Figures every few epochs: samples from a fixed latent batch, and reconstructions of fixed
+held-out images (methods that reconstruct). Logged to TensorBoard and saved as PNGs."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pegasus_lab.callbacks.periodic_figure import PeriodicFigure
+
+
+class ImageGrids(PeriodicFigure):
+    def __init__(self, every_n_epochs: int = 5, num_samples: int = 64,
+                 num_reconstructions: int = 32, seed: int = 0,
+                 save_dir: str | None = None) -> None:
+        super().__init__(every_n_epochs, save_dir)
+        self.num_samples, self.num_reconstructions, self.seed = (
+            num_samples, num_reconstructions, seed)
+        self.fixed_z: torch.Tensor | None = None
+        self.fixed_x: torch.Tensor | None = None
+        self.fixed_y: torch.Tensor | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        g = torch.Generator().manual_seed(self.seed)
+        self.fixed_z = torch.randn(self.num_samples, pl_module.latent_dim, generator=g)
+        num_classes = getattr(pl_module, "num_classes", 0) or 0
+        if num_classes:
+            self.fixed_y = torch.arange(self.num_samples) % num_classes
+        dm = trainer.datamodule
+        if hasattr(pl_module, "reconstruct") and dm is not None and self.num_reconstructions:
+            self.fixed_x = dm.example_batch(self.num_reconstructions)
+
+    def figures(self, trainer, pl_module) -> dict[str, tuple[torch.Tensor, int]]:
+        labels = None if self.fixed_y is None else self.fixed_y.to(pl_module.device)
+        samples = pl_module.generate(self.fixed_z.to(pl_module.device), labels)
+        figures = {"samples": (pl_module.to_unit(samples), int(math.sqrt(self.num_samples)))}
+        if self.fixed_x is not None:
+            x = self.fixed_x.to(pl_module.device)
+            pairs = torch.stack([x, pl_module.reconstruct(x)], 1).flatten(0, 1)
+            figures["reconstructions"] = (pl_module.to_unit(pairs), 8)
+        return figures

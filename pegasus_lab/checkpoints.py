@@ -1,0 +1,34 @@
+"""Reading checkpoints safely (tensors and plain data only), with errors a user can act on."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from pegasus_lab.errors import CheckpointError
+
+CONFIG_KEY = "pegasus_config"
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError) as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} is not a training checkpoint (got {type(ckpt).__name__})")
+    return ckpt
+
+
+def stored_config(ckpt: dict, path: str | Path) -> dict:
+    cfg = ckpt.get(CONFIG_KEY)
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{path} carries no pegasus_lab config: was it written by "
+                              "pegasus-train?")
+    return cfg

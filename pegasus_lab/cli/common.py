@@ -1,0 +1,45 @@
+"""What the entry points share: where the configs are, and how user errors are reported."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from pegasus_lab.errors import ConfigError, find_user_error
+
+log = logging.getLogger("pegasus_lab")
+EXIT_USER_ERROR = 2
+
+
+def config_dir() -> str:
+    """`conf/` inside an installed wheel, else the repository's top-level `conf/`."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "conf", package.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return str(candidate)
+    raise FileNotFoundError(f"no Hydra configs next to {package}")
+
+
+def report_user_errors(task, cfg):
+    """Run `task(cfg)`; a user error (bad data, config, checkpoint) becomes one line on stderr
+    and exit status 2 instead of a traceback. Anything else is a bug and keeps its traceback."""
+    try:
+        return task(cfg)
+    except Exception as exc:
+        user_error = find_user_error(exc)
+        if user_error is None:
+            raise
+        log.debug("user error", exc_info=True)
+        print(f"error: {user_error}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def require_all_values(cfg: DictConfig) -> None:
+    """Name every `???` value the run still needs before anything is built."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        example = " ".join(f"{key}=…" for key in missing)
+        raise ConfigError(f"required config value(s) not set: {', '.join(missing)} "
+                          f"(give them on the command line: {example})")

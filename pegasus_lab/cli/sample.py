@@ -1,0 +1,94 @@
+"""pegasus-sample: load a checkpoint written by pegasus-train and draw figures from it.
+
+  pegasus-sample ckpt=PATH                      # random samples, an 8×8 grid
+  pegasus-sample ckpt=PATH mode=interpolate     # paper-1's horse→bird slerp grid
+
+The model is rebuilt from the config stored in the checkpoint; the data (for interpolation)
+too, with anything under `data:` here merged on top (e.g. data.source.root=…).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from pegasus_lab.checkpoints import load_checkpoint, stored_config
+from pegasus_lab.cli.common import config_dir, log, report_user_errors
+from pegasus_lab.errors import CheckpointError, ConfigError
+from pegasus_lab.images import grid, save_png
+from pegasus_lab.latent.pair_grid import PairGridSpec, pair_interpolation, select_images
+
+MODES = ("grid", "interpolate")
+
+
+def model_from_checkpoint(path: str, device: str | torch.device = "cpu"):
+    """The trained module (eval mode) and the config it was trained with."""
+    ckpt = load_checkpoint(path)
+    stored = OmegaConf.create(stored_config(ckpt, path))
+    if "init_from" in stored.model:
+        stored.model.init_from = None  # the checkpoint's own weights replace them anyway
+    model = instantiate(stored.model)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, RuntimeError) as err:
+        raise CheckpointError(f"weights in {path} do not fit the model its config builds: "
+                              f"{str(err).splitlines()[0]}") from err
+    return model.to(device).eval(), stored
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def sample(cfg: DictConfig) -> Path:
+    if cfg.mode not in MODES:
+        raise ConfigError(f"unknown mode {cfg.mode!r}; valid choices: {list(MODES)}")
+    model, stored = model_from_checkpoint(cfg.ckpt, _device(cfg.device))
+    run_dir = Path(cfg.ckpt).resolve().parent.parent
+    out = Path(cfg.out) if cfg.out else run_dir / "samples" / f"{cfg.mode}.png"
+    with torch.no_grad():
+        if cfg.mode == "grid":
+            g = torch.Generator().manual_seed(cfg.seed)
+            z = torch.randn(cfg.num_samples, model.latent_dim, generator=g).to(model.device)
+            num_classes = getattr(model, "num_classes", 0) or 0
+            labels = (torch.arange(cfg.num_samples, device=model.device) % num_classes
+                      if num_classes else None)
+            images = model.to_unit(model.generate(z, labels)).cpu()
+            nrow = cfg.nrow or int(math.ceil(math.sqrt(cfg.num_samples)))
+        else:
+            data_cfg = OmegaConf.merge(stored.data, cfg.get("data") or {})
+            datamodule = instantiate(data_cfg)
+            datamodule.prepare_data()
+            datamodule.setup("fit")
+            spec = PairGridSpec(**OmegaConf.to_container(cfg.interpolation, resolve=True))
+            images, partners = pair_interpolation(model, *select_images(datamodule, spec),
+                                                  spec.weights(), spec.method, spec.seed)
+            log.info("row partners (positions among the %d '%s' images): %s",
+                     spec.to_count, spec.to_class, partners.tolist())
+            nrow = spec.steps
+    save_png(images, out, nrow)
+    if cfg.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+        with SummaryWriter(str(run_dir / "tensorboard")) as writer:
+            writer.add_image(f"pegasus-sample/{cfg.mode}", grid(images, nrow))
+    print(out)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="sample")
+def _hydra_main(cfg: DictConfig) -> None:
+    report_user_errors(sample, cfg)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""pegasus-train: compose the config, build data, model, callbacks, loggers and Trainer, fit."""
+from __future__ import annotations
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf
+
+from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
+from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
+
+
+def _instantiate_group(group: DictConfig | None) -> list:
+    """Every entry of a config group that has a `_target_` (null entries switch one off)."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values()
+            if isinstance(node, DictConfig) and "_target_" in node]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    require_all_values(cfg)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    log.info("data: %s", cfg.data._target_)
+    datamodule = instantiate(cfg.data)
+    log.info("model: %s", cfg.model._target_)
+    model = instantiate(cfg.model)
+    callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg)]
+    loggers = _instantiate_group(cfg.get("logger"))
+    if not loggers:  # nothing to monitor the learning rate into (logger=none)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for lg in trainer.loggers:
+        lg.log_hyperparams(_flat_hparams(cfg))
+    ckpt_path = cfg.get("ckpt_path")
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    log.info("finished: %s", metrics)
+    return metrics
+
+
+def _flat_hparams(cfg: DictConfig) -> dict:
+    """The resolved config, flattened to 'a/b/c' keys of TensorBoard-friendly values."""
+    flat = {}
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}/{k}" if prefix else str(k))
+        elif isinstance(node, (int, float, str, bool)) or node is None:
+            flat[prefix] = "null" if node is None else node
+        else:
+            flat[prefix] = str(node)
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return flat
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    metrics = report_user_errors(train, cfg)
+    objective = cfg.get("optimized_metric")
+    return metrics.get(objective) if objective else None
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

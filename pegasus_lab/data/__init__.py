@@ -1,0 +1,1 @@
+"""Data layer: image sources, class filters, tensor caches and the LightningDataModule."""

@@ -1,0 +1,137 @@
+"""One LightningDataModule for every image experiment: a source, a size, a value range, a path."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from pegasus_lab.data.device_batches import DeviceBatches
+from pegasus_lab.data.source import ImageSource
+from pegasus_lab.data.source_dataset import SourceDataset
+from pegasus_lab.data.tensor_cache import ImageTensors, load_or_build
+from pegasus_lab.data.transforms import check_range, from_uint8
+from pegasus_lab.errors import ConfigError, DataError
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Images from `source` at `image_size`² with `channels` channels, scaled to `value_range`.
+
+    fast_path=True decodes everything once into a uint8 tensor (cached on disk under
+    `cache_dir`) that is kept on the accelerator; fast_path=False streams through DataLoader
+    workers, for sets that do not fit in memory. A seeded `val_fraction` is held out.
+    `download` lets sources that can (torchvision's) fetch missing files in `prepare_data`.
+    """
+
+    def __init__(self, source: ImageSource, image_size: int = 32, channels: int = 3,
+                 value_range: Sequence[float] = (0.0, 1.0), batch_size: int = 64,
+                 val_fraction: float = 0.05, hflip: bool = True, fast_path: bool = True,
+                 cache_dir: str | None = None, num_workers: int = 2, seed: int = 0,
+                 drop_last: bool = True, download: bool = True) -> None:
+        super().__init__()
+        if channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 or 3, got {channels}")
+        if image_size < 4:
+            raise ConfigError(f"image_size must be at least 4, got {image_size}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+        self.source = source
+        self.image_size, self.channels = int(image_size), int(channels)
+        self.value_range = check_range(value_range)
+        self.batch_size, self.val_fraction = int(batch_size), float(val_fraction)
+        self.hflip, self.fast_path, self.cache_dir = hflip, fast_path, cache_dir
+        self.num_workers, self.seed, self.drop_last = num_workers, seed, drop_last
+        self.download = download
+        self.tensors: ImageTensors | None = None
+        self.train_idx: np.ndarray | None = None
+        self.val_idx: np.ndarray | None = None
+
+    # -- Lightning hooks ----------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        self.source.prepare(self.download)
+        if self.fast_path and self.cache_dir:
+            load_or_build(self.source, self.image_size, self.channels, self.cache_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_idx is not None:
+            return
+        if self.fast_path:
+            self.tensors = load_or_build(self.source, self.image_size, self.channels,
+                                         self.cache_dir)
+            n = len(self.tensors)
+        else:
+            n = len(self.source)
+            if n == 0:
+                raise DataError(f"the data source is empty: {self.source.describe()}")
+        order = np.random.default_rng(self.seed).permutation(n)
+        n_val = int(round(n * self.val_fraction))
+        self.val_idx, self.train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        if len(self.train_idx) < self.batch_size and self.drop_last:
+            raise DataError(f"only {len(self.train_idx)} training images for batch size "
+                            f"{self.batch_size}; lower data.batch_size")
+
+    def train_dataloader(self):
+        return self._loader(self.train_idx, train=True)
+
+    def val_dataloader(self):
+        if self.val_idx is None or len(self.val_idx) == 0:
+            return []
+        return self._loader(self.val_idx, train=False)
+
+    # -- helpers ------------------------------------------------------------------------------
+    @property
+    def classes(self) -> list[str]:
+        return self.tensors.classes if self.tensors is not None else self.source.classes
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def _device(self) -> torch.device:
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, idx: np.ndarray, train: bool):
+        if self.fast_path:
+            sel = torch.from_numpy(idx)
+            rank, world = self._rank()
+            return DeviceBatches(self.tensors.images[sel], self.tensors.labels[sel],
+                                 self.batch_size, self.value_range, hflip=train and self.hflip,
+                                 shuffle=train, drop_last=train and self.drop_last,
+                                 device=self._device(), seed=self.seed,
+                                 rank=rank, world_size=world)
+        dataset = SourceDataset(self.source, idx, self.image_size, self.channels,
+                                self.value_range, hflip=train and self.hflip)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train,
+                          drop_last=train and self.drop_last, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
+
+    def uint8_images(self, indices: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images and labels of the whole set (or `indices`), whichever path is in use."""
+        if self.tensors is not None:
+            if indices is None:
+                return self.tensors.images, self.tensors.labels
+            sel = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+            return self.tensors.images[sel], self.tensors.labels[sel]
+        return self.source.materialise(self.image_size, self.channels, indices)
+
+    def class_indices(self, name: str) -> np.ndarray:
+        """Indices (into the whole set) of the images of class `name`."""
+        if name not in self.classes:
+            raise DataError(f"unknown class {name!r}; valid choices: {self.classes}")
+        labels = (self.tensors.labels.numpy() if self.tensors is not None
+                  else self.source.labels())
+        return np.nonzero(labels == self.classes.index(name))[0]
+
+    def example_batch(self, n: int) -> torch.Tensor:
+        """The first n held-out images (training images when nothing is held out), as floats."""
+        pool = self.val_idx if self.val_idx is not None and len(self.val_idx) else self.train_idx
+        images, _ = self.uint8_images(pool[:n])
+        return from_uint8(images, self.value_range)

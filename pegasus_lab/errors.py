@@ -1,0 +1,34 @@
+"""Errors a user can fix: the command-line entry points print them as one line and exit non-zero."""
+
+
+class PegasusError(Exception):
+    """Base class for errors caused by the user's input (config, data, checkpoints)."""
+
+
+class DataError(PegasusError):
+    """Missing, unknown or unreadable data."""
+
+
+class ConfigError(PegasusError):
+    """A configuration value the code cannot work with."""
+
+
+class CheckpointError(PegasusError):
+    """A checkpoint that is missing, corrupt or does not fit the model."""
+
+
+def find_user_error(exc: BaseException) -> PegasusError | None:
+    """Walk an exception's cause chain (Hydra wraps errors raised while instantiating)."""
+    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, PegasusError):
+            return exc
+        if isinstance(exc, (MissingMandatoryValue, InterpolationToMissingValueError)):
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return ConfigError(f"a required config value is not set: {first_line} "
+                               "(give it on the command line as key=value)")
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

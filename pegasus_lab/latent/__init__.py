@@ -1,0 +1,1 @@
+"""Latent-space arithmetic: interpolation and blends."""

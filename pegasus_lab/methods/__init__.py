@@ -1,0 +1,1 @@
+"""Training logic: one LightningModule per method, manual optimization."""

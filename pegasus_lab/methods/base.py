@@ -1,0 +1,49 @@
+"""What every generative method shares: its pixel range, latent sampling, optimizer building and
+starting from another run's weights. Each method's update rule stays in its own module."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import lightning as L
+import torch
+
+from pegasus_lab.checkpoints import load_checkpoint
+from pegasus_lab.data.transforms import check_range, to_unit
+from pegasus_lab.errors import CheckpointError
+
+
+class GenerativeModule(L.LightningModule):
+    def __init__(self, latent_dim: int, input_range: Sequence[float] = (0.0, 1.0)) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.latent_dim = int(latent_dim)
+        self.input_range = check_range(input_range)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in `input_range` from latents."""
+        raise NotImplementedError
+
+    def to_unit(self, images: torch.Tensor) -> torch.Tensor:
+        return to_unit(images, self.input_range)
+
+    @staticmethod
+    def build_optimizer(factory: Callable, params) -> torch.optim.Optimizer:
+        return factory(params=params)
+
+    def load_initial_weights(self, path: str) -> None:
+        """Start from the network weights of another run (e.g. paper-1's stage 1)."""
+        state = load_checkpoint(path).get("state_dict")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path} holds no 'state_dict'")
+        own = self.state_dict()
+        mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+        missing = [k for k in own if k not in state]
+        if mismatched or missing:
+            raise CheckpointError(
+                f"weights in {path} do not fit this model: "
+                f"{len(missing)} missing (e.g. {missing[:3]}), "
+                f"{len(mismatched)} of another shape (e.g. {mismatched[:3]})")
+        self.load_state_dict(state, strict=False)

@@ -1,0 +1,100 @@
+"""Variational autoencoder (paper-1): reconstruction + KL to N(0, I), one Adam step per batch.
+
+loss = mean over the batch of [ Σ_pixels BCE(x̂, x) + kl_weight · KL(q(z|x) ‖ N(0, I)) ]
+with the closed-form KL = −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.methods.base import GenerativeModule
+
+RECONSTRUCTIONS = ("bce", "mse")
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) per sample, summed over latent dimensions."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+class VAE(GenerativeModule):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, optimizer: Callable,
+                 scheduler: Callable | None = None, kl_weight: float = 1.0,
+                 reconstruction: str = "bce", input_range: Sequence[float] = (0.0, 1.0),
+                 init_from: str | None = None) -> None:
+        super().__init__(latent_dim=decoder.latent_dim, input_range=input_range)
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ConfigError(f"unknown reconstruction loss {reconstruction!r}; valid choices: "
+                              f"{list(RECONSTRUCTIONS)}")
+        if reconstruction == "bce" and tuple(self.input_range) != (0.0, 1.0):
+            raise ConfigError("binary cross-entropy needs images in [0, 1]; got input_range "
+                              f"{list(self.input_range)}")
+        if encoder.latent_dim != decoder.latent_dim:
+            raise ConfigError(f"encoder latent {encoder.latent_dim} ≠ decoder latent "
+                              f"{decoder.latent_dim}")
+        self.encoder, self.decoder = encoder, decoder
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.kl_weight, self.reconstruction = float(kl_weight), reconstruction
+        if init_from:
+            self.load_initial_weights(init_from)
+
+    # -- the model ----------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def generate(self, z, labels=None):
+        return self.decode(z)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoded posterior means (no sampling noise), for figures."""
+        return self.decode(self.encode(x)[0])
+
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        if self.reconstruction == "bce":
+            per_pixel = F.binary_cross_entropy_with_logits(self.decoder.logits(z), x,
+                                                           reduction="none")
+        else:
+            per_pixel = F.mse_loss(self.decoder(z), x, reduction="none")
+        recon = per_pixel.flatten(1).sum(1).mean()
+        kl = kl_to_standard_normal(mu, logvar).mean()
+        return {"loss": recon + self.kl_weight * kl, "recon": recon, "kl": kl}
+
+    # -- Lightning ----------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        opt = self.optimizers()
+        out = self.losses(x)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(out["loss"])
+        opt.step()
+        self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False,
+                      on_step=True, on_epoch=True, batch_size=len(x))
+        self.log("loss", out["loss"].detach(), prog_bar=True, logger=False, batch_size=len(x))
+        return out["loss"].detach()
+
+    def on_train_epoch_end(self) -> None:
+        sched = self.lr_schedulers()
+        if sched is not None:
+            sched.step()
+
+    def validation_step(self, batch, batch_idx):
+        x, _ = batch
+        out = self.losses(x)
+        self.log_dict({f"val/{k}": v for k, v in out.items()}, on_epoch=True,
+                      batch_size=len(x), prog_bar=False)
+
+    def configure_optimizers(self):
+        opt = self.build_optimizer(self.optimizer_factory, self.parameters())
+        if self.scheduler_factory is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": self.scheduler_factory(optimizer=opt)}

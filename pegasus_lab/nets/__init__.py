@@ -1,0 +1,1 @@
+"""Networks: plain nn.Modules, one file per architecture family."""

@@ -1,0 +1,63 @@
+"""pegasus-sample end to end: a tiny run on the real fixture images, then its figures."""
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pegasus_lab.cli.train import train
+from tests.conftest import CIFAR_MINI, ROOT, TINY_VAE, compose_config, run_cli
+
+SIDE, PAD = 16, 2
+
+
+@pytest.fixture(scope="module")
+def trained_ckpt(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    cfg = compose_config("train", [
+        "data=image_folder", f"data.source.root={CIFAR_MINI}", f"data.image_size={SIDE}",
+        "data.batch_size=8", "data.cache_dir=null", "trainer=smoke", *TINY_VAE], tmp)
+    train(cfg)
+    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+
+
+def _grid_side(n):
+    return n * (SIDE + PAD) + PAD
+
+
+def test_interpolation_grid_png(trained_ckpt, tmp_path):
+    out = tmp_path / "grid.png"
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "mode=interpolate",
+                     f"out={out}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Image.open(out).size == (_grid_side(8), _grid_side(8))  # 8 horses × 8 weights
+    assert list((trained_ckpt.parents[1] / "tensorboard").glob("events.*"))
+
+
+def test_random_grid_png_next_to_the_run(trained_ckpt, tmp_path):
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "num_samples=16",
+                     f"paths.log_dir={tmp_path}", "tensorboard=false", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = trained_ckpt.parents[1] / "samples" / "grid.png"
+    assert out.exists() and str(out) in result.stdout
+    assert Image.open(out).size == (_grid_side(4), _grid_side(4))
+
+
+def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"\x00" * 100)
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={bad}", f"paths.log_dir={tmp_path}",
+                     cwd=ROOT)
+    assert result.returncode == 2
+    assert "cannot read checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_checkpoint(tmp_path):
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={tmp_path / 'none.ckpt'}",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and "checkpoint not found" in result.stderr
+
+
+def test_unknown_mode(trained_ckpt, tmp_path):
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "mode=video",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and "valid choices" in result.stderr

@@ -1,0 +1,109 @@
+"""pegasus-train end to end on the CPU: runs, multiruns, checkpoints, and user errors."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from pegasus_lab.checkpoints import CONFIG_KEY, load_checkpoint
+from pegasus_lab.cli.train import train
+from tests.conftest import CIFAR_MINI, CONF, ROOT, SMOKE, TINY_VAE, compose_config, run_cli
+
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_run_writes_checkpoints_logs_and_figures(model, tmp_path):
+    cfg = compose_config("train", [f"model={model}", *SMOKE], tmp_path)
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert (run / "checkpoints" / "last.ckpt").exists()
+    assert any(p.name.startswith("best") for p in (run / "checkpoints").iterdir())
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run / "images" / "samples_latest.png").exists()
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt")  # weights_only load works
+    assert ckpt[CONFIG_KEY]["model"]["_target_"] == cfg.model._target_
+    assert ckpt["global_step"] == 6  # 2 epochs × 3 batches
+
+
+def test_dataloader_path_trains_too(tmp_path):
+    cfg = compose_config("train", [*SMOKE, "data.fast_path=false", "data.num_workers=0",
+                                   "logger=none"], tmp_path)
+    train(cfg)
+    ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert ckpt["global_step"] == 6
+
+
+def test_finetune_starts_from_the_stage1_weights(tmp_path):
+    data = ["data=image_folder", f"data.source.root={CIFAR_MINI}", "data.image_size=16",
+            "data.batch_size=8", "data.cache_dir=null", "trainer=smoke", *TINY_VAE]
+    stage1 = compose_config("train", data, tmp_path / "one")
+    train(stage1)
+    last = Path(stage1.paths.output_dir) / "checkpoints" / "last.ckpt"
+    stage2 = compose_config("train", ["experiment=paper1_finetune", *data,
+                                      f"pretrained_ckpt={last}"],
+                            tmp_path / "two")
+    # the finetune experiment's data is CIFAR+STL horses/birds; here the fixture stands in
+    from hydra.utils import instantiate
+    model = instantiate(stage2.model)
+    saved = load_checkpoint(last)["state_dict"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+
+
+def test_multirun_from_the_shell(tmp_path):
+    result = run_cli("pegasus_lab.cli.train", "-m", *SMOKE, "trainer.max_epochs=1",
+                     "model.kl_weight=0.5,1.0", f"paths.log_dir={tmp_path}",
+                     "hydra.sweep.dir=" + str(tmp_path / "sweep"), cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job in ("0", "1"):
+        run = tmp_path / "sweep" / job
+        assert (run / "checkpoints" / "last.ckpt").exists()
+        assert (run / ".hydra" / "config.yaml").exists()
+        assert list((run / "tensorboard").glob("events.*"))
+    assert "kl_weight: 0.5" in (tmp_path / "sweep" / "0" / ".hydra" / "config.yaml").read_text()
+
+
+def _user_error(result):
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return errors[0]
+
+
+def test_unknown_class_is_one_clear_error(tmp_path):
+    result = run_cli("pegasus_lab.cli.train", "experiment=demo", "data=image_folder",
+                     f"data.source.root={CIFAR_MINI}", f"paths.log_dir={tmp_path}",
+                     "interpolation.to_class=pegasus", "trainer=smoke", cwd=ROOT)
+    line = _user_error(result)
+    assert "pegasus" in line and "valid choices" in line and "horse" in line
+
+
+def test_missing_data_with_download_off(tmp_path):
+    result = run_cli("pegasus_lab.cli.train", "data=cifar10", "data.download=false",
+                     f"paths.data_dir={tmp_path}", f"paths.log_dir={tmp_path}", "trainer=smoke",
+                     cwd=ROOT)
+    line = _user_error(result)
+    assert str(tmp_path) in line and "data.download=true" in line
+
+
+def test_missing_stl10_says_how_to_train_without_it(tmp_path):
+    result = run_cli("pegasus_lab.cli.train", "experiment=paper1_pretrain", "data.download=false",
+                     f"paths.data_dir={tmp_path}", f"paths.log_dir={tmp_path}", "trainer=smoke",
+                     cwd=ROOT)
+    line = _user_error(result)
+    assert "data.source.optional=[" in line
+
+
+def test_finetune_without_stage1_checkpoint_is_a_clear_error(tmp_path):
+    result = run_cli("pegasus_lab.cli.train", "experiment=paper1_finetune",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert "pretrained_ckpt" in _user_error(result)
+
+
+def test_unknown_data_config_lists_the_options(tmp_path):
+    result = run_cli("pegasus_lab.cli.train", "data=imagenet", f"paths.log_dir={tmp_path}",
+                     cwd=ROOT)
+    assert result.returncode != 0
+    assert "cifar10" in result.stderr and "imagenet" in result.stderr

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import torch
+
+from pegasus_lab.data.datamodule import ImageDataModule
+from pegasus_lab.data.device_batches import DeviceBatches
+from pegasus_lab.data.folder import ImageFolderSource
+from pegasus_lab.data.source import ClassFilter
+from pegasus_lab.data.synthetic import SyntheticSource
+from pegasus_lab.data.tensor_cache import cache_path, load_or_build
+from pegasus_lab.errors import ConfigError, DataError
+
+
+def _dm(source, **kw):
+    args = dict(image_size=16, batch_size=8, val_fraction=0.25, num_workers=0, hflip=False)
+    args.update(kw)
+    dm = ImageDataModule(source, **args)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def _all_batches(loader):
+    xs, ys = zip(*list(loader))
+    return torch.cat(xs), torch.cat(ys)
+
+
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (-1.0, 1.0)])
+def test_fast_and_dataloader_paths_give_the_same_images(cifar_mini, value_range):
+    src = ClassFilter(ImageFolderSource(cifar_mini), ["horse", "bird"])
+    fast = _dm(src, fast_path=True, value_range=value_range)
+    slow = _dm(src, fast_path=False, value_range=value_range)
+    assert np.array_equal(fast.val_idx, slow.val_idx)
+    xf, yf = _all_batches(fast.val_dataloader())
+    xs, ys = _all_batches(slow.val_dataloader())
+    assert torch.equal(yf, ys)
+    assert torch.allclose(xf, xs, atol=1e-6)
+    assert xf.min() >= value_range[0] and xf.max() <= value_range[1]
+    assert xf.shape[1:] == (3, 16, 16)
+
+
+def test_train_loader_shuffles_covers_and_drops_last():
+    dm = _dm(SyntheticSource(num_classes=2, per_class=10, image_size=16), val_fraction=0.0,
+             batch_size=6)
+    loader = dm.train_dataloader()
+    assert len(loader) == 3  # 20 images // 6
+    _, y1 = _all_batches(loader)
+    _, y2 = _all_batches(loader)
+    assert len(y1) == 18 and not torch.equal(y1, y2)  # a new order each epoch
+
+
+def test_device_batches_flip_and_sample():
+    images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+    images[:, :, :, 0] = 255  # left column white
+    batches = DeviceBatches(images, torch.arange(4), batch_size=4, value_range=(0, 1),
+                            hflip=True, seed=3)
+    x, _ = next(iter(batches))
+    left_white = x[:, 0, 0, 0] == 1.0
+    right_white = x[:, 0, 0, 1] == 1.0
+    assert (left_white ^ right_white).all()  # each image flipped or not, never both
+    xs, ys = batches.sample(10)
+    assert xs.shape == (10, 1, 2, 2) and ys.shape == (10,)
+
+
+def test_device_batches_shard_per_rank():
+    images = torch.zeros(10, 1, 2, 2, dtype=torch.uint8)
+    labels = torch.arange(10)
+    seen = []
+    for rank in range(2):
+        b = DeviceBatches(images, labels, batch_size=5, value_range=(0, 1), shuffle=True,
+                          seed=1, rank=rank, world_size=2)
+        seen.append(torch.cat([y for _, y in b]))
+    assert sorted(torch.cat(seen).tolist()) == list(range(10))
+
+
+def test_cache_is_written_once_and_reused(tmp_path, cifar_mini):
+    src = ImageFolderSource(cifar_mini)
+    first = load_or_build(src, 8, 3, tmp_path)
+    path = cache_path(src, 8, 3, tmp_path)
+    assert path.exists()
+    stamp = path.stat().st_mtime_ns
+    again = load_or_build(ImageFolderSource(cifar_mini), 8, 3, tmp_path)
+    assert path.stat().st_mtime_ns == stamp
+    assert torch.equal(first.images, again.images) and first.classes == again.classes
+    # a different size is a different cache
+    assert cache_path(src, 16, 3, tmp_path) != path
+
+
+def test_damaged_cache_is_rebuilt(tmp_path):
+    src = SyntheticSource(num_classes=1, per_class=4, image_size=8)
+    path = cache_path(src, 8, 3, tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"half a file")
+    tensors = load_or_build(src, 8, 3, tmp_path)
+    assert len(tensors) == 4
+
+
+def test_class_indices_and_example_batch(cifar_mini):
+    dm = _dm(ImageFolderSource(cifar_mini))
+    horses = dm.class_indices("horse")
+    assert len(horses) == 32
+    images, labels = dm.uint8_images(horses[:3])
+    assert (labels == dm.classes.index("horse")).all() and images.dtype == torch.uint8
+    assert dm.example_batch(5).shape == (5, 3, 16, 16)
+    with pytest.raises(DataError, match="valid choices"):
+        dm.class_indices("pegasus")
+
+
+def test_too_few_images_for_the_batch_is_a_clear_error():
+    with pytest.raises(DataError, match="lower data.batch_size"):
+        _dm(SyntheticSource(num_classes=1, per_class=4, image_size=8), batch_size=64)
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ConfigError):
+        ImageDataModule(SyntheticSource(), channels=2)
+    with pytest.raises(ConfigError):
+        ImageDataModule(SyntheticSource(), value_range=(1, 0))

@@ -1,0 +1,83 @@
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pegasus_lab.data.folder import ImageFolderSource
+from pegasus_lab.errors import DataError
+
+
+def _zip_tree(src, dest, prefix=""):
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as z:
+        for path in sorted(src.rglob("*")):
+            if path.is_file():
+                z.write(path, prefix + path.relative_to(src).as_posix())
+    return dest
+
+
+def test_directory_reader_on_real_cifar_jpegs(cifar_mini):
+    src = ImageFolderSource(cifar_mini)
+    assert src.classes == ["airplane", "bird", "horse"]
+    assert len(src) == 96
+    assert np.bincount(src.labels()).tolist() == [32, 32, 32]
+    img = src.image(0)
+    assert img.size == (32, 32) and img.mode == "RGB"
+
+
+def test_zip_reader_matches_directory_reader(cifar_mini, tmp_path):
+    # The shared export's layout: train.zip holding train/<class>/NNNN.jpg
+    _zip_tree(cifar_mini, tmp_path / "train.zip", prefix="train/")
+    from_zip = ImageFolderSource(tmp_path, split="train")
+    from_dir = ImageFolderSource(cifar_mini)
+    assert from_zip.classes == from_dir.classes
+    assert (from_zip.labels() == from_dir.labels()).all()
+    for i in (0, 40, 95):
+        assert np.array_equal(np.asarray(from_zip.image(i)), np.asarray(from_dir.image(i)))
+
+
+def test_split_both_concatenates_train_and_test(cifar_mini, tmp_path):
+    shutil.copytree(cifar_mini, tmp_path / "train")
+    _zip_tree(cifar_mini / "horse", tmp_path / "test.zip", prefix="test/horse/")
+    both = ImageFolderSource(tmp_path, split="both")
+    assert len(both) == 96 + 32
+    assert both.classes == ["airplane", "bird", "horse"]
+
+
+def test_materialise_resizes_and_converts_channels(cifar_mini):
+    images, labels = ImageFolderSource(cifar_mini).materialise(16, 1, np.array([0, 50]))
+    assert images.shape == (2, 1, 16, 16) and images.dtype.is_floating_point is False
+    assert labels.tolist() == [0, 1]
+
+
+def test_missing_folder_names_the_path(tmp_path):
+    with pytest.raises(DataError, match=str(tmp_path / "train")):
+        len(ImageFolderSource(tmp_path, split="train"))
+
+
+def test_unknown_split_lists_choices(tmp_path):
+    with pytest.raises(DataError, match="valid choices"):
+        ImageFolderSource(tmp_path, split="validation")
+
+
+def test_folder_without_class_subfolders_is_an_error(tmp_path):
+    Image.new("RGB", (4, 4)).save(tmp_path / "loose.png")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("x")
+    with pytest.raises(DataError, match="no class folders"):
+        len(ImageFolderSource(tmp_path))
+
+
+def test_corrupt_image_names_its_path(cifar_mini, tmp_path):
+    shutil.copytree(cifar_mini / "bird", tmp_path / "bird")
+    (tmp_path / "bird" / "0000.jpg").write_bytes(b"not a jpeg at all")
+    src = ImageFolderSource(tmp_path)
+    with pytest.raises(DataError, match=r"cannot decode image .*0000\.jpg"):
+        src.image(0)
+
+
+def test_not_a_zip_is_an_error(tmp_path):
+    (tmp_path / "train.zip").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="not a readable zip"):
+        len(ImageFolderSource(tmp_path, split="train"))

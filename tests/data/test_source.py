@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+
+from pegasus_lab.data.folder import ImageFolderSource
+from pegasus_lab.data.source import ClassFilter, ConcatSource
+from pegasus_lab.data.stl10 import Stl10Source
+from pegasus_lab.data.synthetic import SyntheticSource
+from pegasus_lab.errors import DataError
+
+
+def test_class_filter_keeps_named_classes_and_remaps_labels(cifar_mini):
+    full = ImageFolderSource(cifar_mini)  # airplane 0, bird 1, horse 2
+    kept = ClassFilter(full, ["horse", "bird"])
+    assert kept.classes == ["horse", "bird"]
+    assert len(kept) == 64
+    assert np.bincount(kept.labels()).tolist() == [32, 32]
+    # first kept image is the first bird of the parent (parent order), now label 1
+    assert kept.labels()[0] == 1
+    assert np.array_equal(np.asarray(kept.image(0)), np.asarray(full.image(32)))
+
+
+def test_class_filter_materialise_agrees_with_image(cifar_mini):
+    kept = ClassFilter(ImageFolderSource(cifar_mini), ["horse"])
+    images, labels = kept.materialise(32, 3, np.array([3]))
+    assert torch.equal(images[0].permute(1, 2, 0), torch.from_numpy(np.array(kept.image(3))))
+    assert labels.tolist() == [0]
+
+
+def test_unknown_class_lists_valid_choices(cifar_mini):
+    with pytest.raises(DataError, match=r"unknown class.*pegasus.*valid choices.*airplane"):
+        len(ClassFilter(ImageFolderSource(cifar_mini), ["horse", "pegasus"]))
+
+
+def test_concat_unions_class_names_in_order():
+    a = SyntheticSource(num_classes=2, per_class=3, image_size=8, class_names=["horse", "bird"])
+    b = SyntheticSource(num_classes=2, per_class=2, image_size=8, class_names=["bird", "ship"])
+    both = ConcatSource({"a": a, "b": b})
+    assert both.classes == ["horse", "bird", "ship"]
+    assert both.labels().tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 2, 2]
+    assert np.array_equal(np.asarray(both.image(7)), np.asarray(b.image(1)))
+
+
+def test_concat_materialise_keeps_requested_order():
+    a = SyntheticSource(num_classes=1, per_class=3, image_size=8, seed=1)
+    b = SyntheticSource(num_classes=2, per_class=2, image_size=8, seed=2)
+    both = ConcatSource([a, b])
+    order = np.array([5, 0, 3, 1])
+    images, labels = both.materialise(8, 3, order)
+    full, full_labels = both.materialise(8, 3)
+    assert torch.equal(images, full[order]) and torch.equal(labels, full_labels[order])
+
+
+def test_concat_names_the_missing_part_and_the_way_out(tmp_path):
+    parts = {"cifar10": SyntheticSource(num_classes=1, per_class=2, image_size=8),
+             "stl10": Stl10Source(tmp_path, split="train")}
+    with pytest.raises(DataError, match=r"STL-10 files missing.*data.source.optional=\[stl10\]"):
+        len(ConcatSource(parts))
+
+
+def test_concat_leaves_out_an_optional_missing_part(tmp_path):
+    parts = {"cifar10": SyntheticSource(num_classes=1, per_class=2, image_size=8),
+             "stl10": Stl10Source(tmp_path, split="train")}
+    both = ConcatSource(parts, optional=["stl10"])
+    assert len(both) == 2
+
+
+def test_concat_rejects_unknown_optional_name():
+    with pytest.raises(DataError, match="unknown part"):
+        ConcatSource({"a": SyntheticSource()}, optional=["b"])

@@ -1,0 +1,84 @@
+"""CIFAR-10 and MNIST readers: MNIST on idx files written here; the missing-data errors."""
+import gzip
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pegasus_lab.data.torchvision_sources import Cifar10Source, MnistSource
+from pegasus_lab.errors import DataError
+
+SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist" / "MNIST" / "raw"
+
+
+def write_idx(path, array):
+    dims = array.shape
+    code = 0x08  # unsigned byte
+    with open(path, "wb") as f:
+        f.write(struct.pack(">HBB", 0, code, len(dims)))
+        f.write(struct.pack(">" + "I" * len(dims), *dims))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def write_mnist(root, n_train=6, n_test=4, seed=0):
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    truth = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28))
+        labels = rng.integers(0, 10, size=n)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+        truth[prefix] = images, labels
+    return truth
+
+
+def test_mnist_reads_generated_idx_files(tmp_path):
+    truth = write_mnist(tmp_path)
+    src = MnistSource(tmp_path, split="train")
+    assert src.classes == [str(i) for i in range(10)]
+    assert len(src) == 6
+    assert src.labels().tolist() == truth["train"][1].tolist()
+    assert np.array_equal(np.asarray(src.image(3)), truth["train"][0][3])
+    both = MnistSource(tmp_path, split="both")
+    assert len(both) == 10
+
+
+def test_mnist_materialises_to_rgb_32(tmp_path):
+    write_mnist(tmp_path)
+    images, _ = MnistSource(tmp_path).materialise(32, 3)
+    assert images.shape == (6, 3, 32, 32)
+    assert (images[:, 0] == images[:, 1]).all()
+
+
+@pytest.mark.skipif(not SHARED_MNIST.exists(), reason="../shared MNIST copy not present")
+def test_mnist_reads_the_real_offline_copy(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+                 "train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        with gzip.open(SHARED_MNIST / f"{name}.gz") as src, open(raw / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    src = MnistSource(tmp_path, split="test")
+    assert len(src) == 10_000
+    assert np.bincount(src.labels()).min() > 800
+
+
+def test_missing_cifar10_with_download_off_names_path_and_fix(tmp_path):
+    src = Cifar10Source(tmp_path, split="train")
+    src.prepare(download=False)
+    with pytest.raises(DataError, match=r"cifar-10-batches-py.*data.download=true"):
+        len(src)
+
+
+def test_missing_mnist_with_download_off(tmp_path):
+    with pytest.raises(DataError, match="MNIST not found"):
+        len(MnistSource(tmp_path))
+
+
+def test_unknown_split(tmp_path):
+    with pytest.raises(DataError, match="valid choices"):
+        Cifar10Source(tmp_path, split="val")

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from pegasus_lab.data.datamodule import ImageDataModule
+from pegasus_lab.data.folder import ImageFolderSource
+from pegasus_lab.errors import ConfigError, DataError
+from pegasus_lab.latent.pair_grid import PairGridSpec, choose, pair_interpolation, select_images
+from pegasus_lab.methods.vae import VAE
+from pegasus_lab.nets.vae_conv import ConvDecoder, ConvEncoder
+
+
+def _tiny_vae():
+    kw = dict(image_size=16, latent_dim=4, width=4, hidden_dim=8)
+    return VAE(ConvEncoder(**kw), ConvDecoder(**kw), optimizer=torch.optim.Adam)
+
+
+def test_choose_is_seeded_distinct_and_checks_given_indices():
+    a = choose(21, 8, None, seed=0, what="bird")
+    assert len(set(a.tolist())) == 8 and np.array_equal(a, choose(21, 8, None, 0, "bird"))
+    assert choose(21, 2, [3, 20], 0, "bird").tolist() == [3, 20]
+    with pytest.raises(ConfigError, match="out of range"):
+        choose(21, 2, [3, 21], 0, "bird")
+    with pytest.raises(DataError, match="asked for 30"):
+        choose(21, 30, None, 0, "bird")
+
+
+def test_paper1_grid_shape_and_endpoint_behaviour(cifar_mini):
+    dm = ImageDataModule(ImageFolderSource(cifar_mini), image_size=16, batch_size=8,
+                         num_workers=0)
+    dm.setup("fit")
+    spec = PairGridSpec()  # 8 horses, 21 birds, μ = linspace(0.4, 0.7, 8)
+    horses, birds = select_images(dm, spec)
+    assert horses.shape == (8, 3, 16, 16) and birds.shape == (21, 3, 16, 16)
+    model = _tiny_vae()
+    images, partners = pair_interpolation(model, horses, birds, spec.weights(), "slerp", 0)
+    assert images.shape == (64, 3, 16, 16)
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert partners.shape == (8,) and partners.max() < 21
+    # weight 0 decodes the horse's own posterior mean; weight 1 the partner bird's
+    ends, _ = pair_interpolation(model, horses, birds, torch.tensor([0.0, 1.0]), "slerp", 0)
+    with torch.no_grad():
+        model.eval()
+        assert torch.allclose(ends[0::2], model.reconstruct(horses), atol=1e-5)
+        assert torch.allclose(ends[1::2], model.reconstruct(birds[partners]), atol=1e-5)
+
+
+def test_given_indices_pick_those_images(cifar_mini):
+    dm = ImageDataModule(ImageFolderSource(cifar_mini), image_size=16, batch_size=8,
+                         num_workers=0)
+    dm.setup("fit")
+    spec = PairGridSpec(from_count=2, from_indices=[0, 5], to_count=1, to_indices=[4])
+    horses, birds = select_images(dm, spec)
+    expected, _ = dm.uint8_images(dm.class_indices("horse")[[0, 5]])
+    assert torch.allclose(horses, expected.float() / 255)
+    assert birds.shape[0] == 1
