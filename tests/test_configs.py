@@ -56,8 +56,8 @@ def test_paper1_numbers_are_the_papers(tmp_path):
     assert pre.data.image_size == fine.data.image_size == 32
     assert set(pre.data.source.parts) == {"cifar10", "stl10"}
     assert pre.data.source.parts.cifar10.split == "both"
-    for part in fine.data.source.parts.values():
-        assert list(part.classes) == ["horse", "bird"]
+    assert list(fine.data.classes) == ["horse", "bird"]
+    assert fine.data.source.parts.stl10.split == "labeled"
     spec = fine.interpolation
     assert (spec.from_class, spec.to_class, spec.from_count, spec.to_count) == (
         "horse", "bird", 8, 21)

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from pegasus_lab.data.device_batches import DeviceBatches
-from pegasus_lab.data.source import ImageSource
+from pegasus_lab.data.source import ClassFilter, ImageSource
 from pegasus_lab.data.source_dataset import SourceDataset
 from pegasus_lab.data.tensor_cache import ImageTensors, load_or_build
 from pegasus_lab.data.transforms import check_range, from_uint8
@@ -23,13 +23,15 @@ class ImageDataModule(L.LightningDataModule):
     `cache_dir`) that is kept on the accelerator; fast_path=False streams through DataLoader
     workers, for sets that do not fit in memory. A seeded `val_fraction` is held out.
     `download` lets sources that can (torchvision's) fetch missing files in `prepare_data`.
+    `classes` keeps only those classes, by name, labelled by their position in the list.
     """
 
     def __init__(self, source: ImageSource, image_size: int = 32, channels: int = 3,
                  value_range: Sequence[float] = (0.0, 1.0), batch_size: int = 64,
                  val_fraction: float = 0.05, hflip: bool = True, fast_path: bool = True,
                  cache_dir: str | None = None, num_workers: int = 2, seed: int = 0,
-                 drop_last: bool = True, download: bool = True) -> None:
+                 drop_last: bool = True, download: bool = True,
+                 classes: Sequence[str] | None = None) -> None:
         super().__init__()
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
@@ -37,7 +39,7 @@ class ImageDataModule(L.LightningDataModule):
             raise ConfigError(f"image_size must be at least 4, got {image_size}")
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction}")
-        self.source = source
+        self.source = ClassFilter(source, classes) if classes else source
         self.image_size, self.channels = int(image_size), int(channels)
         self.value_range = check_range(value_range)
         self.batch_size, self.val_fraction = int(batch_size), float(val_fraction)

@@ -116,3 +116,28 @@ def test_bad_settings_are_rejected():
         ImageDataModule(SyntheticSource(), channels=2)
     with pytest.raises(ConfigError):
         ImageDataModule(SyntheticSource(), value_range=(1, 0))
+
+
+def test_classes_setting_filters_any_source(cifar_mini):
+    dm = _dm(ImageFolderSource(cifar_mini), classes=["horse", "airplane"], val_fraction=0.0)
+    assert dm.classes == ["horse", "airplane"]
+    _, labels = _all_batches(dm.train_dataloader())
+    assert sorted(set(labels.tolist())) == [0, 1] and len(labels) == 64
+
+
+def test_cifar_folder_plus_stl10_resized_to_32_horses_and_birds(cifar_mini, tmp_path):
+    from pegasus_lab.data.source import ConcatSource
+    from pegasus_lab.data.stl10 import Stl10Source
+    from tests.data.test_stl10 import write_stl10
+    truth = write_stl10(tmp_path, n=20)
+    stl_labels = np.concatenate([truth["train"][1], truth["test"][1]])
+    stl_names = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship",
+                 "truck"]
+    expected_stl = sum(stl_names[k] in ("horse", "bird") for k in stl_labels)
+    source = ConcatSource({"cifar10": ImageFolderSource(cifar_mini),
+                           "stl10": Stl10Source(tmp_path, split="labeled")})
+    dm = _dm(source, image_size=32, classes=["horse", "bird"], val_fraction=0.0, batch_size=4)
+    assert dm.classes == ["horse", "bird"]
+    images, labels = dm.uint8_images()
+    assert images.shape[1:] == (3, 32, 32)
+    assert len(labels) == 64 + expected_stl
