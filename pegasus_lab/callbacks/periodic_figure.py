@@ -22,13 +22,14 @@ class PeriodicFigure(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
-            self.draw(trainer, pl_module)
+            self.draw(trainer, pl_module, epochs_done=trainer.current_epoch + 1)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.draw(trainer, pl_module)
+        # the loop has already counted past the last epoch here
+        self.draw(trainer, pl_module, epochs_done=trainer.current_epoch)
 
     @torch.no_grad()
-    def draw(self, trainer, pl_module) -> None:
+    def draw(self, trainer, pl_module, epochs_done: int) -> None:
         if (trainer.sanity_checking or not trainer.is_global_zero
                 or self._drawn_at_step == trainer.global_step):
             return
@@ -40,7 +41,7 @@ class PeriodicFigure(Callback):
         finally:
             pl_module.train(was_training)
         out_dir = Path(self.save_dir or trainer.default_root_dir) / "images"
-        tag = f"epoch{trainer.current_epoch + 1:04d}"
+        tag = f"epoch{epochs_done:04d}"
         for name, (images, nrow) in figures.items():
             save_png(images, out_dir / f"{name}_{tag}.png", nrow)
             save_png(images, out_dir / f"{name}_latest.png", nrow)
