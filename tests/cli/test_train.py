@@ -80,6 +80,16 @@ def test_unknown_class_is_one_clear_error(tmp_path):
     assert "pegasus" in line and "valid choices" in line and "horse" in line
 
 
+def test_corrupt_image_is_one_clear_error_naming_it(tmp_path):
+    import shutil
+    shutil.copytree(CIFAR_MINI, tmp_path / "images")
+    (tmp_path / "images" / "bird" / "0007.jpg").write_bytes(b"\xff\xd8 truncated")
+    result = run_cli("pegasus_lab.cli.train", "data=image_folder",
+                     f"data.source.root={tmp_path / 'images'}", f"paths.log_dir={tmp_path}",
+                     f"paths.data_dir={tmp_path}", "trainer=smoke", cwd=ROOT)
+    assert "0007.jpg" in _user_error(result)
+
+
 def test_missing_data_with_download_off(tmp_path):
     result = run_cli("pegasus_lab.cli.train", "data=cifar10", "data.download=false",
                      f"paths.data_dir={tmp_path}", f"paths.log_dir={tmp_path}", "trainer=smoke",
