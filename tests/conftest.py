@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
@@ -50,3 +51,32 @@ def run_cli(module: str, *args: str, cwd: Path, env: dict | None = None,
 @pytest.fixture
 def cifar_mini() -> Path:
     return CIFAR_MINI
+
+
+SHARED_FID_PARTS = ROOT.parent / "shared" / "data" / "fid-inception"
+
+
+class _TinyInception(torch.nn.Module):
+    """Stands in for InceptionV3 in tests: 299² [-1, 1] input → 16 features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = torch.nn.AvgPool2d(13, 13)
+        self.conv = torch.nn.Conv2d(3, 16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(self.pool(x))).mean((2, 3))
+
+
+@pytest.fixture(scope="session")
+def tiny_fid_weights(tmp_path_factory) -> tuple[Path, str]:
+    """A small TorchScript feature network saved like the real weights, and its sha256."""
+    from pegasus_lab.metrics.inception import sha256_of
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny-inception.pt"
+    torch.jit.script(_TinyInception().eval()).save(str(path))
+    return path, sha256_of(path)
+
+
+def fid_overrides(weights: tuple[Path, str]) -> list[str]:
+    return [f"fid.weights={weights[0]}", f"fid.sha256={weights[1]}", "fid.batch_size=16"]

@@ -8,6 +8,7 @@ too, with anything under `data:` here merged on top (e.g. data.source.root=…).
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from pegasus_lab.cli.common import config_dir, log, report_user_errors
 from pegasus_lab.errors import CheckpointError, ConfigError
 from pegasus_lab.images import grid, save_png
 from pegasus_lab.latent.pair_grid import PairGridSpec, pair_interpolation, select_images
+from pegasus_lab.metrics.generated import to_uint8
+from pegasus_lab.metrics.pegasus_score import scorer_from_config
 
 MODES = ("grid", "interpolate")
 
@@ -40,7 +43,7 @@ def model_from_checkpoint(path: str, device: str | torch.device = "cpu"):
     return model.to(device).eval(), stored
 
 
-def _device(name: str) -> torch.device:
+def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -49,7 +52,7 @@ def _device(name: str) -> torch.device:
 def sample(cfg: DictConfig) -> Path:
     if cfg.mode not in MODES:
         raise ConfigError(f"unknown mode {cfg.mode!r}; valid choices: {list(MODES)}")
-    model, stored = model_from_checkpoint(cfg.ckpt, _device(cfg.device))
+    model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
     run_dir = Path(cfg.ckpt).resolve().parent.parent
     out = Path(cfg.out) if cfg.out else run_dir / "samples" / f"{cfg.mode}.png"
     with torch.no_grad():
@@ -73,12 +76,29 @@ def sample(cfg: DictConfig) -> Path:
                      spec.to_count, spec.to_class, partners.tolist())
             nrow = spec.steps
     save_png(images, out, nrow)
+    if cfg.mode == "interpolate" and cfg.pegasus_score is not False:
+        _pegasus_report(cfg, images, out, model.device)
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
         with SummaryWriter(str(run_dir / "tensorboard")) as writer:
             writer.add_image(f"pegasus-sample/{cfg.mode}", grid(images, nrow))
     print(out)
     return out
+
+
+def _pegasus_report(cfg: DictConfig, images: torch.Tensor, out: Path, device) -> None:
+    """Each grid image's p(body) and p(wing), and the summary, into <out>.json."""
+    scorer, why_not = scorer_from_config(cfg.fid, cfg.pegasus, device,
+                                         required=cfg.pegasus_score is True)
+    if scorer is None:
+        log.warning("pegasus score skipped: %s", why_not)
+        return
+    report = scorer.report(to_uint8(images))
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    log.info("pegasus score: %.3f of images pass (threshold %.2f), mean min(p_body, p_wing) "
+             "%.3f; classifier test accuracy %s", report["pegasus_share"],
+             report["pegasus_threshold"], report["pegasus_mean_min"],
+             report["classifier_test_accuracy"])
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="sample")

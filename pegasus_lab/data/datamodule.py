@@ -70,11 +70,11 @@ class ImageDataModule(L.LightningDataModule):
         order = np.random.default_rng(self.seed).permutation(n)
         n_val = int(round(n * self.val_fraction))
         self.val_idx, self.train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+
+    def train_dataloader(self):
         if len(self.train_idx) < self.batch_size and self.drop_last:
             raise DataError(f"only {len(self.train_idx)} training images for batch size "
                             f"{self.batch_size}; lower data.batch_size")
-
-    def train_dataloader(self):
         return self._loader(self.train_idx, train=True)
 
     def val_dataloader(self):

@@ -32,10 +32,19 @@ def _mask(shape: str, size: int, dy: int, dx: int) -> np.ndarray:
     }[shape]
 
 
+SPLITS = {"train": (0,), "test": (1,), "both": (0, 1)}
+
+
 class SyntheticSource(ImageSource):
+    """`per_class` images per class and split; the test split is drawn with another seed."""
+
     def __init__(self, num_classes: int = 4, per_class: int = 64, image_size: int = 32,
-                 channels: int = 3, seed: int = 0, class_names: list[str] | None = None) -> None:
+                 channels: int = 3, seed: int = 0, class_names: list[str] | None = None,
+                 split: str = "train") -> None:
         super().__init__()
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}; valid choices: {list(SPLITS)}")
+        self.split = split
         if not 1 <= num_classes <= len(_SHAPES):
             raise DataError(f"synthetic data has 1..{len(_SHAPES)} classes, got {num_classes}")
         if class_names is not None and len(class_names) != num_classes:
@@ -47,7 +56,13 @@ class SyntheticSource(ImageSource):
         self._data: np.ndarray | None = None
 
     def _load(self) -> None:
-        rng = np.random.default_rng(self.seed)
+        parts = [self._draw(np.random.default_rng([self.seed, offset]))
+                 for offset in SPLITS[self.split]]
+        self._data = np.concatenate([p[0] for p in parts])
+        self._classes = list(self.class_names)
+        self._labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
+
+    def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n, s = self.num_classes * self.per_class, self.image_size
         data = np.empty((n, s, s, 3), dtype=np.uint8)
         labels = np.repeat(np.arange(self.num_classes), self.per_class)
@@ -61,8 +76,7 @@ class SyntheticSource(ImageSource):
             data[i] = np.clip(img, 0, 255).astype(np.uint8)
         if self.channels == 1:
             data = data.mean(axis=3, keepdims=True).astype(np.uint8)
-        self._data = data
-        self._classes, self._labels = list(self.class_names), labels.astype(np.int64)
+        return data, labels
 
     def array(self) -> np.ndarray:
         self._ensure_loaded()
@@ -74,4 +88,4 @@ class SyntheticSource(ImageSource):
 
     def describe(self) -> str:
         return (f"Synthetic({self.num_classes}, {self.per_class}, {self.image_size}, "
-                f"{self.channels}, {self.seed}, {self.class_names})")
+                f"{self.channels}, {self.seed}, {self.class_names}, {self.split})")

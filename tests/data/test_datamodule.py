@@ -107,8 +107,9 @@ def test_class_indices_and_example_batch(cifar_mini):
 
 
 def test_too_few_images_for_the_batch_is_a_clear_error():
+    dm = _dm(SyntheticSource(num_classes=1, per_class=4, image_size=8), batch_size=64)
     with pytest.raises(DataError, match="lower data.batch_size"):
-        _dm(SyntheticSource(num_classes=1, per_class=4, image_size=8), batch_size=64)
+        dm.train_dataloader()
 
 
 def test_bad_settings_are_rejected():

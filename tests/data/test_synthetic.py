@@ -15,3 +15,11 @@ def test_grey_variant_has_one_channel():
     src = SyntheticSource(num_classes=2, per_class=2, image_size=8, channels=1)
     assert src.array().shape == (4, 8, 8, 1)
     assert src.image(0).mode == "L"
+
+
+def test_splits_differ_and_both_concatenates():
+    train = SyntheticSource(num_classes=2, per_class=3, image_size=8, split="train")
+    test = SyntheticSource(num_classes=2, per_class=3, image_size=8, split="test")
+    both = SyntheticSource(num_classes=2, per_class=3, image_size=8, split="both")
+    assert not np.array_equal(train.array(), test.array())
+    assert np.array_equal(both.array(), np.concatenate([train.array(), test.array()]))

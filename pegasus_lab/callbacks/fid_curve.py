@@ -1,0 +1,57 @@
+"""FID during training: every N generator steps, `num_samples` generated images against the
+training set's (cached) Inception features, logged as the `metrics/fid` curve (and KID)."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from lightning.pytorch.callbacks import Callback
+
+from pegasus_lab.metrics.evaluation import build_extractor, dataset_features, model_metrics
+
+log = logging.getLogger(__name__)
+
+
+class FIDCurve(Callback):
+    def __init__(self, fid: Mapping, every_n_steps: int = 5000, num_samples: int = 10_000,
+                 seed: int = 0, at_end: bool = True) -> None:
+        self.fid_cfg = dict(fid)
+        self.every_n_steps, self.num_samples = int(every_n_steps), int(num_samples)
+        self.seed, self.at_end = seed, at_end
+        self.extractor = None
+        self.real = self.real_labels = None
+        self._last_step = -1
+        self.history: list[tuple[int, float]] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        # Load (and check) the weights before training, not hours into it.
+        self.extractor = build_extractor(self.fid_cfg)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            self.real, self.real_labels = dataset_features(
+                self.extractor, trainer.datamodule, self.fid_cfg.get("batch_size", 200),
+                self.fid_cfg.get("cache_dir"), pl_module.device)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step > 0 and step % self.every_n_steps == 0:
+            self.measure(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.at_end:
+            self.measure(trainer, pl_module)
+
+    def measure(self, trainer, pl_module) -> None:
+        step = trainer.global_step
+        if not trainer.is_global_zero or step == self._last_step:
+            return
+        self._last_step = step
+        results = model_metrics(pl_module, self.extractor, self.real, self.real_labels,
+                                trainer.datamodule.classes, self.num_samples,
+                                self.fid_cfg.get("batch_size", 200), self.seed, per_class=False)
+        self.history.append((step, results["fid"]))
+        log.info("step %d: FID %.3f (%d samples)", step, results["fid"], self.num_samples)
+        for lg in trainer.loggers:
+            lg.log_metrics({"metrics/fid": results["fid"], "metrics/kid": results["kid_mean"]},
+                           step=step)

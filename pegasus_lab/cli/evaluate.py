@@ -1,0 +1,98 @@
+"""pegasus-evaluate: FID, KID (per class for conditional models) and the Inception Score when
+available, of a checkpoint's samples or of one image set against another. Writes a JSON file
+(next to the checkpoint by default) and the numbers to the run's TensorBoard log."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from pegasus_lab.checkpoints import load_checkpoint
+from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
+from pegasus_lab.cli.sample import model_from_checkpoint, pick_device
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.metrics import distances
+from pegasus_lab.metrics.evaluation import build_extractor, dataset_features, model_metrics
+
+
+def _datamodule(data_cfg):
+    dm = instantiate(data_cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    require_all_values(cfg)
+    if not cfg.ckpt and cfg.get("candidate") is None:
+        raise ConfigError("nothing to evaluate: give ckpt=… or a candidate image set "
+                          "(data@candidate=…)")
+    device = pick_device(cfg.device)
+    started = time.perf_counter()
+    extractor = build_extractor(cfg.fid)
+    model = stored = None
+    if cfg.ckpt:
+        model, stored = model_from_checkpoint(cfg.ckpt, device)
+    reference_cfg = cfg.get("reference") or (stored.data if stored is not None else None)
+    if reference_cfg is None:
+        raise ConfigError("no reference images: choose data@reference=…")
+    reference = _datamodule(reference_cfg)
+    batch = cfg.fid.batch_size
+    real, real_labels = dataset_features(extractor, reference, batch, cfg.fid.cache_dir, device)
+    results: dict = {}
+    if model is not None:
+        results = model_metrics(model, extractor, real, real_labels, reference.classes,
+                                cfg.num_samples, batch, cfg.seed, cfg.kid_subset_size,
+                                cfg.kid_subsets, cfg.per_class, cfg.inception_score)
+    else:
+        candidate = _datamodule(cfg.candidate)
+        fake, _ = dataset_features(extractor, candidate, batch, cfg.fid.cache_dir, device)
+        results["fid"] = distances.fid(real, fake)
+        kid_mean, kid_std, used = distances.kid(real, fake, cfg.kid_subset_size,
+                                                cfg.kid_subsets, cfg.seed)
+        results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used,
+                       num_real=len(real), num_generated=len(fake),
+                       candidate=candidate.source.describe())
+    results.update(reference=reference.source.describe(), ckpt=cfg.ckpt,
+                   feature_extractor={"weights": extractor.weights, "sha256": extractor.sha256},
+                   seconds=round(time.perf_counter() - started, 2))
+    out = _write(cfg, results)
+    log.info("FID %.4f — written to %s", results["fid"], out)
+    print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=1))
+    return results
+
+
+def _write(cfg: DictConfig, results: dict) -> Path:
+    if cfg.out:
+        out = Path(cfg.out)
+    elif cfg.ckpt:
+        out = Path(cfg.ckpt).resolve().parents[1] / "metrics" / f"{Path(cfg.ckpt).stem}.json"
+    else:
+        out = Path(cfg.paths.output_dir) / "metrics.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    if cfg.tensorboard and cfg.ckpt:
+        from torch.utils.tensorboard import SummaryWriter
+        step = int(load_checkpoint(cfg.ckpt).get("global_step", 0))
+        with SummaryWriter(str(Path(cfg.ckpt).resolve().parents[1] / "tensorboard")) as w:
+            for key, value in results.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    w.add_scalar(f"eval/{key}", value, step)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
+def _hydra_main(cfg: DictConfig) -> None:
+    report_user_errors(evaluate, cfg)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

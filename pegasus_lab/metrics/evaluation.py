@@ -1,0 +1,70 @@
+"""Putting the pieces together: real-set features (cached), generated-set features, and the
+numbers: FID, KID, per-class FID for conditional models, the Inception Score when available."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import torch
+
+from pegasus_lab.metrics import distances, inception_score
+from pegasus_lab.metrics.features import cached_features, extract, uint8_batches
+from pegasus_lab.metrics.generated import generated_uint8
+from pegasus_lab.metrics.inception import InceptionFeatures
+
+
+def build_extractor(fid_cfg: Mapping) -> InceptionFeatures:
+    """From the `fid` config group: weights path and expected sha256."""
+    return InceptionFeatures(fid_cfg["weights"], fid_cfg["sha256"])
+
+
+def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and labels of every image of a set-up datamodule (train and held-out)."""
+    images, labels = datamodule.uint8_images()
+    key = (f"{datamodule.source.fingerprint()}|{datamodule.image_size}|"
+           f"{datamodule.channels}|{extractor.sha256}")
+    feats = cached_features(
+        key, lambda: extract(extractor, uint8_batches(images, batch_size), device), cache_dir)
+    return feats, labels
+
+
+def _tee(batches: Iterator[torch.Tensor], metric) -> Iterator[torch.Tensor]:
+    for b in batches:
+        inception_score.update(metric, b)
+        yield b
+
+
+def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tensor,
+                  classes: list[str], num_samples: int, batch_size: int = 200, seed: int = 0,
+                  kid_subset_size: int = 1000, kid_subsets: int = 100,
+                  per_class: bool = True, with_inception_score: bool = False) -> dict:
+    """FID/KID of `num_samples` generated images against `real` features."""
+    device = model.device
+    num_classes = int(getattr(model, "num_classes", 0) or 0)
+    labels = (torch.arange(num_samples) % num_classes) if num_classes else None
+    batches = generated_uint8(model, num_samples, batch_size, seed, labels)
+    results: dict = {}
+    is_metric = None
+    if with_inception_score:
+        is_metric, reason = inception_score.inception_score_metric()
+        if is_metric is None:
+            results["inception_score"] = None
+            results["inception_score_unavailable"] = reason
+        else:
+            batches = _tee(batches, is_metric)
+    fake = extract(extractor, batches, device)
+    results["fid"] = distances.fid(real, fake)
+    kid_mean, kid_std, used = distances.kid(real, fake, kid_subset_size, kid_subsets, seed)
+    results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used)
+    if is_metric is not None:
+        results["inception_score"], results["inception_score_std"] = inception_score.compute(
+            is_metric)
+    if num_classes and per_class:
+        results["fid_per_class"] = {}
+        for k, name in enumerate(classes[:num_classes]):
+            real_k = real[real_labels == k]
+            fake_k = fake[labels == k]
+            if len(real_k) >= 2 and len(fake_k) >= 2:
+                results["fid_per_class"][name] = distances.fid(real_k, fake_k)
+    results.update(num_real=len(real), num_generated=len(fake))
+    return results

@@ -1,0 +1,56 @@
+"""Feature extraction in batches, and a disk cache for the features of real image sets keyed by
+everything that changes them (the images' fingerprint and size, the extractor's sha256)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+PREPROCESSING_VERSION = "pytorch-fid-bilinear-299-v1"
+
+
+@torch.no_grad()
+def extract(extractor: torch.nn.Module, batches: Iterable[torch.Tensor],
+            device: torch.device | str = "cpu") -> torch.Tensor:
+    """Concatenated float32 features of uint8 image batches, on the CPU."""
+    extractor = extractor.to(device).eval()
+    out = [extractor(b.to(device, non_blocking=True)).float().cpu() for b in batches]
+    if not out:
+        raise ValueError("no images to extract features from")
+    return torch.cat(out)
+
+
+def uint8_batches(images: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
+    for start in range(0, len(images), batch_size):
+        yield images[start:start + batch_size]
+
+
+def cached_features(key: str, compute: Callable[[], torch.Tensor],
+                    cache_dir: str | os.PathLike | None) -> torch.Tensor:
+    """Features computed once per key and kept under cache_dir (written atomically)."""
+    if cache_dir is None:
+        return compute()
+    digest = hashlib.sha256(f"{PREPROCESSING_VERSION}|{key}".encode()).hexdigest()[:20]
+    path = Path(cache_dir) / f"features-{digest}.pt"
+    if path.exists():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)["features"]
+        except Exception as err:  # damaged: recompute, never trust
+            log.warning("recomputing unreadable feature cache %s (%s)", path, err)
+    features = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"features": features, "key": key}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return features

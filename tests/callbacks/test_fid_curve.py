@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from pegasus_lab.cli.train import train
+from tests.conftest import SMOKE, compose_config, fid_overrides
+
+
+def test_fid_is_logged_as_a_curve(tmp_path, tiny_fid_weights):
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=2",
+                                   "callbacks.fid_curve.num_samples=24",
+                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    train(cfg)
+    events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("metrics/fid")]
+    assert steps == [2, 4, 6]  # every 2 of the 6 steps, and not twice at the end
+    assert all(e.value > 0 for e in events.Scalars("metrics/fid"))
+
+
+def test_missing_weights_stop_the_run_before_training(tmp_path):
+    import pytest
+    from pegasus_lab.errors import CheckpointError
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid",
+                                   f"fid.weights={tmp_path / 'none.pt'}"], tmp_path)
+    with pytest.raises(CheckpointError, match="make fid-weights"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()

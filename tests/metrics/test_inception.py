@@ -1,0 +1,62 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pegasus_lab.errors import CheckpointError
+from pegasus_lab.metrics.inception import FID_WEIGHTS_SHA256, InceptionFeatures, preprocess
+from tests.conftest import CIFAR_MINI, SHARED_FID_PARTS
+
+
+def test_preprocessing_on_a_known_image():
+    # a 2×2 image: black, white / white, black, in all channels
+    img = torch.tensor([[0, 255], [255, 0]], dtype=torch.uint8).expand(1, 3, 2, 2)
+    x = preprocess(img)
+    assert x.shape == (1, 3, 299, 299)
+    # pixel values map 0 → −1 and 255 → +1; bilinear (align_corners=False) keeps the corners'
+    # quarter-pixel neighbourhoods at the source values
+    assert x[0, 0, 0, 0] == -1.0 and x[0, 0, 0, -1] == 1.0 and x[0, 0, -1, 0] == 1.0
+    assert torch.allclose(x[0, 0, 149, 149], torch.tensor(0.0), atol=1e-6)  # the centre blends
+    ref = F.interpolate(img.float() / 255, size=(299, 299), mode="bilinear",
+                        align_corners=False) * 2 - 1
+    assert torch.allclose(x, ref, atol=1e-5)  # pytorch-fid: resize in [0,1], then 2x − 1
+
+
+def test_grey_images_become_three_channels():
+    x = preprocess(torch.full((2, 1, 32, 32), 255, dtype=torch.uint8))
+    assert x.shape == (2, 3, 299, 299) and torch.allclose(x, torch.ones_like(x))
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path):
+    with pytest.raises(CheckpointError, match="make fid-weights"):
+        InceptionFeatures(tmp_path / "none.pt")
+
+
+def test_wrong_weights_are_refused(tiny_fid_weights):
+    path, _ = tiny_fid_weights
+    with pytest.raises(CheckpointError, match="expected " + FID_WEIGHTS_SHA256):
+        InceptionFeatures(path)  # the default expects the real file's sha256
+
+
+def test_loads_a_torchscript_extractor_and_is_batch_independent(tiny_fid_weights):
+    ext = InceptionFeatures(*tiny_fid_weights)
+    assert ext.num_features == 16
+    imgs = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    together = ext(imgs)
+    alone = torch.cat([ext(imgs[i:i + 1]) for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-5)
+    ext.train()
+    assert not ext.training  # stays in inference mode
+
+
+@pytest.mark.skipif(not SHARED_FID_PARTS.exists(), reason="../shared FID weights not present")
+def test_the_real_weights_give_2048_pool_features(tmp_path):
+    from pegasus_lab.data.folder import ImageFolderSource
+    weights = tmp_path / "inception.pt"
+    with open(weights, "wb") as out:
+        for part in sorted(SHARED_FID_PARTS.glob("*.part*")):
+            out.write(part.read_bytes())
+    ext = InceptionFeatures(weights)
+    images, _ = ImageFolderSource(CIFAR_MINI).materialise(32, 3, [0, 1, 40, 80])
+    feats = ext(images)
+    assert feats.shape == (4, 2048) and torch.isfinite(feats).all() and (feats >= 0).all()
+    assert not torch.allclose(feats[0], feats[1])
