@@ -6,6 +6,8 @@ import zipfile
 from pathlib import Path
 
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from pegasus_lab.errors import CheckpointError
 
@@ -32,3 +34,18 @@ def stored_config(ckpt: dict, path: str | Path) -> dict:
         raise CheckpointError(f"{path} carries no pegasus_lab config: was it written by "
                               "pegasus-train?")
     return cfg
+
+
+def model_from_checkpoint(path: str, device: str | torch.device = "cpu"):
+    """The trained module (eval mode) and the config it was trained with."""
+    ckpt = load_checkpoint(path)
+    stored = OmegaConf.create(stored_config(ckpt, path))
+    if "init_from" in stored.model:
+        stored.model.init_from = None  # the checkpoint's own weights replace them anyway
+    model = instantiate(stored.model)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, RuntimeError) as err:
+        raise CheckpointError(f"weights in {path} do not fit the model its config builds: "
+                              f"{str(err).splitlines()[0]}") from err
+    return model.to(device).eval(), stored

@@ -6,19 +6,16 @@ import json
 from pathlib import Path
 
 import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
-from pegasus_lab.cli.sample import pick_device
+from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
+                                    report_user_errors, require_all_values)
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
 from pegasus_lab.metrics.pegasus_score import accuracy, fit_linear_probe, save_probe
 
 
 def _features(extractor, data_cfg, fid_cfg, device):
-    dm = instantiate(data_cfg)
-    dm.prepare_data()
-    dm.setup("fit")
+    dm = ready_datamodule(data_cfg)
     feats, labels = dataset_features(extractor, dm, fid_cfg.batch_size, fid_cfg.cache_dir, device)
     return feats, labels, dm.classes
 

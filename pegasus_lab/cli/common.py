@@ -5,6 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.errors import ConfigError, find_user_error
@@ -43,3 +44,18 @@ def require_all_values(cfg: DictConfig) -> None:
         example = " ".join(f"{key}=…" for key in missing)
         raise ConfigError(f"required config value(s) not set: {', '.join(missing)} "
                           f"(give them on the command line: {example})")
+
+
+def ready_datamodule(data_cfg):
+    """Instantiate a data config and load it, outside a Trainer (evaluation, figures)."""
+    from hydra.utils import instantiate
+    datamodule = instantiate(data_cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

@@ -8,22 +8,14 @@ import time
 from pathlib import Path
 
 import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from pegasus_lab.checkpoints import load_checkpoint
-from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
-from pegasus_lab.cli.sample import model_from_checkpoint, pick_device
+from pegasus_lab.checkpoints import load_checkpoint, model_from_checkpoint
+from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
+                                    report_user_errors, require_all_values)
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features, model_metrics
-
-
-def _datamodule(data_cfg):
-    dm = instantiate(data_cfg)
-    dm.prepare_data()
-    dm.setup("fit")
-    return dm
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -40,7 +32,7 @@ def evaluate(cfg: DictConfig) -> dict:
     reference_cfg = cfg.get("reference") or (stored.data if stored is not None else None)
     if reference_cfg is None:
         raise ConfigError("no reference images: choose data@reference=…")
-    reference = _datamodule(reference_cfg)
+    reference = ready_datamodule(reference_cfg)
     batch = cfg.fid.batch_size
     real, real_labels = dataset_features(extractor, reference, batch, cfg.fid.cache_dir, device)
     results: dict = {}
@@ -49,7 +41,7 @@ def evaluate(cfg: DictConfig) -> dict:
                                 cfg.num_samples, batch, cfg.seed, cfg.kid_subset_size,
                                 cfg.kid_subsets, cfg.per_class, cfg.inception_score)
     else:
-        candidate = _datamodule(cfg.candidate)
+        candidate = ready_datamodule(cfg.candidate)
         fake, _ = dataset_features(extractor, candidate, batch, cfg.fid.cache_dir, device)
         results["fid"] = distances.fid(real, fake)
         kid_mean, kid_std, used = distances.kid(real, fake, cfg.kid_subset_size,

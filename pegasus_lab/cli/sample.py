@@ -14,39 +14,18 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pegasus_lab.checkpoints import load_checkpoint, stored_config
-from pegasus_lab.cli.common import config_dir, log, report_user_errors
-from pegasus_lab.errors import CheckpointError, ConfigError
+from pegasus_lab.checkpoints import model_from_checkpoint
+from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
+                                    report_user_errors)
+from pegasus_lab.errors import ConfigError
 from pegasus_lab.images import grid, save_png
 from pegasus_lab.latent.pair_grid import PairGridSpec, pair_interpolation, select_images
 from pegasus_lab.metrics.generated import to_uint8
 from pegasus_lab.metrics.pegasus_score import scorer_from_config
 
 MODES = ("grid", "interpolate")
-
-
-def model_from_checkpoint(path: str, device: str | torch.device = "cpu"):
-    """The trained module (eval mode) and the config it was trained with."""
-    ckpt = load_checkpoint(path)
-    stored = OmegaConf.create(stored_config(ckpt, path))
-    if "init_from" in stored.model:
-        stored.model.init_from = None  # the checkpoint's own weights replace them anyway
-    model = instantiate(stored.model)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except (KeyError, RuntimeError) as err:
-        raise CheckpointError(f"weights in {path} do not fit the model its config builds: "
-                              f"{str(err).splitlines()[0]}") from err
-    return model.to(device).eval(), stored
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def sample(cfg: DictConfig) -> Path:
@@ -66,9 +45,7 @@ def sample(cfg: DictConfig) -> Path:
             nrow = cfg.nrow or int(math.ceil(math.sqrt(cfg.num_samples)))
         else:
             data_cfg = OmegaConf.merge(stored.data, cfg.get("data") or {})
-            datamodule = instantiate(data_cfg)
-            datamodule.prepare_data()
-            datamodule.setup("fit")
+            datamodule = ready_datamodule(data_cfg)
             spec = PairGridSpec(**OmegaConf.to_container(cfg.interpolation, resolve=True))
             images, partners = pair_interpolation(model, *select_images(datamodule, spec),
                                                   spec.weights(), spec.method, spec.seed)
