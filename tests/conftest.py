@@ -17,11 +17,23 @@ CONF = ROOT / "conf"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CIFAR_MINI = FIXTURES / "cifar10_mini"
 
-# A VAE small enough to train in a second on 16² images.
-TINY_VAE = ["model.encoder.width=8", "model.encoder.hidden_dim=32",
-            "model.encoder.latent_dim=8"]
-SMOKE = ["trainer=smoke", "data=synthetic", "data.image_size=16", "data.batch_size=8",
-         "logger=tensorboard", *TINY_VAE]
+# Each model small enough to train in a second on 16² images.
+TINY = {
+    "vae_conv": ["model.encoder.width=8", "model.encoder.hidden_dim=32",
+                 "model.encoder.latent_dim=8"],
+    "vae_pixel": ["model.encoder.width=8", "model.encoder.latent_dim=8"],
+    "vaegan": ["model.encoder.width=8", "model.encoder.latent_dim=8",
+               "model.discriminator.width=8", "model.discriminator.hidden_dim=16"],
+}
+TINY_VAE = TINY["vae_conv"]
+SMOKE_DATA = ["trainer=smoke", "data=synthetic", "data.image_size=16", "data.batch_size=8",
+              "logger=tensorboard"]
+SMOKE = [*SMOKE_DATA, *TINY_VAE]
+
+
+def smoke(model: str) -> list[str]:
+    """Overrides for a seconds-long CPU run of `model` on synthetic data."""
+    return [f"model={model}", *SMOKE_DATA, *TINY[model]]
 
 
 def compose_config(name: str = "train", overrides: list[str] = (), tmp_path: Path | None = None

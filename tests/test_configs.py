@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.methods.base import GenerativeModule
-from tests.conftest import CONF, TINY_VAE, compose_config
+from tests.conftest import CONF, compose_config, smoke
 
 
 def _names(group):
@@ -39,7 +39,7 @@ def test_every_data_config_builds_lazily(data, tmp_path):
 
 @pytest.mark.parametrize("model", _names("model"))
 def test_every_model_builds_for_synthetic_data(model, tmp_path):
-    cfg = compose_config("train", [f"model={model}", "data=synthetic", *TINY_VAE], tmp_path)
+    cfg = compose_config("train", smoke(model), tmp_path)
     assert isinstance(instantiate(cfg.model), GenerativeModule)
 
 

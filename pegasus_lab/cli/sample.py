@@ -2,6 +2,7 @@
 
   pegasus-sample ckpt=PATH                      # random samples, an 8×8 grid
   pegasus-sample ckpt=PATH mode=interpolate     # paper-1's horse→bird slerp grid
+  pegasus-sample ckpt=PATH mode=pegasus         # paper-0's blended pegasi and the whitest
 
 The model is rebuilt from the config stored in the checkpoint; the data (for interpolation)
 too, with anything under `data:` here merged on top (e.g. data.source.root=…).
@@ -22,10 +23,41 @@ from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodu
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.images import grid, save_png
 from pegasus_lab.latent.pair_grid import PairGridSpec, pair_interpolation, select_images
+from pegasus_lab.latent.pegasus_maker import PegasusSpec, make_pegasi, rank_pegasi
 from pegasus_lab.metrics.generated import to_uint8
 from pegasus_lab.metrics.pegasus_score import scorer_from_config
+from pegasus_lab.metrics.whiteness import WhitenessRanker
 
-MODES = ("grid", "interpolate")
+MODES = ("grid", "interpolate", "pegasus")
+
+
+def _grid(cfg, model, stored):
+    g = torch.Generator().manual_seed(cfg.seed)
+    z = torch.randn(cfg.num_samples, model.latent_dim, generator=g).to(model.device)
+    num_classes = getattr(model, "num_classes", 0) or 0
+    labels = (torch.arange(cfg.num_samples, device=model.device) % num_classes
+              if num_classes else None)
+    images = model.to_unit(model.generate(z, labels)).cpu()
+    return images, cfg.nrow or int(math.ceil(math.sqrt(cfg.num_samples)))
+
+
+def _datamodule(cfg, stored):
+    return ready_datamodule(OmegaConf.merge(stored.data, cfg.get("data") or {}))
+
+
+def _interpolate(cfg, model, stored):
+    spec = PairGridSpec(**OmegaConf.to_container(cfg.interpolation, resolve=True))
+    images, partners = pair_interpolation(model, *select_images(_datamodule(cfg, stored), spec),
+                                          spec.weights(), spec.method, spec.seed)
+    log.info("row partners (positions among the %d '%s' images): %s",
+             spec.to_count, spec.to_class, partners.tolist())
+    return images, spec.steps
+
+
+def _pegasi(cfg, model, stored):
+    spec = PegasusSpec(**OmegaConf.to_container(cfg.blend, resolve=True))
+    images, made_from = make_pegasi(model, _datamodule(cfg, stored), spec)
+    return images, int(math.ceil(math.sqrt(len(images)))), spec, made_from
 
 
 def sample(cfg: DictConfig) -> Path:
@@ -34,48 +66,68 @@ def sample(cfg: DictConfig) -> Path:
     model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
     run_dir = Path(cfg.ckpt).resolve().parent.parent
     out = Path(cfg.out) if cfg.out else run_dir / "samples" / f"{cfg.mode}.png"
+    figures = {}
     with torch.no_grad():
         if cfg.mode == "grid":
-            g = torch.Generator().manual_seed(cfg.seed)
-            z = torch.randn(cfg.num_samples, model.latent_dim, generator=g).to(model.device)
-            num_classes = getattr(model, "num_classes", 0) or 0
-            labels = (torch.arange(cfg.num_samples, device=model.device) % num_classes
-                      if num_classes else None)
-            images = model.to_unit(model.generate(z, labels)).cpu()
-            nrow = cfg.nrow or int(math.ceil(math.sqrt(cfg.num_samples)))
+            images, nrow = _grid(cfg, model, stored)
+        elif cfg.mode == "interpolate":
+            images, nrow = _interpolate(cfg, model, stored)
         else:
-            data_cfg = OmegaConf.merge(stored.data, cfg.get("data") or {})
-            datamodule = ready_datamodule(data_cfg)
-            spec = PairGridSpec(**OmegaConf.to_container(cfg.interpolation, resolve=True))
-            images, partners = pair_interpolation(model, *select_images(datamodule, spec),
-                                                  spec.weights(), spec.method, spec.seed)
-            log.info("row partners (positions among the %d '%s' images): %s",
-                     spec.to_count, spec.to_class, partners.tolist())
-            nrow = spec.steps
+            images, nrow, spec, made_from = _pegasi(cfg, model, stored)
     save_png(images, out, nrow)
-    if cfg.mode == "interpolate" and cfg.pegasus_score is not False:
-        _pegasus_report(cfg, images, out, model.device)
+    figures[cfg.mode] = (images, nrow)
+    report = None
+    if cfg.mode != "grid" and cfg.pegasus_score is not False:
+        report = _pegasus_report(cfg, images, model.device)
+    if cfg.mode == "pegasus":
+        report = _pick_white(images, spec, made_from, report, out, figures)
+    if report is not None:
+        out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
         with SummaryWriter(str(run_dir / "tensorboard")) as writer:
-            writer.add_image(f"pegasus-sample/{cfg.mode}", grid(images, nrow))
+            for name, (imgs, n) in figures.items():
+                writer.add_image(f"pegasus-sample/{name}", grid(imgs, n))
     print(out)
     return out
 
 
-def _pegasus_report(cfg: DictConfig, images: torch.Tensor, out: Path, device) -> None:
-    """Each grid image's p(body) and p(wing), and the summary, into <out>.json."""
+def _pegasus_report(cfg: DictConfig, images: torch.Tensor, device) -> dict | None:
+    """Each image's p(body) and p(wing) from the pegasus classifier, and the summary."""
     scorer, why_not = scorer_from_config(cfg.fid, cfg.pegasus, device,
                                          required=cfg.pegasus_score is True)
     if scorer is None:
         log.warning("pegasus score skipped: %s", why_not)
-        return
+        return None
     report = scorer.report(to_uint8(images))
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     log.info("pegasus score: %.3f of images pass (threshold %.2f), mean min(p_body, p_wing) "
              "%.3f; classifier test accuracy %s", report["pegasus_share"],
              report["pegasus_threshold"], report["pegasus_mean_min"],
              report["classifier_test_accuracy"])
+    return report
+
+
+def _pick_white(images, spec: PegasusSpec, made_from: dict, report: dict | None, out: Path,
+                figures: dict) -> dict:
+    """Rank the pegasi (whiteness, × pegasus score when known); save the top-k grid and the
+    best one large (the paper's figure 9)."""
+    whiteness = WhitenessRanker().scores(images)
+    probs = ((torch.tensor(report["p_body"]), torch.tensor(report["p_wing"]))
+             if report else (None, None))
+    order, score = rank_pegasi(whiteness, *probs)
+    top = images[order[:spec.top_k]]
+    top_n = int(math.ceil(math.sqrt(len(top))))
+    save_png(top, out.with_name(f"{out.stem}_top{spec.top_k}.png"), top_n)
+    best = torch.nn.functional.interpolate(images[order[:1]], size=spec.large_size,
+                                           mode="bicubic", align_corners=False).clamp(0, 1)
+    save_png(best, out.with_name(f"{out.stem}_best.png"), 1)
+    figures[f"pegasus_top{spec.top_k}"] = (top, top_n)
+    figures["pegasus_best"] = (best, 1)
+    log.info("whitest pegasus: image %d (whiteness %.3f, rank score %.3f)", int(order[0]),
+             float(whiteness[order[0]]), float(score[order[0]]))
+    return {**(report or {}), **made_from, "whiteness": whiteness.tolist(),
+            "rank_score": score.tolist(), "ranking": order.tolist(),
+            "ranked_by": "whiteness × min(p_body, p_wing)" if report else "whiteness"}
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="sample")

@@ -9,7 +9,7 @@ import torch
 
 from pegasus_lab.checkpoints import load_checkpoint
 from pegasus_lab.data.transforms import check_range, to_unit
-from pegasus_lab.errors import CheckpointError
+from pegasus_lab.errors import CheckpointError, ConfigError
 
 
 class GenerativeModule(L.LightningModule):
@@ -32,6 +32,27 @@ class GenerativeModule(L.LightningModule):
     @staticmethod
     def build_optimizer(factory: Callable, params) -> torch.optim.Optimizer:
         return factory(params=params)
+
+    def run_backward(self, loss: torch.Tensor, **kwargs) -> None:
+        """loss.backward through Lightning when attached to a Trainer (precision, strategy),
+        plainly otherwise (unit tests). kwargs: inputs=…, retain_graph=…"""
+        if self._trainer is not None:
+            self.manual_backward(loss, **kwargs)
+        else:
+            loss.backward(**kwargs)
+
+    def step_without_counting(self, optimizer) -> None:
+        """Step an auxiliary optimizer without advancing trainer.global_step, so that one
+        training step counts once however many networks it updates (Lightning counts every
+        LightningOptimizer.step in manual optimization). Needs fp32 or bf16: fp16's gradient
+        scaler is bypassed here, which `check_precision` guards against."""
+        getattr(optimizer, "optimizer", optimizer).step()
+
+    def check_precision(self) -> None:
+        precision = str(getattr(self.trainer, "precision", "32"))
+        if precision.startswith("16"):
+            raise ConfigError(f"{type(self).__name__} updates several networks per step and "
+                              f"supports 32 or bf16 precision, not {precision}")
 
     def load_initial_weights(self, path: str) -> None:
         """Start from the network weights of another run (e.g. paper-1's stage 1)."""

@@ -61,3 +61,29 @@ def test_unknown_mode(trained_ckpt, tmp_path):
     result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "mode=video",
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and "valid choices" in result.stderr
+
+
+def test_pegasus_mode_blends_ranks_and_saves_the_white_one(tmp_path):
+    from tests.conftest import TINY
+    cfg = compose_config("train", [
+        "model=vaegan", "data=image_folder", f"data.source.root={CIFAR_MINI}",
+        f"data.image_size={SIDE}", "data.batch_size=8", "data.cache_dir=null",
+        "trainer=smoke", "callbacks=vaegan", *TINY["vaegan"]], tmp_path / "train")
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert (run / "images" / "train_discriminator_epoch.png").exists()  # the D-loss curve
+    ckpt = run / "checkpoints" / "last.ckpt"
+    out = tmp_path / "pegasi.png"
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={ckpt}", "mode=pegasus", f"out={out}",
+                     "blend.count=20", "blend.top_k=4", "blend.large_size=64",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Image.open(out).size == (_grid_side(5), _grid_side(4))  # 20 pegasi, 5 per row
+    assert Image.open(tmp_path / "pegasi_top4.png").size == (_grid_side(2), _grid_side(2))
+    assert Image.open(tmp_path / "pegasi_best.png").size == (64, 64)  # one image: no frame
+    import json
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert sorted(report["ranking"]) == list(range(20)) and report["ranked_by"] == "whiteness"
+    w = report["whiteness"]
+    assert w[report["ranking"][0]] == max(w)
+    assert len(report["body_index"]) == len(report["wing_index"]) == 20

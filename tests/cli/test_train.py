@@ -6,14 +6,15 @@ import torch
 
 from pegasus_lab.checkpoints import CONFIG_KEY, load_checkpoint
 from pegasus_lab.cli.train import train
-from tests.conftest import CIFAR_MINI, CONF, ROOT, SMOKE, TINY_VAE, compose_config, run_cli
+from tests.conftest import (CIFAR_MINI, CONF, ROOT, SMOKE, TINY_VAE, compose_config, run_cli,
+                            smoke)
 
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_fast_run_writes_checkpoints_logs_and_figures(model, tmp_path):
-    cfg = compose_config("train", [f"model={model}", *SMOKE], tmp_path)
+    cfg = compose_config("train", smoke(model), tmp_path)
     metrics = train(cfg)
     run = Path(cfg.paths.output_dir)
     assert (run / "checkpoints" / "last.ckpt").exists()

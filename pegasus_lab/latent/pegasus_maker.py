@@ -1,0 +1,55 @@
+"""Paper-0's pegasi: encode horse images and wing images (birds, airplanes), blend each horse's
+posterior mean with a random wing's (0.65 : 0.35), decode; then pick the whitest."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pegasus_lab.data.transforms import from_uint8
+from pegasus_lab.latent.blend import blend
+from pegasus_lab.latent.pair_grid import choose
+
+
+@dataclass
+class PegasusSpec:
+    body_class: str = "horse"
+    wing_classes: list[str] = field(default_factory=lambda: ["bird", "airplane"])
+    count: int = 64            # pegasi to make
+    body_weight: float = 0.65
+    method: str = "lerp"       # lerp | slerp
+    seed: int = 0
+    top_k: int = 16
+    large_size: int = 256      # side of the saved best pegasus
+
+
+@torch.no_grad()
+def make_pegasi(model, datamodule, spec: PegasusSpec) -> tuple[torch.Tensor, dict]:
+    """`spec.count` pegasi in [0, 1] and which body/wing images made each."""
+    bodies = datamodule.class_indices(spec.body_class)
+    wings = np.concatenate([datamodule.class_indices(c) for c in spec.wing_classes])
+    body_idx = bodies[choose(len(bodies), min(spec.count, len(bodies)), None, spec.seed, "body")]
+    rng = np.random.default_rng(spec.seed + 1)
+    body_idx = body_idx[rng.integers(0, len(body_idx), spec.count)] if len(body_idx) < spec.count \
+        else body_idx
+    wing_idx = wings[rng.integers(0, len(wings), spec.count)]
+    to_float = lambda idx: from_uint8(datamodule.uint8_images(idx)[0], datamodule.value_range)
+    was_training = model.training
+    model.eval()
+    try:
+        z_body = model.encode(to_float(body_idx).to(model.device))[0]
+        z_wing = model.encode(to_float(wing_idx).to(model.device))[0]
+        images = model.to_unit(model.generate(blend(z_body, z_wing, spec.body_weight,
+                                                    spec.method))).cpu()
+    finally:
+        model.train(was_training)
+    return images, {"body_index": body_idx.tolist(), "wing_index": wing_idx.tolist()}
+
+
+def rank_pegasi(whiteness: torch.Tensor, p_body: torch.Tensor | None = None,
+                p_wing: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(order best first, score). Whiteness alone, or — with pegasus-classifier probabilities —
+    whiteness × min(p_body, p_wing): white, and both horse and winged."""
+    score = whiteness if p_body is None else whiteness * torch.minimum(p_body, p_wing)
+    return torch.argsort(score, descending=True), score
