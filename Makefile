@@ -8,9 +8,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+P0 := outputs/paper0
 P1 := outputs/paper1
 
-.PHONY: install test train demo sweep tensorboard reproduce-paper-1 clean-outputs help \
+.PHONY: install test train demo sweep tensorboard reproduce-paper-0 reproduce-paper-1 \
+	clean-outputs help \
 	fid-weights classifier evaluate
 FID_WEIGHTS := data/weights/inception-2015-12-05-fid.pt
 # offline copy of the FID weights split in parts, e.g. FID_PARTS=../shared/data/fid-inception
@@ -57,6 +59,21 @@ evaluate: fid-weights
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir outputs $(ARGS)
+
+# Paper-0: the VAE-GAN and its pixel-VAE baseline (250 epochs each), pegasi with the white
+# pick, and FID of both. Offline: ARGS="data=cifar10_folder"
+# with data/cifar10/{train,test}.zip.
+reproduce-paper-0: fid-weights
+	$(BIN)/pegasus-train experiment=paper0_vaegan hydra.run.dir=$(P0)/vaegan $(ARGS)
+	$(BIN)/pegasus-train experiment=paper0_vae_pixel hydra.run.dir=$(P0)/vae_pixel $(ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P0)/vaegan/checkpoints/last.ckpt mode=pegasus \
+		out=$(P0)/pegasi.png
+	$(BIN)/pegasus-evaluate ckpt=$(P0)/vaegan/checkpoints/last.ckpt num_samples=10000 \
+		out=$(P0)/fid_vaegan.json
+	$(BIN)/pegasus-evaluate ckpt=$(P0)/vae_pixel/checkpoints/last.ckpt num_samples=10000 \
+		out=$(P0)/fid_vae_pixel.json
+	@echo "paper-0: $(P0)/pegasi_best.png (the white pegasus), $(P0)/pegasi_top16.png,"
+	@echo "  $(P0)/vaegan/images/ (samples, reconstructions, D loss), FID: $(P0)/fid_*.json"
 
 # Paper-1: stage 1 on all of CIFAR-10 + STL-10, stage 2 on their horses and birds, then the
 # 8×8 horse→bird slerp grid. Offline: ARGS="data.download=false" with the data under data/.

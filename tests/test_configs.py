@@ -69,3 +69,15 @@ def test_paper1_numbers_are_the_papers(tmp_path):
 def test_sample_config_composes():
     cfg = compose_config("sample", ["ckpt=x.ckpt"])
     assert cfg.mode == "grid" and cfg.interpolation.to_count == 21
+
+
+def test_paper0_numbers_are_the_papers(tmp_path):
+    for overrides in ([], ["data=cifar10_folder"]):  # online and offline CIFAR-10
+        cfg = compose_config("train", ["experiment=paper0_vaegan", *overrides], tmp_path)
+        assert list(cfg.data.classes) == ["horse", "bird", "airplane"]
+        assert cfg.data.source.split == "both" and cfg.trainer.max_epochs == 250
+    assert cfg.model.discriminator.feature_layer == 3
+    base = compose_config("train", ["experiment=paper0_vae_pixel"], tmp_path)
+    assert base.model.encoder == cfg.model.encoder and base.model.decoder == cfg.model.decoder
+    blend = compose_config("sample", ["ckpt=x"]).blend
+    assert blend.body_weight == 0.65 and list(blend.wing_classes) == ["bird", "airplane"]
