@@ -25,6 +25,11 @@ TINY = {
     "vaegan": ["model.encoder.width=8", "model.encoder.latent_dim=8",
                "model.discriminator.width=8", "model.discriminator.hidden_dim=16"],
 }
+_TINY_GAN = ["model.generator.width=8", "model.generator.latent_dim=8", "model.critic.width=8",
+             "model.critic_batch_size=4", "model.generator_batch_size=8", "data.batch_size=20",
+             "trainer.max_steps=5", "callbacks=gan"]
+TINY["wgan_gp"] = _TINY_GAN
+TINY["acwgan_gp"] = [*_TINY_GAN, "model.generator.num_classes=4"]  # synthetic: 4 classes
 TINY_VAE = TINY["vae_conv"]
 SMOKE_DATA = ["trainer=smoke", "data=synthetic", "data.image_size=16", "data.batch_size=8",
               "logger=tensorboard"]
@@ -34,6 +39,11 @@ SMOKE = [*SMOKE_DATA, *TINY_VAE]
 def smoke(model: str) -> list[str]:
     """Overrides for a seconds-long CPU run of `model` on synthetic data."""
     return [f"model={model}", *SMOKE_DATA, *TINY[model]]
+
+
+def has_validation_metric(cfg) -> bool:
+    """Whether the run ranks checkpoints by a validation metric (GANs keep the last only)."""
+    return bool(cfg.callbacks.get("model_checkpoint"))
 
 
 def compose_config(name: str = "train", overrides: list[str] = (), tmp_path: Path | None = None

@@ -3,6 +3,9 @@
   pegasus-sample ckpt=PATH                      # random samples, an 8×8 grid
   pegasus-sample ckpt=PATH mode=interpolate     # paper-1's horse→bird slerp grid
   pegasus-sample ckpt=PATH mode=pegasus         # paper-0's blended pegasi and the whitest
+  pegasus-sample ckpt=PATH mode=class_grid      # a row per class (conditional models)
+  pegasus-sample ckpt=PATH mode=walk            # rows of latent interpolation
+  pegasus-sample ckpt=PATH mode=critic_picks    # the samples the critic rates most real
 
 The model is rebuilt from the config stored in the checkpoint; the data (for interpolation)
 too, with anything under `data:` here merged on top (e.g. data.source.root=…).
@@ -22,13 +25,14 @@ from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodu
                                     report_user_errors)
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.images import grid, save_png
+from pegasus_lab.latent.interpolate import interpolator
 from pegasus_lab.latent.pair_grid import PairGridSpec, pair_interpolation, select_images
 from pegasus_lab.latent.pegasus_maker import PegasusSpec, make_pegasi, rank_pegasi
 from pegasus_lab.metrics.generated import to_uint8
 from pegasus_lab.metrics.pegasus_score import scorer_from_config
 from pegasus_lab.metrics.whiteness import WhitenessRanker
 
-MODES = ("grid", "interpolate", "pegasus")
+MODES = ("grid", "class_grid", "walk", "critic_picks", "interpolate", "pegasus")
 
 
 def _grid(cfg, model, stored):
@@ -39,6 +43,51 @@ def _grid(cfg, model, stored):
               if num_classes else None)
     images = model.to_unit(model.generate(z, labels)).cpu()
     return images, cfg.nrow or int(math.ceil(math.sqrt(cfg.num_samples)))
+
+
+def _needs_classes(model, mode):
+    if not getattr(model, "num_classes", 0):
+        raise ConfigError(f"mode={mode} needs a class-conditional model")
+
+
+def _class_grid(cfg, model, stored):
+    """One row per class, cfg.per_class samples each (paper-2's 10×10)."""
+    _needs_classes(model, "class_grid")
+    g = torch.Generator().manual_seed(cfg.seed)
+    n = model.num_classes * cfg.per_class
+    z = torch.randn(n, model.latent_dim, generator=g).to(model.device)
+    labels = torch.arange(model.num_classes, device=model.device).repeat_interleave(cfg.per_class)
+    return model.to_unit(model.generate(z, labels)).cpu(), cfg.per_class
+
+
+def _walk(cfg, model, stored):
+    """Rows of linear interpolation between two random latents (same class along a row)."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    a = torch.randn(cfg.walk.rows, 1, model.latent_dim, generator=g)
+    b = torch.randn(cfg.walk.rows, 1, model.latent_dim, generator=g)
+    t = torch.linspace(0, 1, cfg.walk.steps)[None, :, None]
+    z = interpolator(cfg.walk.method)(a, b, t[..., 0]).reshape(-1, model.latent_dim)
+    labels = None
+    if getattr(model, "num_classes", 0):
+        row_class = torch.arange(cfg.walk.rows) % model.num_classes
+        labels = row_class.repeat_interleave(cfg.walk.steps).to(model.device)
+    return model.to_unit(model.generate(z.to(model.device), labels)).cpu(), cfg.walk.steps
+
+
+def _critic_picks(cfg, model, stored):
+    """The num_samples images the critic scores highest among num_candidates."""
+    if not hasattr(model, "realness"):
+        raise ConfigError("mode=critic_picks needs a model with a critic or discriminator")
+    g = torch.Generator().manual_seed(cfg.seed)
+    scores, images = [], []
+    for start in range(0, cfg.num_candidates, 500):
+        k = min(500, cfg.num_candidates - start)
+        z = torch.randn(k, model.latent_dim, generator=g).to(model.device)
+        x = model.generate(z)
+        images.append(x.cpu())
+        scores.append(model.realness(x).cpu())
+    best = torch.cat(scores).argsort(descending=True)[:cfg.num_samples]
+    return model.to_unit(torch.cat(images)[best]), int(math.ceil(math.sqrt(cfg.num_samples)))
 
 
 def _datamodule(cfg, stored):
@@ -68,16 +117,16 @@ def sample(cfg: DictConfig) -> Path:
     out = Path(cfg.out) if cfg.out else run_dir / "samples" / f"{cfg.mode}.png"
     figures = {}
     with torch.no_grad():
-        if cfg.mode == "grid":
-            images, nrow = _grid(cfg, model, stored)
-        elif cfg.mode == "interpolate":
-            images, nrow = _interpolate(cfg, model, stored)
-        else:
+        if cfg.mode == "pegasus":
             images, nrow, spec, made_from = _pegasi(cfg, model, stored)
+        else:
+            images, nrow = {"grid": _grid, "class_grid": _class_grid, "walk": _walk,
+                            "critic_picks": _critic_picks,
+                            "interpolate": _interpolate}[cfg.mode](cfg, model, stored)
     save_png(images, out, nrow)
     figures[cfg.mode] = (images, nrow)
     report = None
-    if cfg.mode != "grid" and cfg.pegasus_score is not False:
+    if cfg.mode in ("interpolate", "pegasus") and cfg.pegasus_score is not False:
         report = _pegasus_report(cfg, images, model.device)
     if cfg.mode == "pegasus":
         report = _pick_white(images, spec, made_from, report, out, figures)

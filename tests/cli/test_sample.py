@@ -87,3 +87,31 @@ def test_pegasus_mode_blends_ranks_and_saves_the_white_one(tmp_path):
     w = report["whiteness"]
     assert w[report["ranking"][0]] == max(w)
     assert len(report["body_index"]) == len(report["wing_index"]) == 20
+
+
+@pytest.fixture(scope="module")
+def gan_ckpt(tmp_path_factory):
+    from tests.conftest import smoke
+    tmp = tmp_path_factory.mktemp("gan")
+    cfg = compose_config("train", smoke("acwgan_gp"), tmp)
+    train(cfg)
+    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize("mode,args,rows,cols", [
+    ("class_grid", ["per_class=3"], 4, 3),          # synthetic data: 4 classes
+    ("walk", ["walk.rows=2", "walk.steps=5"], 2, 5),
+    ("critic_picks", ["num_candidates=30", "num_samples=9"], 3, 3),
+])
+def test_paper2_figures(gan_ckpt, tmp_path, mode, args, rows, cols):
+    out = tmp_path / f"{mode}.png"
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={gan_ckpt}", f"mode={mode}", *args,
+                     f"out={out}", "tensorboard=false", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Image.open(out).size == (_grid_side(cols), _grid_side(rows))
+
+
+def test_class_grid_needs_a_conditional_model(trained_ckpt, tmp_path):
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "mode=class_grid",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and "class-conditional" in result.stderr

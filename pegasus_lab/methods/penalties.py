@@ -1,0 +1,20 @@
+"""The WGAN-GP gradient penalty (Gulrajani et al. 2017)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                     fake: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """mean over the batch of (‖∇ₓ D(x̂)‖₂ − 1)², x̂ = real + α·(fake − real), α ~ U[0, 1] per
+    image. Built with create_graph so the penalty itself can be differentiated (the double
+    backward)."""
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device,
+                           dtype=real.dtype)
+    mixed = (real + alpha * (fake - real)).detach().requires_grad_(True)
+    grad, = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    slopes = torch.sqrt(grad.flatten(1).pow(2).sum(1) + 1e-12)
+    return (slopes - 1.0).pow(2).mean()

@@ -1,0 +1,158 @@
+"""WGAN-GP and AC-WGAN-GP (paper-2; Gulrajani et al. 2017, with Odena et al.'s auxiliary
+classifier). One training step is one generator iteration:
+
+  n_critic times: a real batch (the next `critic_batch_size` images of the step's batch),
+    a fake batch with the same labels; critic loss
+      E[D(fake)] − E[D(real)] + λ·GP + aux_weight_real·CE(real) + aux_weight_fake·CE(fake)
+  then once: `generator_batch_size` samples with uniform labels; generator loss
+      −E[D(fake)] + aux_weight_generator·CE(fake).
+Both learning rates decay linearly to 0 over the run's max_steps (generator iterations).
+Without classes (num_classes = 0) this is the unconditional WGAN-GP.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.ema import EMA
+from pegasus_lab.methods.penalties import gradient_penalty
+
+
+class WGANGP(GenerativeModule):
+    def __init__(self, generator: nn.Module, critic: nn.Module, generator_optimizer: Callable,
+                 critic_optimizer: Callable, n_critic: int = 5, critic_batch_size: int = 64,
+                 generator_batch_size: int = 128, gp_weight: float = 10.0,
+                 aux_weight_real: float = 1.0, aux_weight_fake: float = 0.0,
+                 aux_weight_generator: float = 0.1, lr_decay: bool = True,
+                 ema_decay: float | None = None, dequantize: bool = True,
+                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
+        super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
+        if generator.num_classes != critic.num_classes:
+            raise ConfigError(f"generator has {generator.num_classes} classes, critic "
+                              f"{critic.num_classes}")
+        if n_critic < 1:
+            raise ConfigError(f"n_critic must be at least 1, got {n_critic}")
+        self.generator, self.critic = generator, critic
+        self.num_classes = generator.num_classes
+        self.optimizer_factories = (generator_optimizer, critic_optimizer)
+        self.n_critic, self.critic_batch_size = int(n_critic), int(critic_batch_size)
+        self.generator_batch_size, self.gp_weight = int(generator_batch_size), float(gp_weight)
+        self.aux_weight_real, self.aux_weight_fake = float(aux_weight_real), float(aux_weight_fake)
+        self.aux_weight_generator, self.lr_decay = float(aux_weight_generator), lr_decay
+        self.dequantize = dequantize
+        self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
+        if init_from:
+            self.load_initial_weights(init_from)
+
+    # -- the model ----------------------------------------------------------------------------
+    def random_labels(self, n: int) -> torch.Tensor | None:
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), device=self.device)
+
+    def generate(self, z, labels=None):
+        if self.num_classes and labels is None:
+            labels = self.random_labels(len(z))
+        net = self.generator_ema if (self.generator_ema is not None and not self.training) \
+            else self.generator
+        return net(z, labels if self.num_classes else None)
+
+    def realness(self, images: torch.Tensor) -> torch.Tensor:
+        """The critic's Wasserstein score (higher = judged more real)."""
+        return self.critic(images)[0]
+
+    def critic_losses(self, real: torch.Tensor, labels: torch.Tensor | None,
+                      fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        n = len(real)
+        scores, logits = self.critic(torch.cat([real, fake]))  # one batched forward
+        wasserstein = scores[n:].mean() - scores[:n].mean()
+        penalty = gradient_penalty(lambda x: self.critic(x)[0], real, fake)
+        loss = wasserstein + self.gp_weight * penalty
+        out = {"wasserstein": wasserstein, "gradient_penalty": penalty}
+        if logits is not None:
+            out["aux_real"] = F.cross_entropy(logits[:n], labels)
+            out["aux_fake"] = F.cross_entropy(logits[n:], labels)
+            out["aux_real_accuracy"] = (logits[:n].argmax(1) == labels).float().mean()
+            loss = loss + self.aux_weight_real * out["aux_real"] \
+                + self.aux_weight_fake * out["aux_fake"]
+        out["critic"] = loss
+        return out
+
+    def generator_losses(self, n: int) -> dict[str, torch.Tensor]:
+        labels = self.random_labels(n)
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        scores, logits = self.critic(self.generator(z, labels))
+        out = {"generator_wasserstein": -scores.mean()}
+        loss = out["generator_wasserstein"]
+        if logits is not None:
+            out["generator_aux"] = F.cross_entropy(logits, labels)
+            loss = loss + self.aux_weight_generator * out["generator_aux"]
+        out["generator"] = loss
+        return out
+
+    # -- Lightning ----------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self.check_precision()
+        dm = self.trainer.datamodule
+        if self.num_classes and dm is not None and dm.num_classes != self.num_classes:
+            raise ConfigError(f"the data has {dm.num_classes} classes, the model "
+                              f"{self.num_classes}: set model.generator.num_classes="
+                              f"{dm.num_classes}")
+        wanted = self.n_critic * self.critic_batch_size
+        batch = getattr(dm, "batch_size", wanted)
+        if batch != wanted:
+            raise ConfigError(f"each step draws {self.n_critic} critic batches of "
+                              f"{self.critic_batch_size} from one data batch: set "
+                              f"data.batch_size={wanted} (got {batch})")
+
+    def training_step(self, batch, batch_idx):
+        images, labels = batch
+        opt_g, opt_c = self.optimizers()
+        b = self.critic_batch_size
+        for i in range(self.n_critic):
+            real, y = images[i * b:(i + 1) * b], labels[i * b:(i + 1) * b]
+            if self.dequantize:  # uniform noise of one 8-bit level, as the reference code
+                real = real + torch.rand_like(real) * (self.input_range[1] - self.input_range[0]) / 256
+            with torch.no_grad():
+                fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
+                                      y if self.num_classes else None)
+            critic_out = self.critic_losses(real, y if self.num_classes else None, fake)
+            opt_c.zero_grad(set_to_none=True)
+            self.run_backward(critic_out["critic"])
+            self.step_without_counting(opt_c)
+        gen_out = self.generator_losses(self.generator_batch_size)
+        opt_g.zero_grad(set_to_none=True)
+        self.run_backward(gen_out["generator"], inputs=list(self.generator.parameters()))
+        opt_g.step()  # the step Lightning counts: max_steps = generator iterations
+        for sched in self.lr_schedulers() or []:
+            sched.step()
+        if self.generator_ema is not None:
+            self.generator_ema.update(self.generator)
+        logged = {**critic_out, **gen_out}
+        self.log_dict({f"train/{k}": v.detach() for k, v in logged.items()}, on_step=True,
+                      on_epoch=False, batch_size=b)
+        self.log("W", -critic_out["wasserstein"].detach(), prog_bar=True, logger=False)
+
+    def lr_schedulers(self):
+        scheds = super().lr_schedulers()
+        if scheds is None:
+            return []
+        return scheds if isinstance(scheds, list) else [scheds]
+
+    def configure_optimizers(self):
+        opts = [self.build_optimizer(f, net.parameters())
+                for f, net in zip(self.optimizer_factories, (self.generator, self.critic))]
+        if not self.lr_decay:
+            return opts
+        total = self.trainer.max_steps
+        if total is None or total <= 0:
+            raise ConfigError("linear learning-rate decay needs trainer.max_steps (generator "
+                              "iterations); or set model.lr_decay=false")
+        decay = lambda step: max(0.0, 1.0 - step / total)
+        scheds = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in opts]
+        return opts, [{"scheduler": s, "interval": "step"} for s in scheds]

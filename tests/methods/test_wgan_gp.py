@@ -1,0 +1,110 @@
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from pegasus_lab.data.datamodule import ImageDataModule
+from pegasus_lab.data.synthetic import SyntheticSource
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.methods.wgan_gp import WGANGP
+from pegasus_lab.nets.resnet_gan import ResNetCritic, ResNetGenerator
+
+
+def _model(num_classes=4, **kw):
+    adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.0, 0.9))
+    return WGANGP(ResNetGenerator(latent_dim=8, width=8, num_classes=num_classes, image_size=16),
+                  ResNetCritic(width=8, num_classes=num_classes, image_size=16), adam, adam,
+                  critic_batch_size=4, generator_batch_size=8, **kw)
+
+
+def _data(batch_size=20):
+    return ImageDataModule(SyntheticSource(num_classes=4, per_class=20, image_size=16),
+                           image_size=16, batch_size=batch_size, value_range=(-1, 1),
+                           val_fraction=0.0, hflip=False, num_workers=0)
+
+
+def _trainer(tmp_path, max_steps, callbacks=()):
+    return L.Trainer(max_steps=max_steps, accelerator="cpu", logger=False,
+                     enable_checkpointing=False, enable_progress_bar=False,
+                     callbacks=list(callbacks), default_root_dir=tmp_path)
+
+
+class _CountSteps(Callback):
+    def __init__(self):
+        self.counts = {"generator": 0, "critic": 0}
+        self.per_step = []
+
+    def on_train_start(self, trainer, module):
+        opt_g, opt_c = trainer.optimizers
+        opt_g.register_step_post_hook(lambda *a: self._bump("generator"))
+        opt_c.register_step_post_hook(lambda *a: self._bump("critic"))
+
+    def _bump(self, name):
+        self.counts[name] += 1
+
+    def on_train_batch_start(self, *args):
+        self.before = dict(self.counts)
+
+    def on_train_batch_end(self, *args):
+        self.per_step.append({k: self.counts[k] - self.before[k] for k in self.counts})
+
+
+@pytest.mark.parametrize("num_classes", [4, 0])
+def test_five_critic_updates_and_one_generator_update_per_step(num_classes, tmp_path):
+    counter = _CountSteps()
+    trainer = _trainer(tmp_path, 3, [counter])
+    trainer.fit(_model(num_classes), datamodule=_data())
+    assert counter.per_step == [{"generator": 1, "critic": 5}] * 3
+    assert trainer.global_step == 3  # max_steps counts generator iterations
+
+
+def test_learning_rates_reach_zero_at_max_steps(tmp_path):
+    model = _model()
+    trainer = _trainer(tmp_path, 4)
+    trainer.fit(model, datamodule=_data())
+    for opt in trainer.optimizers:
+        assert opt.param_groups[0]["lr"] == 0.0
+    for sched in model.lr_schedulers():
+        assert sched.get_last_lr() == [0.0]
+
+
+def test_the_batch_must_hold_the_critic_batches(tmp_path):
+    with pytest.raises(ConfigError, match="data.batch_size=20"):
+        _trainer(tmp_path, 1).fit(_model(), datamodule=_data(batch_size=16))
+
+
+def test_generator_step_leaves_the_critic_gradients_alone():
+    model = _model()
+    out = model.generator_losses(8)
+    model.run_backward(out["generator"], inputs=list(model.generator.parameters()))
+    assert all(p.grad is None for p in model.critic.parameters())
+    assert any(p.grad is not None for p in model.generator.parameters())
+
+
+def test_critic_loss_parts():
+    torch.manual_seed(0)
+    model = _model(aux_weight_fake=1.0)
+    real, fake = torch.rand(4, 3, 16, 16) * 2 - 1, torch.rand(4, 3, 16, 16) * 2 - 1
+    labels = torch.tensor([0, 1, 2, 3])
+    torch.manual_seed(1)
+    out = model.critic_losses(real, labels, fake)
+    expected = (out["wasserstein"] + 10 * out["gradient_penalty"] + out["aux_real"]
+                + out["aux_fake"])
+    assert torch.allclose(out["critic"], expected)
+    scores, _ = model.critic(torch.cat([real, fake]))
+    assert torch.allclose(out["wasserstein"], scores[4:].mean() - scores[:4].mean(), atol=1e-6)
+
+
+def test_ema_generator_is_used_for_sampling_in_eval(tmp_path):
+    model = _model(ema_decay=0.5)
+    _trainer(tmp_path, 2).fit(model, datamodule=_data())
+    model.eval()
+    z, y = torch.randn(3, 8), torch.tensor([0, 1, 2])
+    with torch.no_grad():
+        assert torch.allclose(model.generate(z, y), model.generator_ema(z, y))
+        assert not torch.allclose(model.generate(z, y), model.generator.eval()(z, y))
+
+
+def test_class_count_must_match_the_data(tmp_path):
+    with pytest.raises(ConfigError, match="num_classes=4"):
+        _trainer(tmp_path, 1).fit(_model(num_classes=10), datamodule=_data())
