@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 P0 := outputs/paper0
 P1 := outputs/paper1
+P2 := outputs/paper2
 
 .PHONY: install test train demo sweep tensorboard reproduce-paper-0 reproduce-paper-1 \
-	clean-outputs help \
+	reproduce-paper-2 reproduce-paper-2-stl10 clean-outputs help \
 	fid-weights classifier evaluate
 FID_WEIGHTS := data/weights/inception-2015-12-05-fid.pt
 # offline copy of the FID weights split in parts, e.g. FID_PARTS=../shared/data/fid-inception
@@ -86,6 +87,24 @@ reproduce-paper-1: fid-weights
 	$(BIN)/pegasus-evaluate ckpt=$(P1)/finetune/checkpoints/last.ckpt num_samples=10000 \
 		out=$(P1)/fid.json
 	@echo "paper-1 figure: $(P1)/horse_to_bird_8x8.png; FID: $(P1)/fid.json"
+
+# Paper-2: AC-WGAN-GP, 100k generator iterations, then its figures and FID (50k samples).
+# Offline: ARGS="data=cifar10_folder" with data/cifar10/{train,test}.zip.
+define paper2
+	$(BIN)/pegasus-train experiment=paper2_$(1) hydra.run.dir=$(P2)/$(1) $(ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt num_samples=100 out=$(P2)/$(1)_samples.png
+	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=class_grid out=$(P2)/$(1)_classes_10x10.png
+	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=walk out=$(P2)/$(1)_interpolation.png
+	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=critic_picks out=$(P2)/$(1)_critic_picks.png
+	$(BIN)/pegasus-evaluate ckpt=$(P2)/$(1)/checkpoints/last.ckpt num_samples=50000 out=$(P2)/$(1)_fid.json
+	@echo "paper-2 ($(1)): figures $(P2)/$(1)_*.png, FID $(P2)/$(1)_fid.json"
+endef
+
+reproduce-paper-2: fid-weights
+	$(call paper2,cifar10)
+
+reproduce-paper-2-stl10: fid-weights
+	$(call paper2,stl10)
 
 clean-outputs:
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
