@@ -11,9 +11,12 @@ ARGS ?=
 P0 := outputs/paper0
 P1 := outputs/paper1
 P2 := outputs/paper2
+P3 := outputs/paper3
+# paper-3's data: stl10 (the paper's) or cifar10 (runs where STL-10 is not available)
+P3_DATA ?= stl10
 
 .PHONY: install test train demo sweep tensorboard reproduce-paper-0 reproduce-paper-1 \
-	reproduce-paper-2 reproduce-paper-2-stl10 clean-outputs help \
+	reproduce-paper-2 reproduce-paper-2-stl10 reproduce-paper-3 clean-outputs help \
 	fid-weights classifier evaluate
 FID_WEIGHTS := data/weights/inception-2015-12-05-fid.pt
 # offline copy of the FID weights split in parts, e.g. FID_PARTS=../shared/data/fid-inception
@@ -105,6 +108,16 @@ reproduce-paper-2: fid-weights
 
 reproduce-paper-2-stl10: fid-weights
 	$(call paper2,stl10)
+
+# Paper-3: DCGAN at 64², an 8×8 grid, slerp rows, discriminator picks, the memorisation check.
+reproduce-paper-3: fid-weights
+	$(BIN)/pegasus-train experiment=paper3_$(P3_DATA) hydra.run.dir=$(P3)/$(P3_DATA) $(ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=64 out=$(P3)/$(P3_DATA)_grid_8x8.png
+	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=walk walk.method=slerp walk.rows=8 walk.steps=8 out=$(P3)/$(P3_DATA)_slerp.png
+	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=critic_picks num_samples=16 out=$(P3)/$(P3_DATA)_best.png
+	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=nearest out=$(P3)/$(P3_DATA)_nearest.png
+	$(BIN)/pegasus-evaluate ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=10000 out=$(P3)/$(P3_DATA)_fid.json
+	@echo "paper-3: $(P3)/$(P3_DATA)_*.png (nearest: memorisation pairs, _distances: histogram)"
 
 clean-outputs:
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -30,6 +30,9 @@ _TINY_GAN = ["model.generator.width=8", "model.generator.latent_dim=8", "model.c
              "trainer.max_steps=5", "callbacks=gan"]
 TINY["wgan_gp"] = _TINY_GAN
 TINY["acwgan_gp"] = [*_TINY_GAN, "model.generator.num_classes=4"]  # synthetic: 4 classes
+TINY["dcgan"] = ["model.generator.width=8", "model.generator.latent_dim=8",
+                 "model.discriminator.width=8", "callbacks=gan"]
+TINY["cdcgan"] = [*TINY["dcgan"], "model.generator.num_classes=4"]
 TINY_VAE = TINY["vae_conv"]
 SMOKE_DATA = ["trainer=smoke", "data=synthetic", "data.image_size=16", "data.batch_size=8",
               "logger=tensorboard"]

@@ -81,3 +81,15 @@ def test_paper0_numbers_are_the_papers(tmp_path):
     assert base.model.encoder == cfg.model.encoder and base.model.decoder == cfg.model.decoder
     blend = compose_config("sample", ["ckpt=x"]).blend
     assert blend.body_weight == 0.65 and list(blend.wing_classes) == ["bird", "airplane"]
+
+
+def test_paper3_numbers_are_the_papers(tmp_path):
+    from hydra.utils import instantiate
+    for experiment in ("paper3_stl10", "paper3_cifar10"):
+        cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
+        assert cfg.data.image_size == 64 and cfg.model.generator.latent_dim == 100
+        assert list(cfg.model.generator_optimizer.betas) == [0.5, 0.999]
+        assert cfg.model.generator_optimizer.lr == 2e-4 and cfg.data.val_fraction > 0
+        model = instantiate(cfg.model)
+        assert sum(p.numel() for p in model.generator.parameters()) == 3_576_704
+        assert sum(p.numel() for p in model.discriminator.parameters()) == 2_765_568

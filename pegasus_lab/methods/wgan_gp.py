@@ -62,7 +62,7 @@ class WGANGP(GenerativeModule):
             else self.generator
         return net(z, labels if self.num_classes else None)
 
-    def realness(self, images: torch.Tensor) -> torch.Tensor:
+    def realness(self, images: torch.Tensor, labels=None) -> torch.Tensor:
         """The critic's Wasserstein score (higher = judged more real)."""
         return self.critic(images)[0]
 

@@ -115,3 +115,24 @@ def test_class_grid_needs_a_conditional_model(trained_ckpt, tmp_path):
     result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "mode=class_grid",
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and "class-conditional" in result.stderr
+
+
+def test_memorisation_check_in_pixel_space(tmp_path):
+    from tests.conftest import TINY
+    cfg = compose_config("train", [
+        "model=dcgan", "data=image_folder", f"data.source.root={CIFAR_MINI}",
+        f"data.image_size={SIDE}", "data.batch_size=8", "data.cache_dir=null",
+        "data.val_fraction=0.2", "trainer=smoke", *TINY["dcgan"]], tmp_path / "train")
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    out = tmp_path / "nearest.png"
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={ckpt}", "mode=nearest",
+                     "nearest.num_generated=30", "nearest.num_pairs=8", "nearest.features=pixels",
+                     f"out={out}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Image.open(out).size == (_grid_side(8), _grid_side(2))  # 8 pairs, 4 per row
+    assert (tmp_path / "nearest_distances.png").exists()
+    import json
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["feature_space"] == "pixels"
+    assert len(report["generated_distances"]) == 30 and report["num_heldout"] == 19

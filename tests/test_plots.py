@@ -1,6 +1,6 @@
 from PIL import Image
 
-from pegasus_lab.callbacks.curve_png import draw_curve
+from pegasus_lab.plots import draw_curve, draw_histograms
 
 
 def test_draws_a_curve(tmp_path):
@@ -13,3 +13,11 @@ def test_draws_a_curve(tmp_path):
 
 def test_single_value(tmp_path):
     assert draw_curve([1.0], tmp_path / "one.png", "x").exists()
+
+
+def test_histograms(tmp_path):
+    import torch
+    path = draw_histograms({"a": torch.randn(100), "b": torch.randn(50) + 2}, tmp_path / "h.png",
+                           "distances")
+    colours = {c for _, c in Image.open(path).getcolors(100000)}
+    assert (30, 90, 200) in colours and (220, 90, 30) in colours

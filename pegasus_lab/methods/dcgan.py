@@ -1,0 +1,93 @@
+"""DCGAN training (paper-3): binary cross-entropy, Adam lr 2e-4, β₁ 0.5.
+
+Discriminator step as the seed: backward on an all-real batch, then on an all-fake batch,
+gradients accumulated, one optimizer step. Generator step: the non-saturating loss
+−log D(G(z)) on a fresh batch. One Lightning step = one generator update.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.methods.base import GenerativeModule
+
+
+class DCGAN(GenerativeModule):
+    def __init__(self, generator: nn.Module, discriminator: nn.Module,
+                 generator_optimizer: Callable, discriminator_optimizer: Callable,
+                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
+        super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
+        if generator.num_classes != discriminator.num_classes:
+            raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
+                              f"{discriminator.num_classes}")
+        self.generator, self.discriminator = generator, discriminator
+        self.num_classes = generator.num_classes
+        self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
+        if init_from:
+            self.load_initial_weights(init_from)
+
+    def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
+        if not self.num_classes:
+            return None
+        return like if like is not None else torch.randint(self.num_classes, (n,),
+                                                           device=self.device)
+
+    def generate(self, z, labels=None):
+        return self.generator(z, self._labels(len(z), labels))
+
+    def realness(self, images, labels=None):
+        return self.discriminator(images, self._labels(len(images), labels))
+
+    def discriminator_step_losses(self, real, labels):
+        """The two halves of the discriminator's loss; each is backpropagated on its own."""
+        bce = F.binary_cross_entropy_with_logits
+        real_logit = self.discriminator(real, labels)
+        loss_real = bce(real_logit, torch.ones_like(real_logit))
+        fake_labels = self._labels(len(real), labels)
+        with torch.no_grad():
+            fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
+                                  fake_labels)
+        fake_logit = self.discriminator(fake, fake_labels)
+        loss_fake = bce(fake_logit, torch.zeros_like(fake_logit))
+        return loss_real, loss_fake, real_logit, fake_logit
+
+    def on_fit_start(self) -> None:
+        self.check_precision()
+        dm = self.trainer.datamodule
+        if self.num_classes and dm is not None and dm.num_classes != self.num_classes:
+            raise ConfigError(f"the data has {dm.num_classes} classes, the model "
+                              f"{self.num_classes}: set model.generator.num_classes="
+                              f"{dm.num_classes}")
+
+    def training_step(self, batch, batch_idx):
+        real, labels = batch
+        labels = labels if self.num_classes else None
+        opt_g, opt_d = self.optimizers()
+        opt_d.zero_grad(set_to_none=True)
+        loss_real, loss_fake, real_logit, fake_logit = self.discriminator_step_losses(real, labels)
+        self.run_backward(loss_real)   # all-real batch
+        self.run_backward(loss_fake)   # all-fake batch, gradients accumulate
+        self.step_without_counting(opt_d)
+
+        fake_labels = self._labels(len(real))
+        fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
+                              fake_labels)
+        logit = self.discriminator(fake, fake_labels)
+        loss_g = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+        opt_g.zero_grad(set_to_none=True)
+        self.run_backward(loss_g, inputs=list(self.generator.parameters()))
+        opt_g.step()
+        self.log_dict({"train/d_loss": (loss_real + loss_fake).detach(),
+                       "train/g_loss": loss_g.detach(),
+                       "train/d_real": torch.sigmoid(real_logit).mean().detach(),
+                       "train/d_fake": torch.sigmoid(fake_logit).mean().detach()},
+                      on_step=True, on_epoch=True, batch_size=len(real))
+        self.log("d_loss", (loss_real + loss_fake).detach(), prog_bar=True, logger=False)
+
+    def configure_optimizers(self):
+        return [self.build_optimizer(f, net.parameters()) for f, net in
+                zip(self.optimizer_factories, (self.generator, self.discriminator))]
