@@ -33,6 +33,17 @@ TINY["acwgan_gp"] = [*_TINY_GAN, "model.generator.num_classes=4"]  # synthetic: 
 TINY["dcgan"] = ["model.generator.width=8", "model.generator.latent_dim=8",
                  "model.discriminator.width=8", "callbacks=gan"]
 TINY["cdcgan"] = [*TINY["dcgan"], "model.generator.num_classes=4"]
+_STUDY_GAN = ["model.generator.width=8", "model.generator.latent_dim=8", "callbacks=gan",
+              "+study_num_classes=4"]
+TINY.update({
+    "study_vae": ["model.encoder.width=8", "model.encoder.latent_dim=4"],
+    "study_cvae": ["model.encoder.width=8", "model.encoder.latent_dim=4", "+study_num_classes=4"],
+    "study_gan": [*_STUDY_GAN, "model.discriminator.width=8"],
+    "study_gan_transposed": [*_STUDY_GAN, "model.discriminator.width=8"],
+    "study_acgan": [*_STUDY_GAN, "model.discriminator.width=8"],
+    "study_wgan": [*_STUDY_GAN, "model.critic.width=8", "trainer.max_steps=5"],
+    "study_acwgan": [*_STUDY_GAN, "model.critic.width=8", "trainer.max_steps=5"],
+})
 TINY_VAE = TINY["vae_conv"]
 SMOKE_DATA = ["trainer=smoke", "data=synthetic", "data.image_size=16", "data.batch_size=8",
               "logger=tensorboard"]

@@ -1,5 +1,6 @@
-"""FID during training: every N generator steps, `num_samples` generated images against the
-training set's (cached) Inception features, logged as the `metrics/fid` curve (and KID)."""
+"""FID during training: every N steps (or epochs), `num_samples` generated images against the
+training set's (cached) Inception features, logged as the `metrics/fid` curve (and KID); the
+(step, FID) history also lands in the run's summary.json."""
 from __future__ import annotations
 
 import logging
@@ -13,10 +14,12 @@ log = logging.getLogger(__name__)
 
 
 class FIDCurve(Callback):
-    def __init__(self, fid: Mapping, every_n_steps: int = 5000, num_samples: int = 10_000,
-                 seed: int = 0, at_end: bool = True) -> None:
+    def __init__(self, fid: Mapping, every_n_steps: int | None = 5000,
+                 num_samples: int = 10_000, seed: int = 0, at_end: bool = True,
+                 every_n_epochs: int | None = None) -> None:
         self.fid_cfg = dict(fid)
-        self.every_n_steps, self.num_samples = int(every_n_steps), int(num_samples)
+        self.every_n_steps, self.num_samples = every_n_steps, int(num_samples)
+        self.every_n_epochs = every_n_epochs
         self.seed, self.at_end = seed, at_end
         self.extractor = None
         self.real = self.real_labels = None
@@ -35,7 +38,11 @@ class FIDCurve(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
-        if step > 0 and step % self.every_n_steps == 0:
+        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
+            self.measure(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
             self.measure(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

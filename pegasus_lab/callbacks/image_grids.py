@@ -9,6 +9,10 @@ import torch
 from pegasus_lab.callbacks.periodic_figure import PeriodicFigure
 
 
+def num_classes(module) -> int:
+    return int(getattr(module, "num_classes", 0) or 0)
+
+
 class ImageGrids(PeriodicFigure):
     def __init__(self, every_n_epochs: int = 5, num_samples: int = 64,
                  num_reconstructions: int = 32, seed: int = 0,
@@ -23,12 +27,12 @@ class ImageGrids(PeriodicFigure):
     def on_train_start(self, trainer, pl_module) -> None:
         g = torch.Generator().manual_seed(self.seed)
         self.fixed_z = torch.randn(self.num_samples, pl_module.latent_dim, generator=g)
-        num_classes = getattr(pl_module, "num_classes", 0) or 0
-        if num_classes:
-            self.fixed_y = torch.arange(self.num_samples) % num_classes
+        if num_classes(pl_module):
+            self.fixed_y = torch.arange(self.num_samples) % num_classes(pl_module)
         dm = trainer.datamodule
         if hasattr(pl_module, "reconstruct") and dm is not None and self.num_reconstructions:
-            self.fixed_x = dm.example_batch(self.num_reconstructions)
+            self.fixed_x, self.fixed_x_labels = dm.example_batch(self.num_reconstructions,
+                                                                 with_labels=True)
 
     def figures(self, trainer, pl_module) -> dict[str, tuple[torch.Tensor, int]]:
         labels = None if self.fixed_y is None else self.fixed_y.to(pl_module.device)
@@ -36,6 +40,8 @@ class ImageGrids(PeriodicFigure):
         figures = {"samples": (pl_module.to_unit(samples), int(math.sqrt(self.num_samples)))}
         if self.fixed_x is not None:
             x = self.fixed_x.to(pl_module.device)
-            pairs = torch.stack([x, pl_module.reconstruct(x)], 1).flatten(0, 1)
+            y = self.fixed_x_labels.to(pl_module.device) if num_classes(pl_module) else None
+            recon = pl_module.reconstruct(x, y) if y is not None else pl_module.reconstruct(x)
+            pairs = torch.stack([x, recon], 1).flatten(0, 1)
             figures["reconstructions"] = (pl_module.to_unit(pairs), 8)
         return figures

@@ -1,6 +1,10 @@
 """pegasus-train: compose the config, build data, model, callbacks, loggers and Trainer, fit."""
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import hydra
 import lightning as L
 from hydra.utils import instantiate
@@ -8,6 +12,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
+from pegasus_lab.callbacks.fid_curve import FIDCurve
 from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
 
 
@@ -35,10 +40,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for lg in trainer.loggers:
         lg.log_hyperparams(_flat_hparams(cfg))
     ckpt_path = cfg.get("ckpt_path")
+    started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if trainer.is_global_zero:
+        _write_summary(cfg, trainer, metrics, time.perf_counter() - started)
     log.info("finished: %s", metrics)
     return metrics
+
+
+def _write_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict, seconds: float) -> None:
+    """<run>/summary.json: what a comparison table needs without reading TensorBoard logs."""
+    fid = [c.history for c in trainer.callbacks if isinstance(c, FIDCurve)]
+    summary = {"wall_seconds": round(seconds, 2), "epochs": trainer.current_epoch,
+               "global_step": trainer.global_step, "metrics": metrics,
+               "fid_history": fid[0] if fid else [],
+               "model": cfg.model._target_, "data": cfg.data.source._target_}
+    out = Path(cfg.paths.output_dir) / "summary.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def _flat_hparams(cfg: DictConfig) -> dict:

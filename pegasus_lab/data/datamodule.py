@@ -75,7 +75,21 @@ class ImageDataModule(L.LightningDataModule):
         if len(self.train_idx) < self.batch_size and self.drop_last:
             raise DataError(f"only {len(self.train_idx)} training images for batch size "
                             f"{self.batch_size}; lower data.batch_size")
-        return self._loader(self.train_idx, train=True)
+        self._train_loader = self._loader(self.train_idx, train=True)
+        return self._train_loader
+
+    def sample_train(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """n random training images (with flips), drawn where the training batches are: on the
+        accelerator for the fast path, e.g. extra critic batches inside one training step."""
+        loader = getattr(self, "_train_loader", None)
+        if isinstance(loader, DeviceBatches):
+            return loader.sample(n)
+        idx = np.random.default_rng().choice(self.train_idx, size=n)
+        dataset = SourceDataset(self.source, idx, self.image_size, self.channels,
+                                self.value_range, hflip=self.hflip)
+        xs, ys = zip(*(dataset[i] for i in range(n)))
+        device = self._device()
+        return torch.stack(xs).to(device), torch.tensor(ys, device=device)
 
     def val_dataloader(self):
         if self.val_idx is None or len(self.val_idx) == 0:
@@ -132,8 +146,10 @@ class ImageDataModule(L.LightningDataModule):
                   else self.source.labels())
         return np.nonzero(labels == self.classes.index(name))[0]
 
-    def example_batch(self, n: int) -> torch.Tensor:
-        """The first n held-out images (training images when nothing is held out), as floats."""
+    def example_batch(self, n: int, with_labels: bool = False):
+        """The first n held-out images (training images when nothing is held out), as floats
+        (and their labels)."""
         pool = self.val_idx if self.val_idx is not None and len(self.val_idx) else self.train_idx
-        images, _ = self.uint8_images(pool[:n])
-        return from_uint8(images, self.value_range)
+        images, labels = self.uint8_images(pool[:n])
+        images = from_uint8(images, self.value_range)
+        return (images, labels) if with_labels else images

@@ -2,6 +2,7 @@
 
 loss = mean over the batch of [ Σ_pixels BCE(x̂, x) + kl_weight · KL(q(z|x) ‖ N(0, I)) ]
 with the closed-form KL = −½ Σ_j (1 + log σ_j² − μ_j² − σ_j²).
+Networks with `num_classes` > 0 make it a conditional VAE: labels go to both networks.
 """
 from __future__ import annotations
 
@@ -38,42 +39,53 @@ class VAE(GenerativeModule):
             raise ConfigError(f"encoder latent {encoder.latent_dim} ≠ decoder latent "
                               f"{decoder.latent_dim}")
         self.encoder, self.decoder = encoder, decoder
+        self.num_classes = int(getattr(decoder, "num_classes", 0) or 0)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.kl_weight, self.reconstruction = float(kl_weight), reconstruction
         if init_from:
             self.load_initial_weights(init_from)
 
     # -- the model ----------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(x)
+    def _cond(self, labels):
+        """Networks take labels only when conditional."""
+        if not self.num_classes:
+            return ()
+        if labels is None:
+            raise ValueError("a conditional VAE needs labels")
+        return (labels,)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+    def encode(self, x: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x, *self._cond(labels))
+
+    def decode(self, z: torch.Tensor, labels=None) -> torch.Tensor:
+        return self.decoder(z, *self._cond(labels))
 
     def generate(self, z, labels=None):
-        return self.decode(z)
+        if self.num_classes and labels is None:
+            labels = torch.randint(self.num_classes, (len(z),), device=z.device)
+        return self.decode(z, labels)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, labels=None) -> torch.Tensor:
         """Decoded posterior means (no sampling noise), for figures."""
-        return self.decode(self.encode(x)[0])
+        return self.decode(self.encode(x, labels)[0], labels)
 
-    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        mu, logvar = self.encode(x)
+    def losses(self, x: torch.Tensor, labels=None) -> dict[str, torch.Tensor]:
+        mu, logvar = self.encode(x, labels)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         if self.reconstruction == "bce":
-            per_pixel = F.binary_cross_entropy_with_logits(self.decoder.logits(z), x,
-                                                           reduction="none")
+            per_pixel = F.binary_cross_entropy_with_logits(
+                self.decoder.logits(z, *self._cond(labels)), x, reduction="none")
         else:
-            per_pixel = F.mse_loss(self.decoder(z), x, reduction="none")
+            per_pixel = F.mse_loss(self.decode(z, labels), x, reduction="none")
         recon = per_pixel.flatten(1).sum(1).mean()
         kl = kl_to_standard_normal(mu, logvar).mean()
         return {"loss": recon + self.kl_weight * kl, "recon": recon, "kl": kl}
 
     # -- Lightning ----------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
-        x, _ = batch
+        x, y = batch
         opt = self.optimizers()
-        out = self.losses(x)
+        out = self.losses(x, y if self.num_classes else None)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(out["loss"])
         opt.step()
@@ -88,8 +100,8 @@ class VAE(GenerativeModule):
             sched.step()
 
     def validation_step(self, batch, batch_idx):
-        x, _ = batch
-        out = self.losses(x)
+        x, y = batch
+        out = self.losses(x, y if self.num_classes else None)
         self.log_dict({f"val/{k}": v for k, v in out.items()}, on_epoch=True,
                       batch_size=len(x), prog_bar=False)
 

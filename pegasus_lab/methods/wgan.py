@@ -1,13 +1,15 @@
-"""WGAN-GP and AC-WGAN-GP (paper-2; Gulrajani et al. 2017, with Odena et al.'s auxiliary
-classifier). One training step is one generator iteration:
+"""Wasserstein GANs: WGAN-GP and AC-WGAN-GP (paper-2; Gulrajani et al. 2017, with Odena et
+al.'s auxiliary classifier), and the original weight-clipped WGAN (paper-4; Arjovsky et al.
+2017: gp_weight=0, clip_value=0.01, RMSprop). One training step is one generator iteration:
 
   n_critic times: a real batch (the next `critic_batch_size` images of the step's batch),
     a fake batch with the same labels; critic loss
-      E[D(fake)] − E[D(real)] + λ·GP + aux_weight_real·CE(real) + aux_weight_fake·CE(fake)
+      E[D(fake)] − E[D(real)] + λ·GP + aux_weight_real·CE(real) + aux_weight_fake·CE(fake),
+    then, with clip_value, every critic weight clamped to [−c, c];
   then once: `generator_batch_size` samples with uniform labels; generator loss
       −E[D(fake)] + aux_weight_generator·CE(fake).
-Both learning rates decay linearly to 0 over the run's max_steps (generator iterations).
-Without classes (num_classes = 0) this is the unconditional WGAN-GP.
+With lr_decay both learning rates decay linearly to 0 over max_steps (generator iterations).
+Without classes (num_classes = 0) the auxiliary terms vanish.
 """
 from __future__ import annotations
 
@@ -23,13 +25,14 @@ from pegasus_lab.methods.ema import EMA
 from pegasus_lab.methods.penalties import gradient_penalty
 
 
-class WGANGP(GenerativeModule):
+class WGAN(GenerativeModule):
     def __init__(self, generator: nn.Module, critic: nn.Module, generator_optimizer: Callable,
                  critic_optimizer: Callable, n_critic: int = 5, critic_batch_size: int = 64,
                  generator_batch_size: int = 128, gp_weight: float = 10.0,
                  aux_weight_real: float = 1.0, aux_weight_fake: float = 0.0,
                  aux_weight_generator: float = 0.1, lr_decay: bool = True,
                  ema_decay: float | None = None, dequantize: bool = True,
+                 clip_value: float | None = None,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         if generator.num_classes != critic.num_classes:
@@ -44,7 +47,7 @@ class WGANGP(GenerativeModule):
         self.generator_batch_size, self.gp_weight = int(generator_batch_size), float(gp_weight)
         self.aux_weight_real, self.aux_weight_fake = float(aux_weight_real), float(aux_weight_fake)
         self.aux_weight_generator, self.lr_decay = float(aux_weight_generator), lr_decay
-        self.dequantize = dequantize
+        self.dequantize, self.clip_value = dequantize, clip_value
         self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
         if init_from:
             self.load_initial_weights(init_from)
@@ -71,9 +74,11 @@ class WGANGP(GenerativeModule):
         n = len(real)
         scores, logits = self.critic(torch.cat([real, fake]))  # one batched forward
         wasserstein = scores[n:].mean() - scores[:n].mean()
-        penalty = gradient_penalty(lambda x: self.critic(x)[0], real, fake)
-        loss = wasserstein + self.gp_weight * penalty
-        out = {"wasserstein": wasserstein, "gradient_penalty": penalty}
+        out = {"wasserstein": wasserstein}
+        loss = wasserstein
+        if self.gp_weight:
+            out["gradient_penalty"] = gradient_penalty(lambda x: self.critic(x)[0], real, fake)
+            loss = loss + self.gp_weight * out["gradient_penalty"]
         if logits is not None:
             out["aux_real"] = F.cross_entropy(logits[:n], labels)
             out["aux_fake"] = F.cross_entropy(logits[n:], labels)
@@ -105,19 +110,30 @@ class WGANGP(GenerativeModule):
                               f"{dm.num_classes}")
         wanted = self.n_critic * self.critic_batch_size
         batch = getattr(dm, "batch_size", wanted)
-        if batch != wanted:
-            raise ConfigError(f"each step draws {self.n_critic} critic batches of "
-                              f"{self.critic_batch_size} from one data batch: set "
-                              f"data.batch_size={wanted} (got {batch})")
+        if batch not in (wanted, self.critic_batch_size):
+            raise ConfigError(f"each step takes {self.n_critic} critic batches of "
+                              f"{self.critic_batch_size}: set data.batch_size={wanted} (all from "
+                              f"one data batch) or {self.critic_batch_size} (the rest drawn from "
+                              f"the training set inside the step); got {batch}")
+
+    def _critic_batches(self, images, labels):
+        """The step's n_critic real batches: slices of one big batch, or the step's batch
+        followed by batches drawn from the training set on the spot."""
+        b = self.critic_batch_size
+        if len(images) >= self.n_critic * b:
+            return [(images[i * b:(i + 1) * b], labels[i * b:(i + 1) * b])
+                    for i in range(self.n_critic)]
+        return [(images, labels)] + [self.trainer.datamodule.sample_train(b)
+                                     for _ in range(self.n_critic - 1)]
 
     def training_step(self, batch, batch_idx):
         images, labels = batch
         opt_g, opt_c = self.optimizers()
         b = self.critic_batch_size
-        for i in range(self.n_critic):
-            real, y = images[i * b:(i + 1) * b], labels[i * b:(i + 1) * b]
+        for real, y in self._critic_batches(images, labels):
             if self.dequantize:  # uniform noise of one 8-bit level, as the reference code
-                real = real + torch.rand_like(real) * (self.input_range[1] - self.input_range[0]) / 256
+                level = (self.input_range[1] - self.input_range[0]) / 256
+                real = real + torch.rand_like(real) * level
             with torch.no_grad():
                 fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
                                       y if self.num_classes else None)
@@ -125,6 +141,10 @@ class WGANGP(GenerativeModule):
             opt_c.zero_grad(set_to_none=True)
             self.run_backward(critic_out["critic"])
             self.step_without_counting(opt_c)
+            if self.clip_value:
+                with torch.no_grad():
+                    for p in self.critic.parameters():
+                        p.clamp_(-self.clip_value, self.clip_value)
         gen_out = self.generator_losses(self.generator_batch_size)
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(gen_out["generator"], inputs=list(self.generator.parameters()))

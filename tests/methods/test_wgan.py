@@ -6,13 +6,13 @@ from lightning.pytorch.callbacks import Callback
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
 from pegasus_lab.errors import ConfigError
-from pegasus_lab.methods.wgan_gp import WGANGP
+from pegasus_lab.methods.wgan import WGAN
 from pegasus_lab.nets.resnet_gan import ResNetCritic, ResNetGenerator
 
 
 def _model(num_classes=4, **kw):
     adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.0, 0.9))
-    return WGANGP(ResNetGenerator(latent_dim=8, width=8, num_classes=num_classes, image_size=16),
+    return WGAN(ResNetGenerator(latent_dim=8, width=8, num_classes=num_classes, image_size=16),
                   ResNetCritic(width=8, num_classes=num_classes, image_size=16), adam, adam,
                   critic_batch_size=4, generator_batch_size=8, **kw)
 
@@ -73,6 +73,13 @@ def test_the_batch_must_hold_the_critic_batches(tmp_path):
         _trainer(tmp_path, 1).fit(_model(), datamodule=_data(batch_size=16))
 
 
+def test_critic_batches_drawn_inside_the_step_from_one_batch(tmp_path):
+    counter = _CountSteps()
+    trainer = _trainer(tmp_path, 2, [counter])
+    trainer.fit(_model(), datamodule=_data(batch_size=4))  # one critic batch per data batch
+    assert counter.per_step == [{"generator": 1, "critic": 5}] * 2
+
+
 def test_generator_step_leaves_the_critic_gradients_alone():
     model = _model()
     out = model.generator_losses(8)
@@ -108,3 +115,17 @@ def test_ema_generator_is_used_for_sampling_in_eval(tmp_path):
 def test_class_count_must_match_the_data(tmp_path):
     with pytest.raises(ConfigError, match="num_classes=4"):
         _trainer(tmp_path, 1).fit(_model(num_classes=10), datamodule=_data())
+
+
+def test_weight_clipping_keeps_critic_weights_in_range(tmp_path):
+    adam = lambda params: torch.optim.RMSprop(params, lr=0.5)  # big steps: clipping must bite
+    model = WGAN(ResNetGenerator(latent_dim=8, width=8, num_classes=0, image_size=16),
+                 ResNetCritic(width=8, num_classes=0, image_size=16, norm="none"), adam, adam,
+                 critic_batch_size=4, generator_batch_size=8, gp_weight=0.0, clip_value=0.01,
+                 lr_decay=False, dequantize=False)
+    _trainer(tmp_path, 2).fit(model, datamodule=_data())
+    weights = torch.cat([p.flatten() for p in model.critic.parameters()])
+    assert weights.abs().max() <= 0.01 + 1e-7
+    assert (weights.abs() > 0.0099).any()  # they were pushed to the bound
+    out = model.critic_losses(torch.zeros(2, 3, 16, 16), None, torch.zeros(2, 3, 16, 16))
+    assert "gradient_penalty" not in out  # no penalty computed without a weight

@@ -1,0 +1,90 @@
+"""pegasus-study (make reproduce-paper-4): check which data sets are present, train every model
+on each by one Hydra multirun, then write the comparison table and side-by-side grids.
+
+  pegasus-study                                   # all models × all present data sets
+  pegasus-study 'datasets=[mnist]' "overrides=['trainer.max_epochs=2']"
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+from hydra import compose
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from pegasus_lab.cli.common import config_dir, log, report_user_errors
+from pegasus_lab.errors import ConfigError, PegasusError
+from pegasus_lab.metrics.inception import InceptionFeatures
+from pegasus_lab.study.table import collect, side_by_side, write_tables
+
+
+def present_datasets(cfg: DictConfig) -> tuple[list[str], list[str]]:
+    """(data sets whose files load, notes on the ones skipped and why)."""
+    present, notes = [], []
+    for name in cfg.datasets:
+        try:
+            train_cfg = compose("train", ["experiment=paper4", f"+paper4_data={name}",
+                                          *cfg.overrides])
+            dm = instantiate(train_cfg.data)
+            dm.prepare_data()
+            dm.setup("fit")
+            present.append(name)
+        except PegasusError as err:
+            notes.append(f"{name} skipped: {err}")
+            log.warning("data set %s skipped: %s", name, err)
+    return present, notes
+
+
+def _fid_overrides(cfg: DictConfig, notes: list[str]) -> list[str]:
+    if cfg.fid is False:
+        notes.append("FID not measured (fid=false)")
+        return []
+    try:
+        InceptionFeatures(cfg.fid_weights.weights, cfg.fid_weights.sha256)
+    except PegasusError as err:
+        if cfg.fid is True:
+            raise
+        notes.append(f"FID not measured: {err}")
+        return []
+    return ["callbacks=study_fid", f"callbacks.fid_curve.num_samples={cfg.fid_samples}",
+            f"fid.weights={cfg.fid_weights.weights}", f"fid.sha256={cfg.fid_weights.sha256}"]
+
+
+def study(cfg: DictConfig) -> Path:
+    if not cfg.models or not cfg.datasets:
+        raise ConfigError("the study needs at least one model and one data set")
+    sweep_dir = Path(cfg.sweep_dir)
+    present, notes = present_datasets(cfg)
+    if not present:
+        raise ConfigError("none of the data sets is present: " + "; ".join(notes))
+    command = [sys.executable, "-m", "pegasus_lab.cli.train", "-m", "experiment=paper4",
+               f"model={','.join(cfg.models)}", f"+paper4_data={','.join(present)}",
+               f"hydra.sweep.dir={sweep_dir}", *_fid_overrides(cfg, notes), *cfg.overrides]
+    log.info("training: %s", " ".join(command))
+    result = subprocess.run(command)
+    if result.returncode != 0:
+        notes.append(f"the multirun exited with status {result.returncode}: see the job logs")
+    rows = collect(sweep_dir, cfg.stability_epochs)
+    md, csv_path = write_tables(rows, sweep_dir, notes)
+    grids = side_by_side(rows, sweep_dir)
+    for note in notes:
+        print(f"note: {note}")
+    print(md.read_text())
+    print(f"table: {md} and {csv_path}; sample grids: {', '.join(map(str, grids))}")
+    return md
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="study")
+def _hydra_main(cfg: DictConfig) -> None:
+    report_user_errors(study, cfg)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

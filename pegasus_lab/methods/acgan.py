@@ -1,0 +1,108 @@
+"""Paper-4's GAN and AC-GAN (Odena et al. 2017), one module: a binary source loss, and with
+classes an auxiliary class loss on both networks.
+
+Per step (as the seed): the discriminator on a real batch and a generated batch,
+    L_D = BCE(D(x), 1) + BCE(D(G(z, c)), 0) [+ CE(class(x), y) + CE(class(G(z, c)), c)],
+then the generator on a fresh generated batch `generator_batch_factor` (2) times as large,
+    L_G = BCE(D(G(z, c)), 1) [+ CE(class(G(z, c)), c)]
+— the non-saturating form of the generator's share of L_source, plus L_class.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.methods.base import GenerativeModule
+
+
+class ACGAN(GenerativeModule):
+    def __init__(self, generator: nn.Module, discriminator: nn.Module,
+                 generator_optimizer: Callable, discriminator_optimizer: Callable,
+                 generator_batch_factor: int = 2, class_weight: float = 1.0,
+                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
+        super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
+        if generator.num_classes != discriminator.num_classes:
+            raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
+                              f"{discriminator.num_classes}")
+        self.generator, self.discriminator = generator, discriminator
+        self.num_classes = generator.num_classes
+        self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
+        self.generator_batch_factor, self.class_weight = int(generator_batch_factor), class_weight
+        if init_from:
+            self.load_initial_weights(init_from)
+
+    def _labels(self, n: int) -> torch.Tensor | None:
+        return torch.randint(self.num_classes, (n,), device=self.device) \
+            if self.num_classes else None
+
+    def generate(self, z, labels=None):
+        if self.num_classes and labels is None:
+            labels = self._labels(len(z))
+        return self.generator(z, labels)
+
+    def realness(self, images, labels=None):
+        return self.discriminator(images)[0]
+
+    def _fake(self, n: int):
+        labels = self._labels(n)
+        return self.generator(torch.randn(n, self.latent_dim, device=self.device), labels), labels
+
+    def _loss(self, images, is_real: bool, labels):
+        source, classes = self.discriminator(images)
+        target = torch.ones_like(source) if is_real else torch.zeros_like(source)
+        loss = F.binary_cross_entropy_with_logits(source, target)
+        class_loss = F.cross_entropy(classes, labels) if classes is not None else None
+        return loss, class_loss, source
+
+    def discriminator_losses(self, real, labels):
+        with torch.no_grad():
+            fake, fake_labels = self._fake(len(real))
+        real_src, real_cls, real_logit = self._loss(real, True, labels)
+        fake_src, fake_cls, fake_logit = self._loss(fake, False, fake_labels)
+        out = {"d_source": real_src + fake_src, "d_real": torch.sigmoid(real_logit).mean(),
+               "d_fake": torch.sigmoid(fake_logit).mean()}
+        out["discriminator"] = out["d_source"]
+        if real_cls is not None:
+            out["d_class"] = real_cls + fake_cls
+            out["discriminator"] = out["discriminator"] + self.class_weight * out["d_class"]
+        return out
+
+    def generator_losses(self, n: int):
+        fake, labels = self._fake(n)
+        src, cls, _ = self._loss(fake, True, labels)
+        out = {"g_source": src, "generator": src}
+        if cls is not None:
+            out["g_class"] = cls
+            out["generator"] = src + self.class_weight * cls
+        return out
+
+    def on_fit_start(self) -> None:
+        self.check_precision()
+        dm = self.trainer.datamodule
+        if self.num_classes and dm is not None and dm.num_classes != self.num_classes:
+            raise ConfigError(f"the data has {dm.num_classes} classes, the model "
+                              f"{self.num_classes}: set model.generator.num_classes="
+                              f"{dm.num_classes}")
+
+    def training_step(self, batch, batch_idx):
+        real, labels = batch
+        opt_g, opt_d = self.optimizers()
+        d_out = self.discriminator_losses(real, labels if self.num_classes else None)
+        opt_d.zero_grad(set_to_none=True)
+        self.run_backward(d_out["discriminator"])
+        self.step_without_counting(opt_d)
+        g_out = self.generator_losses(self.generator_batch_factor * len(real))
+        opt_g.zero_grad(set_to_none=True)
+        self.run_backward(g_out["generator"], inputs=list(self.generator.parameters()))
+        opt_g.step()
+        self.log_dict({f"train/{k}": v.detach() for k, v in {**d_out, **g_out}.items()},
+                      on_step=True, on_epoch=True, batch_size=len(real))
+        self.log("d_loss", d_out["discriminator"].detach(), prog_bar=True, logger=False)
+
+    def configure_optimizers(self):
+        return [self.build_optimizer(f, net.parameters()) for f, net in
+                zip(self.optimizer_factories, (self.generator, self.discriminator))]

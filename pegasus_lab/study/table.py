@@ -1,0 +1,93 @@
+"""Collect a study's runs (each job's summary.json, overrides and latest samples) into one
+comparison table — Markdown and CSV — and side-by-side sample grids per data set."""
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import yaml
+from PIL import Image, ImageDraw
+
+COLUMNS = ["dataset", "model", "fid", "fid_stability", "wall_seconds", "epochs", "steps",
+           "status"]
+
+
+def _choice(overrides: list[str], key: str) -> str:
+    for item in overrides:
+        name, _, value = item.lstrip("+").partition("=")
+        if name == key:
+            return value
+    return "?"
+
+
+def collect(sweep_dir: Path, stability_epochs: int = 5) -> list[dict]:
+    """One row per job folder of a multirun."""
+    rows = []
+    for job in sorted((p for p in Path(sweep_dir).iterdir() if p.is_dir() and p.name.isdigit()),
+                      key=lambda p: int(p.name)):
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
+        row = {"dataset": _choice(overrides, "paper4_data"), "model": _choice(overrides, "model"),
+               "job": str(job), "fid": None, "fid_stability": None, "wall_seconds": None,
+               "epochs": None, "steps": None, "status": "failed (no summary.json)"}
+        summary_path = job / "summary.json"
+        if summary_path.exists():
+            summary = json.loads(summary_path.read_text())
+            fids = [f for _, f in summary.get("fid_history", [])]
+            last = fids[-stability_epochs:]
+            row.update(wall_seconds=summary["wall_seconds"], epochs=summary["epochs"],
+                       steps=summary["global_step"], status="ok",
+                       fid=round(fids[-1], 3) if fids else None,
+                       fid_stability=round(statistics.pstdev(last), 3) if len(last) > 1 else None)
+        rows.append(row)
+    return rows
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def write_tables(rows: list[dict], out_dir: Path, notes: list[str]) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    md, csv_path = out_dir / "study.md", out_dir / "study.csv"
+    lines = ["# Paper-4 study: GANs vs VAEs", "",
+             "FID: of the last evaluation; stability: standard deviation of FID over the last "
+             "epochs (lower is steadier); n/a where FID was not measured.", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    md.write_text("\n".join(lines) + "\n")
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS + ["job"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return md, csv_path
+
+
+def side_by_side(rows: list[dict], out_dir: Path, height: int = 256) -> list[Path]:
+    """Per data set, every model's latest sample grid next to each other, captioned."""
+    written = []
+    for dataset in sorted({r["dataset"] for r in rows}):
+        panels = []
+        for r in rows:
+            img_path = Path(r["job"]) / "images" / "samples_latest.png"
+            if r["dataset"] == dataset and img_path.exists():
+                img = Image.open(img_path).convert("RGB")
+                img = img.resize((max(1, img.width * height // img.height), height))
+                panels.append((r["model"], img))
+        if not panels:
+            continue
+        canvas = Image.new("RGB", (sum(p.width for _, p in panels) + 10 * len(panels),
+                                   height + 20), "white")
+        x = 0
+        draw = ImageDraw.Draw(canvas)
+        for name, img in panels:
+            canvas.paste(img, (x, 20))
+            draw.text((x + 2, 4), name, fill="black")
+            x += img.width + 10
+        path = Path(out_dir) / f"samples_{dataset}.png"
+        canvas.save(path)
+        written.append(path)
+    return written

@@ -1,0 +1,35 @@
+"""pegasus-study end to end: a missing data set is skipped with a note, two tiny runs make the
+table and the side-by-side grid."""
+import csv
+
+from PIL import Image
+
+from tests.conftest import ROOT, run_cli
+
+
+def test_study_table_from_two_tiny_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("pegasus_lab.cli.study", "models=[study_vae,study_gan]",
+                     "datasets=[synthetic,mnist]", f"sweep_dir={sweep}",
+                     "overrides=['trainer=smoke','trainer.max_epochs=2','data.image_size=16',"
+                     "'data.download=false','data.cache_dir=null']",
+                     f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}",
+                     cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "note: mnist skipped" in result.stdout  # visible, not silent
+    rows = list(csv.DictReader(open(sweep / "study.csv")))
+    assert {(r["dataset"], r["model"]) for r in rows} == {("synthetic", "study_vae"),
+                                                          ("synthetic", "study_gan")}
+    assert all(r["status"] == "ok" and float(r["wall_seconds"]) > 0 and r["epochs"] == "2"
+               for r in rows)
+    table = (sweep / "study.md").read_text()
+    assert "| synthetic | study_gan |" in table and "mnist skipped" in table
+    grid = Image.open(sweep / "samples_synthetic.png")
+    assert grid.width > grid.height  # two panels side by side
+
+
+def test_no_data_set_present_is_one_clear_error(tmp_path):
+    result = run_cli("pegasus_lab.cli.study", "datasets=[mnist]", f"sweep_dir={tmp_path}/s",
+                     "overrides=['data.download=false']", f"paths.data_dir={tmp_path}",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and "none of the data sets is present" in result.stderr
