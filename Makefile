@@ -16,7 +16,8 @@ P3 := outputs/paper3
 P3_DATA ?= stl10
 
 .PHONY: install test train demo sweep tensorboard reproduce-paper-0 reproduce-paper-1 \
-	reproduce-paper-2 reproduce-paper-2-stl10 reproduce-paper-3 clean-outputs help \
+	reproduce-paper-2 reproduce-paper-2-stl10 reproduce-paper-3 reproduce-paper-4 explore \
+	clean-outputs help \
 	fid-weights classifier evaluate
 FID_WEIGHTS := data/weights/inception-2015-12-05-fid.pt
 # offline copy of the FID weights split in parts, e.g. FID_PARTS=../shared/data/fid-inception
@@ -118,6 +119,15 @@ reproduce-paper-3: fid-weights
 	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=nearest out=$(P3)/$(P3_DATA)_nearest.png
 	$(BIN)/pegasus-evaluate ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=10000 out=$(P3)/$(P3_DATA)_fid.json
 	@echo "paper-3: $(P3)/$(P3_DATA)_*.png (nearest: memorisation pairs, _distances: histogram)"
+
+# Paper-4: every study model on every data set present (missing ones are skipped with a note),
+# then outputs/paper4/study/<time>/study.{md,csv} and samples_<data set>.png side by side.
+reproduce-paper-4: $(STAMP)
+	$(BIN)/pegasus-study $(ARGS)
+
+# The live latent explorer: make explore ARGS="ckpt=outputs/…/checkpoints/last.ckpt"
+explore: $(STAMP)
+	$(BIN)/pegasus-explore $(ARGS)
 
 clean-outputs:
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from pegasus_lab.errors import CheckpointError
 
 CONFIG_KEY = "pegasus_config"
+CLASSES_KEY = "pegasus_classes"
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -37,7 +38,8 @@ def stored_config(ckpt: dict, path: str | Path) -> dict:
 
 
 def model_from_checkpoint(path: str, device: str | torch.device = "cpu"):
-    """The trained module (eval mode) and the config it was trained with."""
+    """The trained module (eval mode, its data's class names as `class_names`) and the config
+    it was trained with."""
     ckpt = load_checkpoint(path)
     stored = OmegaConf.create(stored_config(ckpt, path))
     if "init_from" in stored.model:
@@ -48,4 +50,5 @@ def model_from_checkpoint(path: str, device: str | torch.device = "cpu"):
     except (KeyError, RuntimeError) as err:
         raise CheckpointError(f"weights in {path} do not fit the model its config builds: "
                               f"{str(err).splitlines()[0]}") from err
+    model.class_names = ckpt.get(CLASSES_KEY)
     return model.to(device).eval(), stored

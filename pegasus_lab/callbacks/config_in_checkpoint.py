@@ -1,11 +1,12 @@
-"""Stores the run's resolved config in every checkpoint, as plain data, so `pegasus-sample`
-can rebuild the model through its `_target_` and the file stays loadable with weights_only."""
+"""Stores the run's resolved config (and the data's class names) in every checkpoint, as plain
+data, so `pegasus-sample` can rebuild the model through its `_target_` and the file stays
+loadable with weights_only."""
 from __future__ import annotations
 
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pegasus_lab.checkpoints import CONFIG_KEY
+from pegasus_lab.checkpoints import CLASSES_KEY, CONFIG_KEY
 
 
 class ConfigInCheckpoint(Callback):
@@ -16,3 +17,6 @@ class ConfigInCheckpoint(Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint[CONFIG_KEY] = self.config
+        classes = getattr(trainer.datamodule, "classes", None)
+        if classes is not None:  # class names for figures and explorers, without the data
+            checkpoint[CLASSES_KEY] = list(classes)

@@ -1,0 +1,74 @@
+"""The explorer's endpoints, through Flask's test client, on tiny trained checkpoints."""
+import io
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from pegasus_lab.cli.explore import build_app
+from pegasus_lab.cli.train import train
+from tests.conftest import TINY, compose_config, smoke
+
+
+def _client(tmp_path, model, extra=()):
+    cfg = compose_config("train", [*smoke(model), *extra], tmp_path)
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    explore_cfg = OmegaConf.create({"ckpt": str(ckpt), "num_sliders": 4, "map_points": 50,
+                                    "seed": 0, "device": "cpu", "data": {}})
+    app = build_app(explore_cfg)
+    app.testing = True
+    return app.test_client()
+
+
+def _image(response):
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    return Image.open(io.BytesIO(response.data))
+
+
+@pytest.fixture(scope="module")
+def gan(tmp_path_factory):
+    return _client(tmp_path_factory.mktemp("gan"), "study_acgan")
+
+
+@pytest.fixture(scope="module")
+def vae_map(tmp_path_factory):
+    return _client(tmp_path_factory.mktemp("vae"), "study_cvae",
+                   ["model.encoder.latent_dim=2"])
+
+
+def test_page_and_info(gan):
+    assert b"pegasus_lab explorer" in gan.get("/").data
+    info = gan.get("/api/info").get_json()
+    assert info["num_sliders"] == 4 and info["has_map"] is False
+    assert info["classes"] == ["disc", "square", "hstripes", "vstripes"]
+
+
+def test_sliders_move_the_generated_image(gan):
+    a = _image(gan.get("/api/generate?z=0,0,0,0&label=1"))
+    b = _image(gan.get("/api/generate?z=2.5,-2,1,0&label=1"))
+    c = _image(gan.get("/api/generate?z=0,0,0,0&label=3"))
+    assert a.size == (64, 64)  # 16² images, shown 4× larger
+    assert a.tobytes() != b.tobytes() and a.tobytes() != c.tobytes()
+
+
+def test_bad_requests_are_told_why(gan):
+    r = gan.get("/api/generate?z=a,b")
+    assert r.status_code == 400 and b"comma-separated" in r.data
+    assert gan.get("/api/generate?z=0,0,0,0,0,0").status_code == 400
+    assert gan.get("/api/generate?label=9").status_code == 400
+    assert gan.get("/api/manifold.png").status_code == 404
+
+
+def test_vae_map_manifold_embeddings_and_click(vae_map):
+    info = vae_map.get("/api/info").get_json()
+    assert info["has_map"] and info["num_sliders"] == 2
+    grid = _image(vae_map.get("/api/manifold.png?n=5&label=0"))
+    assert grid.size == (5 * 18 + 2, 5 * 18 + 2)
+    points = vae_map.get("/api/embeddings").get_json()
+    assert len(points["points"]) > 0 and len(points["points"][0]) == 3
+    assert points["classes"] == ["disc", "square", "hstripes", "vstripes"]
+    one = _image(vae_map.get("/api/decode?z0=0.5&z1=-1&label=2"))
+    assert one.size == (64, 64)
+    assert vae_map.get("/api/decode?z0=1").status_code == 400
