@@ -1,11 +1,15 @@
-"""Reading checkpoints safely (tensors and plain data only), with errors a user can act on."""
+"""Checkpoints: read safely (tensors and plain data only) with errors a user can act on,
+written atomically, checked against the model before a run resumes from them."""
 from __future__ import annotations
 
+import os
 import pickle
+import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -52,3 +56,38 @@ def model_from_checkpoint(path: str, device: str | torch.device = "cpu"):
                               f"{str(err).splitlines()[0]}") from err
     model.class_names = ckpt.get(CLASSES_KEY)
     return model.to(device).eval(), stored
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made atomic: the file is written beside its target and
+    renamed over it, so a run killed mid-save leaves the previous checkpoint intact."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def check_fits(path: str | Path, model) -> dict:
+    """A checkpoint to resume from: readable, and its weights shaped like the model's."""
+    ckpt = load_checkpoint(path)
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds no 'state_dict'")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model: {len(missing)} weights missing "
+            f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]}), "
+            f"{len(wrong)} of another shape (e.g. {wrong[:2]}) — a different model or size?")
+    return ckpt

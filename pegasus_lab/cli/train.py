@@ -13,6 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from pegasus_lab.callbacks.fid_curve import FIDCurve
+from pegasus_lab.checkpoints import check_fits
+from pegasus_lab.errors import ConfigError
 from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
 
 
@@ -39,7 +41,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for lg in trainer.loggers:
         lg.log_hyperparams(_flat_hparams(cfg))
-    ckpt_path = cfg.get("ckpt_path")
+    ckpt_path = resume_path(cfg)
+    if ckpt_path is not None:
+        check_fits(ckpt_path, model)
+        log.info("resuming from %s", ckpt_path)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -47,6 +52,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
         _write_summary(cfg, trainer, metrics, time.perf_counter() - started)
     log.info("finished: %s", metrics)
     return metrics
+
+
+def resume_path(cfg: DictConfig) -> str | None:
+    """The checkpoint to resume from: ckpt_path as given, or for ckpt_path=last / resume=true
+    this run folder's last.ckpt (hydra.run.dir=<old run> continues its logs in place), else the
+    newest last.ckpt among earlier runs of the same task."""
+    given = cfg.get("ckpt_path")
+    if given not in (None, "last"):
+        return str(given)
+    if given != "last" and not cfg.get("resume"):
+        return None
+    here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if here.is_file():
+        return str(here)
+    runs = Path(cfg.paths.log_dir) / cfg.task_name
+    found = sorted(runs.glob("*/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    found += sorted(runs.glob("*/*/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise ConfigError(f"nothing to resume: no last.ckpt in {here.parent} nor under {runs}")
+    return str(max(found, key=lambda p: p.stat().st_mtime))
 
 
 def _write_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict, seconds: float) -> None:

@@ -1,0 +1,145 @@
+"""Runs that survive kills, stop on divergence, repeat exactly, and refuse bad input clearly."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from pegasus_lab.checkpoints import AtomicCheckpointIO, load_checkpoint
+from pegasus_lab.cli.train import train
+from tests.conftest import ROOT, SMOKE, compose_config, run_cli, smoke
+
+GAN_RUN = [*smoke("acwgan_gp"), "trainer.max_steps=120", "trainer.max_epochs=-1",
+           "trainer.limit_train_batches=3", "logger=tensorboard"]
+
+
+def _start(run_dir: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PEGASUS_ROOT": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "pegasus_lab.cli.train", *GAN_RUN,
+                             f"hydra.run.dir={run_dir}", f"paths.log_dir={run_dir.parent}",
+                             *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def _kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, newer_than: int = -1) -> int:
+    """SIGKILL the run once it has written a last.ckpt past `newer_than` steps."""
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("the run ended before it could be killed")
+        if ckpt.exists():
+            try:
+                step = load_checkpoint(ckpt)["global_step"]
+            except Exception:
+                step = -1
+            if step > newer_than:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return step
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no checkpoint within the time limit")
+
+
+def test_resume_after_sigkill_continues_step_schedule_and_curves(tmp_path):
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    first = _kill_after_checkpoint(_start(run), ckpt, newer_than=5)
+    assert load_checkpoint(ckpt)["global_step"] == first  # whole and loadable after the kill
+    resumed = _start(run, "ckpt_path=last")
+    assert resumed.wait(timeout=300) == 0
+    final = load_checkpoint(ckpt)
+    assert final["global_step"] == 120
+    for sched in final["lr_schedulers"]:
+        assert sched["last_epoch"] == 120  # the schedule went on to its end, not restarted
+    assert final["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    steps = [e.step for e in events.Scalars("train/critic")]
+    assert min(steps) < first and max(steps) >= 119  # one curve, before and after the kill
+    early = [s for s in steps if s <= first]
+    assert len(early) == len(set(early))  # not restarted from 0: no step before it twice
+
+
+def test_atomic_checkpoint_write_keeps_the_old_file(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"global_step": 1, "state_dict": {}}, path)
+
+    from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    def crash(self, checkpoint, target, storage_options=None):
+        Path(target).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt("killed mid-save")
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"global_step": 2, "state_dict": {}}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["global_step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_divergence_stops_with_step_and_network_and_keeps_the_last_good_checkpoint(tmp_path):
+    from pegasus_lab.callbacks.divergence import DivergenceError
+    from pegasus_lab.methods.vae import VAE
+
+    cfg = compose_config("train", [*SMOKE, "trainer.max_epochs=5"], tmp_path)
+    original = VAE.losses
+
+    def poisoned(self, x, labels=None):
+        out = original(self, x, labels)
+        if self.training and self.trainer.global_step >= 7:
+            out = {**out, "kl": out["kl"] * float("nan")}
+        return out
+
+    VAE.losses = poisoned
+    try:
+        with pytest.raises(DivergenceError, match=r"step 8: train/kl.* nan.*network: kl"):
+            train(cfg)
+    finally:
+        VAE.losses = original
+    last = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 6  # the last epoch end before the NaN
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values()
+               if v.is_floating_point())
+
+
+def test_same_seed_same_grid(tmp_path):
+    grids = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        cfg = compose_config("train", [*SMOKE, f"seed={seed}", "data.fast_path=true"],
+                             tmp_path / name)
+        train(cfg)
+        grids.append((Path(cfg.paths.output_dir) / "images" / "samples_latest.png").read_bytes())
+    assert grids[0] == grids[1] and grids[0] != grids[2]
+
+
+@pytest.mark.parametrize("args,exit_code,says", [
+    (["model=transformer"], 1, "vae_conv"),                  # Hydra lists the options
+    (["experiment=paper9"], 1, "paper1_pretrain"),
+    (["model=dcgan", "data=synthetic", "data.image_size=48"], 2, "4·2^k"),
+    (["ckpt_path=/nonexistent/last.ckpt", "data=synthetic"], 2, "checkpoint not found"),
+])
+def test_bad_input_one_clear_error(args, exit_code, says, tmp_path):
+    result = run_cli("pegasus_lab.cli.train", *args, "trainer=smoke",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == exit_code, result.stderr[-2000:]
+    assert says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path):
+    cfg = compose_config("train", SMOKE, tmp_path / "a")
+    train(cfg)
+    good = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(good.read_bytes()[:1000])
+    for path, says in ((bad, "cannot read checkpoint"), (good, "does not fit this model")):
+        result = run_cli("pegasus_lab.cli.train", *SMOKE, "model.encoder.width=16",
+                         f"ckpt_path={path}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+        assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
