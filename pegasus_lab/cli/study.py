@@ -39,13 +39,13 @@ def present_datasets(cfg: DictConfig) -> tuple[list[str], list[str]]:
 
 
 def _fid_overrides(cfg: DictConfig, notes: list[str]) -> list[str]:
-    if cfg.fid is False:
-        notes.append("FID not measured (fid=false)")
+    if cfg.measure_fid is False:
+        notes.append("FID not measured (measure_fid=false)")
         return []
     try:
         InceptionFeatures(cfg.fid_weights.weights, cfg.fid_weights.sha256)
     except PegasusError as err:
-        if cfg.fid is True:
+        if cfg.measure_fid is True:
             raise
         notes.append(f"FID not measured: {err}")
         return []

@@ -41,11 +41,46 @@ class GenerativeModule(L.LightningModule):
         else:
             loss.backward(**kwargs)
 
+    # -- several networks, several backward passes, and DDP -------------------------------
+    # DDP's reducer expects one backward per forward; these methods run several per step, each
+    # for one network. So DDP's automatic gradient sync is switched off and each optimizer's
+    # gradients are averaged across ranks just before it steps.
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        # Lightning re-enables DDP's sync after every step's forward: off again before each
+        ddp = getattr(self.trainer.strategy, "model", None)
+        if isinstance(ddp, torch.nn.parallel.DistributedDataParallel):
+            ddp.require_backward_grad_sync = False
+
+    def on_train_start(self) -> None:
+        if self.trainer.world_size > 1:  # the same weights everywhere, different noise per rank
+            torch.manual_seed(torch.initial_seed() + self.trainer.global_rank)
+
+    def sync_gradients(self, optimizer) -> None:
+        """Average the gradients of `optimizer`'s parameters across ranks (no-op alone)."""
+        if self._trainer is None or self.trainer.world_size < 2:
+            return
+        import torch.distributed as dist
+        grads = [p.grad for group in getattr(optimizer, "optimizer", optimizer).param_groups
+                 for p in group["params"] if p.grad is not None]
+        if not grads:
+            return
+        flat = torch._utils._flatten_dense_tensors(grads)
+        dist.all_reduce(flat)
+        flat /= self.trainer.world_size
+        for g, synced in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
+            g.copy_(synced)
+
+    def step(self, optimizer) -> None:
+        """The step Lightning counts (trainer.global_step), after syncing gradients."""
+        self.sync_gradients(optimizer)
+        optimizer.step()
+
     def step_without_counting(self, optimizer) -> None:
         """Step an auxiliary optimizer without advancing trainer.global_step, so that one
         training step counts once however many networks it updates (Lightning counts every
         LightningOptimizer.step in manual optimization). Needs fp32 or bf16: fp16's gradient
         scaler is bypassed here, which `check_precision` guards against."""
+        self.sync_gradients(optimizer)
         getattr(optimizer, "optimizer", optimizer).step()
 
     def check_precision(self) -> None:

@@ -80,7 +80,7 @@ class DCGAN(GenerativeModule):
         loss_g = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(loss_g, inputs=list(self.generator.parameters()))
-        opt_g.step()
+        self.step(opt_g)
         self.log_dict({"train/d_loss": (loss_real + loss_fake).detach(),
                        "train/g_loss": loss_g.detach(),
                        "train/d_real": torch.sigmoid(real_logit).mean().detach(),

@@ -88,7 +88,7 @@ class VAE(GenerativeModule):
         out = self.losses(x, y if self.num_classes else None)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(out["loss"])
-        opt.step()
+        self.step(opt)
         self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False,
                       on_step=True, on_epoch=True, batch_size=len(x))
         self.log("loss", out["loss"].detach(), prog_bar=True, logger=False, batch_size=len(x))

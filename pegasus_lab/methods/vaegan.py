@@ -112,7 +112,7 @@ class VAEGAN(GenerativeModule):
         self.backward_each(out)
         self.step_without_counting(opt_enc)
         self.step_without_counting(opt_dis)
-        opt_dec.step()  # the one counted step of this training step
+        self.step(opt_dec)  # the one counted step of this training step
         self.log_dict({f"train/{k}": v.detach() for k, v in out.items() if k != "x_prior"},
                       on_step=True, on_epoch=True, batch_size=len(x))
         self.log("d_loss", out["discriminator"].detach(), prog_bar=True, logger=False,

@@ -148,7 +148,7 @@ class WGAN(GenerativeModule):
         gen_out = self.generator_losses(self.generator_batch_size)
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(gen_out["generator"], inputs=list(self.generator.parameters()))
-        opt_g.step()  # the step Lightning counts: max_steps = generator iterations
+        self.step(opt_g)  # the step Lightning counts: max_steps = generator iterations
         for sched in self.lr_schedulers() or []:
             sched.step()
         if self.generator_ema is not None:
