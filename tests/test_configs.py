@@ -1,5 +1,4 @@
 """Every config composes, and every model and data config builds through its _target_."""
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf

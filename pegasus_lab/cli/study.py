@@ -21,13 +21,19 @@ from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.study.table import collect, side_by_side, write_tables
 
 
+def _shared(cfg: DictConfig) -> list[str]:
+    """The study's own paths and overrides, for every training run it makes."""
+    return [f"paths.data_dir={cfg.paths.data_dir}", f"paths.cache_dir={cfg.paths.cache_dir}",
+            *cfg.overrides]
+
+
 def present_datasets(cfg: DictConfig) -> tuple[list[str], list[str]]:
     """(data sets whose files load, notes on the ones skipped and why)."""
     present, notes = [], []
     for name in cfg.datasets:
         try:
             train_cfg = compose("train", ["experiment=paper4", f"+paper4_data={name}",
-                                          *cfg.overrides])
+                                          *_shared(cfg)])
             dm = instantiate(train_cfg.data)
             dm.prepare_data()
             dm.setup("fit")
@@ -62,7 +68,7 @@ def study(cfg: DictConfig) -> Path:
         raise ConfigError("none of the data sets is present: " + "; ".join(notes))
     command = [sys.executable, "-m", "pegasus_lab.cli.train", "-m", "experiment=paper4",
                f"model={','.join(cfg.models)}", f"+paper4_data={','.join(present)}",
-               f"hydra.sweep.dir={sweep_dir}", *_fid_overrides(cfg, notes), *cfg.overrides]
+               f"hydra.sweep.dir={sweep_dir}", *_fid_overrides(cfg, notes), *_shared(cfg)]
     log.info("training: %s", " ".join(command))
     result = subprocess.run(command)
     if result.returncode != 0:

@@ -82,11 +82,7 @@ class ACGAN(GenerativeModule):
 
     def on_fit_start(self) -> None:
         self.check_precision()
-        dm = self.trainer.datamodule
-        if self.num_classes and dm is not None and dm.num_classes != self.num_classes:
-            raise ConfigError(f"the data has {dm.num_classes} classes, the model "
-                              f"{self.num_classes}: set model.generator.num_classes="
-                              f"{dm.num_classes}")
+        self.check_classes_match_data()
 
     def training_step(self, batch, batch_idx):
         real, labels = batch

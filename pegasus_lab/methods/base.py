@@ -83,6 +83,14 @@ class GenerativeModule(L.LightningModule):
         self.sync_gradients(optimizer)
         getattr(optimizer, "optimizer", optimizer).step()
 
+    def check_classes_match_data(self) -> None:
+        """A class-conditional model must have as many classes as its data."""
+        k = int(getattr(self, "num_classes", 0) or 0)
+        dm = self.trainer.datamodule
+        if k and dm is not None and dm.num_classes != k:
+            raise ConfigError(f"the data has {dm.num_classes} classes, the model {k}: set "
+                              f"model.generator.num_classes={dm.num_classes}")
+
     def check_precision(self) -> None:
         precision = str(getattr(self.trainer, "precision", "32"))
         if precision.startswith("16"):

@@ -103,11 +103,8 @@ class WGAN(GenerativeModule):
     # -- Lightning ----------------------------------------------------------------------------
     def on_fit_start(self) -> None:
         self.check_precision()
+        self.check_classes_match_data()
         dm = self.trainer.datamodule
-        if self.num_classes and dm is not None and dm.num_classes != self.num_classes:
-            raise ConfigError(f"the data has {dm.num_classes} classes, the model "
-                              f"{self.num_classes}: set model.generator.num_classes="
-                              f"{dm.num_classes}")
         wanted = self.n_critic * self.critic_batch_size
         batch = getattr(dm, "batch_size", wanted)
         if batch not in (wanted, self.critic_batch_size):

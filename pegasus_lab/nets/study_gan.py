@@ -6,7 +6,6 @@ applies it) and, with num_classes > 0, a linear class head (AC-GAN, AC-WGAN). A 
 generator turns the label into a latent-sized vector (an embedding) that multiplies z."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from pegasus_lab.errors import ConfigError

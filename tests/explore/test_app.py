@@ -8,7 +8,7 @@ from PIL import Image
 
 from pegasus_lab.cli.explore import build_app
 from pegasus_lab.cli.train import train
-from tests.conftest import TINY, compose_config, smoke
+from tests.conftest import compose_config, smoke
 
 
 def _client(tmp_path, model, extra=()):
