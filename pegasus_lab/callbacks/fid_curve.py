@@ -4,6 +4,7 @@ training set's (cached) Inception features, logged as the `metrics/fid` curve (a
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 import torch
@@ -54,18 +55,24 @@ class FIDCurve(Callback):
             self.measure(trainer, pl_module)
 
     def measure(self, trainer, pl_module) -> None:
-        """Rank zero generates the samples and computes and logs FID and KID. (Gathering
-        per-rank shares of the samples is left for later: an all_gather here hung under DDP
-        on CPU in testing.)"""
+        """Every rank generates its share of the samples; the features are gathered and rank
+        zero computes and logs FID and KID."""
         step = trainer.global_step
-        if not trainer.is_global_zero or step == self._last_step:
+        if step == self._last_step:
             return
         self._last_step = step
+        world, rank = trainer.world_size, trainer.global_rank
+        share = math.ceil(self.num_samples / world)
         k = int(getattr(pl_module, "num_classes", 0) or 0)
-        labels = torch.arange(self.num_samples) % k if k else None
-        batches = generated_uint8(pl_module, self.num_samples, self.fid_cfg.get("batch_size", 200),
-                                  self.seed, labels)
+        labels = (torch.arange(rank * share, (rank + 1) * share) % k) if k else None
+        batches = generated_uint8(pl_module, share, self.fid_cfg.get("batch_size", 200),
+                                  self.seed + rank, labels)
         fake = extract(self.extractor, batches, pl_module.device)
+        if world > 1:
+            fake = trainer.strategy.all_gather(fake.to(pl_module.device)).flatten(0, 1).cpu()
+        if not trainer.is_global_zero:
+            return
+        fake = fake[:self.num_samples]
         fid = distances.fid(self.real, fake)
         kid = distances.kid(self.real, fake, subsets=20)[0]
         self.history.append((step, fid))

@@ -36,7 +36,10 @@ def _check(real: torch.Tensor, fake: torch.Tensor) -> None:
 
 def fid(real: torch.Tensor, fake: torch.Tensor, chunk: int = 10_000) -> float:
     _check(real, fake)
-    metric = FrechetInceptionDistance(feature=_GivenFeatures(real.shape[1]))
+    # the features are already complete here: no syncing of states across DDP ranks, which
+    # would wait forever for ranks that do not compute the metric
+    metric = FrechetInceptionDistance(feature=_GivenFeatures(real.shape[1]),
+                                      sync_on_compute=False)
     for start in range(0, len(real), chunk):
         metric.update(real[start:start + chunk].double(), real=True)
     for start in range(0, len(fake), chunk):
@@ -53,7 +56,7 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subset_size: int = 1000, subsets
         log.warning("KID subset size lowered from %d to %d (only %d real, %d generated)",
                     subset_size, size, len(real), len(fake))
     metric = KernelInceptionDistance(feature=_GivenFeatures(real.shape[1]), subsets=subsets,
-                                     subset_size=size)
+                                     subset_size=size, sync_on_compute=False)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     with torch.random.fork_rng():

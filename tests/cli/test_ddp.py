@@ -1,5 +1,6 @@
 """Two CPU processes (gloo) training every kind of method: the ranks must end with identical
-weights (every optimizer's gradients averaged across ranks)."""
+weights (every optimizer's gradients averaged across ranks), and FID is computed from samples
+generated on both."""
 import pytest
 
 from tests.conftest import ROOT, run_cli, smoke
@@ -22,3 +23,20 @@ def test_ranks_stay_identical(model, tmp_path):
     run = _ddp_run(model, tmp_path)
     digests = {p.name: p.read_text() for p in run.glob("digest_rank*.txt")}
     assert len(digests) == 2 and len(set(digests.values())) == 1, digests
+
+
+def test_fid_gathered_from_both_ranks(tmp_path, tiny_fid_weights):
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.conftest import fid_overrides
+    run = _ddp_run("vae_conv", tmp_path, "callbacks=fid", "callbacks.fid_curve.every_n_steps=3",
+                   "callbacks.fid_curve.num_samples=30", *fid_overrides(tiny_fid_weights))
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("metrics/fid")] == [3, 6]
+    summary = json.loads((run / "summary.json").read_text())
+    assert [step for step, _ in summary["fid_history"]] == [3, 6]
+    log = (run / "train.log").read_text()
+    assert "FID" in log and "(30 samples)" in log  # 15 generated on each rank, gathered
