@@ -10,14 +10,19 @@ from tests.conftest import CIFAR_MINI, ROOT, TINY_VAE, compose_config, run_cli
 SIDE, PAD = 16, 2
 
 
-@pytest.fixture(scope="module")
-def trained_ckpt(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("run")
+def train_on_fixture(tmp_path, model_overrides, *extra) -> Path:
+    """A smoke run on the committed CIFAR-10 images; the run folder."""
     cfg = compose_config("train", [
         "data=image_folder", f"data.source.root={CIFAR_MINI}", f"data.image_size={SIDE}",
-        "data.batch_size=8", "data.cache_dir=null", "trainer=smoke", *TINY_VAE], tmp)
+        "data.batch_size=8", "data.cache_dir=null", "trainer=smoke", *model_overrides, *extra],
+        tmp_path)
     train(cfg)
-    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    return Path(cfg.paths.output_dir)
+
+
+@pytest.fixture(scope="module")
+def trained_ckpt(tmp_path_factory):
+    return train_on_fixture(tmp_path_factory.mktemp("run"), TINY_VAE) / "checkpoints" / "last.ckpt"
 
 
 def _grid_side(n):
@@ -65,12 +70,7 @@ def test_unknown_mode(trained_ckpt, tmp_path):
 
 def test_pegasus_mode_blends_ranks_and_saves_the_white_one(tmp_path):
     from tests.conftest import TINY
-    cfg = compose_config("train", [
-        "model=vaegan", "data=image_folder", f"data.source.root={CIFAR_MINI}",
-        f"data.image_size={SIDE}", "data.batch_size=8", "data.cache_dir=null",
-        "trainer=smoke", "callbacks=vaegan", *TINY["vaegan"]], tmp_path / "train")
-    train(cfg)
-    run = Path(cfg.paths.output_dir)
+    run = train_on_fixture(tmp_path / "train", ["model=vaegan", *TINY["vaegan"]], "callbacks=vaegan")
     assert (run / "images" / "train_discriminator_epoch.png").exists()  # the D-loss curve
     ckpt = run / "checkpoints" / "last.ckpt"
     out = tmp_path / "pegasi.png"
@@ -119,12 +119,9 @@ def test_class_grid_needs_a_conditional_model(trained_ckpt, tmp_path):
 
 def test_memorisation_check_in_pixel_space(tmp_path):
     from tests.conftest import TINY
-    cfg = compose_config("train", [
-        "model=dcgan", "data=image_folder", f"data.source.root={CIFAR_MINI}",
-        f"data.image_size={SIDE}", "data.batch_size=8", "data.cache_dir=null",
-        "data.val_fraction=0.2", "trainer=smoke", *TINY["dcgan"]], tmp_path / "train")
-    train(cfg)
-    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    run = train_on_fixture(tmp_path / "train", ["model=dcgan", *TINY["dcgan"]],
+                           "data.val_fraction=0.2")
+    ckpt = run / "checkpoints" / "last.ckpt"
     out = tmp_path / "nearest.png"
     result = run_cli("pegasus_lab.cli.sample", f"ckpt={ckpt}", "mode=nearest",
                      "nearest.num_generated=30", "nearest.num_pairs=8", "nearest.features=pixels",
