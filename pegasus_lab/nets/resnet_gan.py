@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.nets.fused_ops import ConvMeanPool
 
 CRITIC_NORMS = ("layer", "none")
 
@@ -87,40 +88,43 @@ def _norm(kind: str, channels: int) -> nn.Module:
 
 
 class CriticBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, down: bool, norm: str = "layer") -> None:
+    def __init__(self, c_in: int, c_out: int, down: bool, norm: str = "layer",
+                 fused_downsample: bool = False) -> None:
         super().__init__()
         self.down = down
         self.norm1, self.norm2 = _norm(norm, c_in), _norm(norm, c_in)
         self.conv1 = nn.Conv2d(c_in, c_in, 3, padding=1)
-        self.conv2 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        # conv then 2×2 mean pool (one strided conv when fused: the same function)
+        self.conv2 = ConvMeanPool(c_in, c_out, fused_downsample) if down else \
+            nn.Conv2d(c_in, c_out, 3, padding=1)
         self.shortcut = nn.Conv2d(c_in, c_out, 1) if (down or c_in != c_out) else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.relu(self.norm1(x)))
         h = self.conv2(F.relu(self.norm2(h)))
-        sc = self.shortcut(x)
-        if self.down:  # conv then 2×2 mean pool, on both paths
-            h, sc = F.avg_pool2d(h, 2), F.avg_pool2d(sc, 2)
+        # the 1×1 shortcut commutes with the mean pool: pooling first is cheaper, same value
+        sc = self.shortcut(F.avg_pool2d(x, 2) if self.down else x)
         return h + sc
 
 
 class FirstCriticBlock(nn.Module):
     """The critic's first block: no norm or activation before its first conv."""
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, fused_downsample: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.conv2 = ConvMeanPool(c_out, c_out, fused_downsample)
         self.shortcut = nn.Conv2d(c_in, c_out, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.avg_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
+        h = self.conv2(F.relu(self.conv1(x)))
         return h + self.shortcut(F.avg_pool2d(x, 2))
 
 
 class ResNetCritic(nn.Module):
     def __init__(self, in_channels: int = 3, width: int = 128, num_classes: int = 10,
-                 norm: str = "layer", image_size: int = 32) -> None:
+                 norm: str = "layer", image_size: int = 32,
+                 fused_downsample: bool = False) -> None:
         super().__init__()
         if norm not in CRITIC_NORMS:
             raise ConfigError(f"unknown critic norm {norm!r}; valid choices: {list(CRITIC_NORMS)}")
@@ -128,8 +132,9 @@ class ResNetCritic(nn.Module):
             raise ConfigError(f"the ResNet critic halves the image twice: its side must be a "
                               f"multiple of 4, got {image_size}")
         self.num_classes = num_classes
-        self.blocks = nn.Sequential(FirstCriticBlock(in_channels, width),
-                                    CriticBlock(width, width, down=True, norm=norm),
+        self.blocks = nn.Sequential(FirstCriticBlock(in_channels, width, fused_downsample),
+                                    CriticBlock(width, width, down=True, norm=norm,
+                                                fused_downsample=fused_downsample),
                                     CriticBlock(width, width, down=False, norm=norm),
                                     CriticBlock(width, width, down=False, norm=norm))
         self.score = nn.Linear(width, 1)
