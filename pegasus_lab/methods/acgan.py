@@ -15,25 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pegasus_lab.errors import ConfigError
-from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.adversarial_pair import AdversarialPair
 
 
-class ACGAN(GenerativeModule):
+class ACGAN(AdversarialPair):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  generator_batch_factor: int = 2, class_weight: float = 1.0,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
-        super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
-        if generator.num_classes != discriminator.num_classes:
-            raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
-                              f"{discriminator.num_classes}")
-        self.generator, self.discriminator = generator, discriminator
-        self.num_classes = generator.num_classes
-        self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
+        super().__init__(generator, discriminator, generator_optimizer,
+                         discriminator_optimizer, input_range, init_from)
         self.generator_batch_factor, self.class_weight = int(generator_batch_factor), class_weight
-        if init_from:
-            self.load_initial_weights(init_from)
 
     def _labels(self, n: int) -> torch.Tensor | None:
         return torch.randint(self.num_classes, (n,), device=self.device) \
@@ -80,10 +72,6 @@ class ACGAN(GenerativeModule):
             out["generator"] = src + self.class_weight * cls
         return out
 
-    def on_fit_start(self) -> None:
-        self.check_precision()
-        self.check_classes_match_data()
-
     def training_step(self, batch, batch_idx):
         real, labels = batch
         opt_g, opt_d = self.optimizers()
@@ -98,7 +86,3 @@ class ACGAN(GenerativeModule):
         self.log_dict({f"train/{k}": v.detach() for k, v in {**d_out, **g_out}.items()},
                       on_step=True, on_epoch=True, batch_size=len(real))
         self.log("d_loss", d_out["discriminator"].detach(), prog_bar=True, logger=False)
-
-    def configure_optimizers(self):
-        return [self.build_optimizer(f, net.parameters()) for f, net in
-                zip(self.optimizer_factories, (self.generator, self.discriminator))]

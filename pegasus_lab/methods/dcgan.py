@@ -12,23 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pegasus_lab.errors import ConfigError
-from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.adversarial_pair import AdversarialPair
 
 
-class DCGAN(GenerativeModule):
+class DCGAN(AdversarialPair):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
-        super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
-        if generator.num_classes != discriminator.num_classes:
-            raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
-                              f"{discriminator.num_classes}")
-        self.generator, self.discriminator = generator, discriminator
-        self.num_classes = generator.num_classes
-        self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
-        if init_from:
-            self.load_initial_weights(init_from)
+        super().__init__(generator, discriminator, generator_optimizer,
+                         discriminator_optimizer, input_range, init_from)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -55,10 +47,6 @@ class DCGAN(GenerativeModule):
         loss_fake = bce(fake_logit, torch.zeros_like(fake_logit))
         return loss_real, loss_fake, real_logit, fake_logit
 
-    def on_fit_start(self) -> None:
-        self.check_precision()
-        self.check_classes_match_data()
-
     def training_step(self, batch, batch_idx):
         real, labels = batch
         labels = labels if self.num_classes else None
@@ -83,7 +71,3 @@ class DCGAN(GenerativeModule):
                        "train/d_fake": torch.sigmoid(fake_logit).mean().detach()},
                       on_step=True, on_epoch=True, batch_size=len(real))
         self.log("d_loss", (loss_real + loss_fake).detach(), prog_bar=True, logger=False)
-
-    def configure_optimizers(self):
-        return [self.build_optimizer(f, net.parameters()) for f, net in
-                zip(self.optimizer_factories, (self.generator, self.discriminator))]

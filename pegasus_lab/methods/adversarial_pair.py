@@ -1,0 +1,33 @@
+"""What DCGAN and (AC-)GAN share: a generator and a discriminator with matching class counts,
+one optimizer each, and the checks before fitting. Each keeps its own training step."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.methods.base import GenerativeModule
+
+
+class AdversarialPair(GenerativeModule):
+    def __init__(self, generator: nn.Module, discriminator: nn.Module,
+                 generator_optimizer: Callable, discriminator_optimizer: Callable,
+                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
+        super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
+        if generator.num_classes != discriminator.num_classes:
+            raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
+                              f"{discriminator.num_classes}")
+        self.generator, self.discriminator = generator, discriminator
+        self.num_classes = generator.num_classes
+        self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
+        if init_from:
+            self.load_initial_weights(init_from)
+
+    def on_fit_start(self) -> None:
+        self.check_precision()
+        self.check_classes_match_data()
+
+    def configure_optimizers(self):
+        return [self.build_optimizer(f, net.parameters()) for f, net in
+                zip(self.optimizer_factories, (self.generator, self.discriminator))]
