@@ -16,12 +16,20 @@ class DivergenceError(PegasusError):
 
 
 class DivergenceGuard(Callback):
-    def __init__(self, every_n_steps: int = 1) -> None:
-        # every step costs one host sync; every_n_steps > 1 for the fastest runs
-        self.every_n_steps = max(int(every_n_steps), 1)
+    def __init__(self, every_n_steps: int | None = None) -> None:
+        # A check costs one host sync. None: every step, or with speed.sparse_logging on the
+        # steps whose losses are logged (a NaN then stops the run at most that many steps late:
+        # non-finite weights stay non-finite).
+        self.every_n_steps = None if every_n_steps is None else max(int(every_n_steps), 1)
+
+    def _interval(self, trainer, pl_module) -> int:
+        if self.every_n_steps is not None:
+            return self.every_n_steps
+        sparse = getattr(getattr(pl_module, "speed", None), "sparse_logging", False)
+        return max(int(trainer.log_every_n_steps or 1), 1) if sparse else 1
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % self.every_n_steps:
+        if trainer.global_step % self._interval(trainer, pl_module):
             return
         losses = {k: v for k, v in trainer.callback_metrics.items()
                   if k.startswith("train/") and not k.endswith("_epoch")

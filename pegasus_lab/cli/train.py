@@ -13,9 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from pegasus_lab.callbacks.fid_curve import FIDCurve
+from pegasus_lab.callbacks.speed import SpeedUp
 from pegasus_lab.checkpoints import check_fits
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
+from pegasus_lab.speed import Speed
 
 
 def _instantiate_group(group: DictConfig | None) -> list:
@@ -26,7 +28,8 @@ def _instantiate_group(group: DictConfig | None) -> list:
             if isinstance(node, DictConfig) and "_target_" in node]
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """The data, model and Trainer a config describes (what `train` fits; the benchmark too)."""
     require_all_values(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -34,11 +37,24 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     log.info("model: %s", cfg.model._target_)
     model = instantiate(cfg.model)
-    callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg)]
+    speed = instantiate(cfg.speed) if cfg.get("speed") else Speed.plain()
+    callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg),
+                                                            SpeedUp(speed)]
     loggers = _instantiate_group(cfg.get("logger"))
     if not loggers:  # nothing to monitor the learning rate into (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    precision = cfg.trainer.get("precision") or \
+        speed.precision(Speed.device_type(cfg.trainer.get("accelerator")))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                     precision=precision)
+    if speed.on(trainer.strategy.root_device).enabled():
+        log.info("speed switches on: %s (precision %s)",
+                 speed.on(trainer.strategy.root_device).enabled(), precision)
+    return datamodule, model, trainer
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    datamodule, model, trainer = build(cfg)
     for lg in trainer.loggers:
         lg.log_hyperparams(_flat_hparams(cfg))
     ckpt_path = resume_path(cfg)

@@ -83,6 +83,7 @@ class ACGAN(AdversarialPair):
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(g_out["generator"], inputs=list(self.generator.parameters()))
         self.step(opt_g)
-        self.log_dict({f"train/{k}": v.detach() for k, v in {**d_out, **g_out}.items()},
-                      on_step=True, on_epoch=True, batch_size=len(real))
-        self.log("d_loss", d_out["discriminator"].detach(), prog_bar=True, logger=False)
+        if self.logging_due():
+            self.log_dict({f"train/{k}": v.detach() for k, v in {**d_out, **g_out}.items()},
+                          on_step=True, on_epoch=True, batch_size=len(real))
+            self.log("d_loss", d_out["discriminator"].detach(), prog_bar=True, logger=False)

@@ -28,6 +28,9 @@ class AdversarialPair(GenerativeModule):
         self.check_precision()
         self.check_classes_match_data()
 
+    def compilable_networks(self) -> list[str]:
+        return ["generator", "discriminator"]
+
     def configure_optimizers(self):
         return [self.build_optimizer(f, net.parameters()) for f, net in
                 zip(self.optimizer_factories, (self.generator, self.discriminator))]

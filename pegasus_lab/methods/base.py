@@ -10,6 +10,7 @@ import torch
 from pegasus_lab.checkpoints import load_checkpoint
 from pegasus_lab.data.transforms import check_range, to_unit
 from pegasus_lab.errors import CheckpointError, ConfigError
+from pegasus_lab.speed import Speed
 
 
 class GenerativeModule(L.LightningModule):
@@ -18,6 +19,9 @@ class GenerativeModule(L.LightningModule):
         self.automatic_optimization = False
         self.latent_dim = int(latent_dim)
         self.input_range = check_range(input_range)
+        # the speed switches that apply to this run (set by callbacks.speed.SpeedUp; all off
+        # when the module is used alone)
+        self.speed = Speed.plain()
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
@@ -29,9 +33,24 @@ class GenerativeModule(L.LightningModule):
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         return to_unit(images, self.input_range)
 
-    @staticmethod
-    def build_optimizer(factory: Callable, params) -> torch.optim.Optimizer:
-        return factory(params=params)
+    def build_optimizer(self, factory: Callable, params) -> torch.optim.Optimizer:
+        return factory(params=params, **self.speed.optimizer_options(factory))
+
+    def compilable_networks(self) -> list[str]:
+        """Names of the networks torch.compile may wrap: none where the method differentiates
+        through gradients (the gradient penalty's double backward)."""
+        return []
+
+    # whether a step runs several backward passes through one graph (retain_graph=True)
+    retains_graph = False
+
+    def logging_due(self) -> bool:
+        """Whether this step's losses reach anyone: every step, or with speed.sparse_logging
+        only on the steps the logger writes (trainer.log_every_n_steps), so the other steps
+        spend no time or host syncs on values nobody sees."""
+        if not self.speed.sparse_logging or self._trainer is None:
+            return True
+        return bool(self.trainer._logger_connector.should_update_logs)
 
     def run_backward(self, loss: torch.Tensor, **kwargs) -> None:
         """loss.backward through Lightning when attached to a Trainer (precision, strategy),
@@ -82,6 +101,14 @@ class GenerativeModule(L.LightningModule):
         scaler is bypassed here, which `check_precision` guards against."""
         self.sync_gradients(optimizer)
         getattr(optimizer, "optimizer", optimizer).step()
+
+    @staticmethod
+    def count_step(optimizer) -> None:
+        """Advance trainer.global_step by one as a counted `step` would, for a step that ran
+        elsewhere (inside a replayed CUDA graph): the manual-optimization loop counts through
+        the LightningOptimizer's before/after hooks."""
+        for hook in ("_on_before_step", "_on_after_step"):
+            getattr(optimizer, hook, lambda: None)()
 
     def check_classes_match_data(self) -> None:
         """A class-conditional model must have as many classes as its data."""

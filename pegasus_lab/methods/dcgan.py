@@ -65,6 +65,8 @@ class DCGAN(AdversarialPair):
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(loss_g, inputs=list(self.generator.parameters()))
         self.step(opt_g)
+        if not self.logging_due():
+            return
         self.log_dict({"train/d_loss": (loss_real + loss_fake).detach(),
                        "train/g_loss": loss_g.detach(),
                        "train/d_real": torch.sigmoid(real_logit).mean().detach(),

@@ -82,6 +82,9 @@ class VAE(GenerativeModule):
         return {"loss": recon + self.kl_weight * kl, "recon": recon, "kl": kl}
 
     # -- Lightning ----------------------------------------------------------------------------
+    def compilable_networks(self) -> list[str]:
+        return ["encoder", "decoder"]
+
     def training_step(self, batch, batch_idx):
         x, y = batch
         opt = self.optimizers()
@@ -89,9 +92,11 @@ class VAE(GenerativeModule):
         opt.zero_grad(set_to_none=True)
         self.manual_backward(out["loss"])
         self.step(opt)
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False,
-                      on_step=True, on_epoch=True, batch_size=len(x))
-        self.log("loss", out["loss"].detach(), prog_bar=True, logger=False, batch_size=len(x))
+        if self.logging_due():
+            self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False,
+                          on_step=True, on_epoch=True, batch_size=len(x))
+            self.log("loss", out["loss"].detach(), prog_bar=True, logger=False,
+                     batch_size=len(x))
         return out["loss"].detach()
 
     def on_train_epoch_end(self) -> None:

@@ -103,6 +103,11 @@ class VAEGAN(GenerativeModule):
     def on_fit_start(self) -> None:
         self.check_precision()
 
+    def compilable_networks(self) -> list[str]:
+        return ["encoder", "decoder", "discriminator"]
+
+    retains_graph = True  # three backward passes through one forward (backward_each)
+
     def training_step(self, batch, batch_idx):
         x, _ = batch
         opt_enc, opt_dec, opt_dis = self.optimizers()
@@ -113,10 +118,11 @@ class VAEGAN(GenerativeModule):
         self.step_without_counting(opt_enc)
         self.step_without_counting(opt_dis)
         self.step(opt_dec)  # the one counted step of this training step
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.items() if k != "x_prior"},
-                      on_step=True, on_epoch=True, batch_size=len(x))
-        self.log("d_loss", out["discriminator"].detach(), prog_bar=True, logger=False,
-                 batch_size=len(x))
+        if self.logging_due():
+            self.log_dict({f"train/{k}": v.detach() for k, v in out.items() if k != "x_prior"},
+                          on_step=True, on_epoch=True, batch_size=len(x))
+            self.log("d_loss", out["discriminator"].detach(), prog_bar=True, logger=False,
+                     batch_size=len(x))
 
     def validation_step(self, batch, batch_idx):
         x, _ = batch

@@ -23,6 +23,7 @@ from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.ema import EMA
 from pegasus_lab.methods.penalties import gradient_penalty
+from pegasus_lab.methods.step_graph import GraphedIteration, make_capturable
 
 
 class WGAN(GenerativeModule):
@@ -49,6 +50,7 @@ class WGAN(GenerativeModule):
         self.aux_weight_generator, self.lr_decay = float(aux_weight_generator), lr_decay
         self.dequantize, self.clip_value = dequantize, clip_value
         self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
+        self._graphed: GraphedIteration | None = None
         if init_from:
             self.load_initial_weights(init_from)
 
@@ -123,10 +125,11 @@ class WGAN(GenerativeModule):
         return [(images, labels)] + [self.trainer.datamodule.sample_train(b)
                                      for _ in range(self.n_critic - 1)]
 
-    def training_step(self, batch, batch_idx):
-        images, labels = batch
+    def iteration(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One generator iteration: n_critic critic updates, one generator update, the EMA;
+        returns the detached losses. Pure device work (no host syncs), so that it can be
+        recorded as one CUDA graph (speed.cuda_graphs)."""
         opt_g, opt_c = self.optimizers()
-        b = self.critic_batch_size
         for real, y in self._critic_batches(images, labels):
             if self.dequantize:  # uniform noise of one 8-bit level, as the reference code
                 level = (self.input_range[1] - self.input_range[0]) / 256
@@ -140,20 +143,39 @@ class WGAN(GenerativeModule):
             self.step_without_counting(opt_c)
             if self.clip_value:
                 with torch.no_grad():
-                    for p in self.critic.parameters():
-                        p.clamp_(-self.clip_value, self.clip_value)
+                    torch._foreach_clamp_min_(list(self.critic.parameters()), -self.clip_value)
+                    torch._foreach_clamp_max_(list(self.critic.parameters()), self.clip_value)
         gen_out = self.generator_losses(self.generator_batch_size)
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(gen_out["generator"], inputs=list(self.generator.parameters()))
-        self.step(opt_g)  # the step Lightning counts: max_steps = generator iterations
-        for sched in self.lr_schedulers() or []:
-            sched.step()
+        self.step_without_counting(opt_g)  # counted by the caller: one step per iteration
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator)
-        logged = {**critic_out, **gen_out}
-        self.log_dict({f"train/{k}": v.detach() for k, v in logged.items()}, on_step=True,
-                      on_epoch=False, batch_size=b)
-        self.log("W", -critic_out["wasserstein"].detach(), prog_bar=True, logger=False)
+        return {k: v.detach() for k, v in {**critic_out, **gen_out}.items()}
+
+    def _runner(self, images: torch.Tensor) -> GraphedIteration | None:
+        """The CUDA-graph runner, when speed.cuda_graphs applies to this step."""
+        if not self.speed.cuda_graphs or images.device.type != "cuda":
+            return None
+        if len(images) < self.n_critic * self.critic_batch_size or self.trainer.world_size > 1:
+            return None  # batches drawn in the step / DDP's all-reduce: eager
+        if self._graphed is None:
+            for opt in self.optimizers():
+                make_capturable(getattr(opt, "optimizer", opt), images.device)
+            self._graphed = GraphedIteration(self.iteration, self.speed.graph_warmup_steps)
+        return self._graphed
+
+    def training_step(self, batch, batch_idx):
+        images, labels = batch
+        runner = self._runner(images)
+        out = runner(images, labels) if runner is not None else self.iteration(images, labels)
+        self.count_step(self.optimizers()[0])  # max_steps = generator iterations
+        for sched in self.lr_schedulers() or []:
+            sched.step()
+        if self.logging_due():
+            self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, on_step=True,
+                          on_epoch=False, batch_size=self.critic_batch_size)
+            self.log("W", -out["wasserstein"].clone(), prog_bar=True, logger=False)
 
     def lr_schedulers(self):
         scheds = super().lr_schedulers()

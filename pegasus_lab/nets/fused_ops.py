@@ -1,9 +1,15 @@
-"""Exact rewrites of common layer pairs into single, cheaper ops (issue 9's levers).
+"""Exact rewrites of common layer pairs into single, cheaper ops (the performance issue).
 
-A 3×3 convolution (padding 1) followed by a 2×2 mean pool is one 4×4 stride-2 convolution
-(padding 1) whose kernel is the 3×3 kernel summed over the four 2×2 offsets, divided by 4: both
-are linear, so the same function, values and gradients, double backward included. The layer
-keeps the 3×3 parameters, so checkpoints are the same with the rewrite on or off.
+- A 3×3 convolution (padding 1) followed by a 2×2 mean pool is one 4×4 stride-2 convolution
+  (padding 1) whose kernel is the 3×3 kernel summed over the four 2×2 offsets, divided by 4.
+- Nearest 2× upsampling followed by a 3×3 convolution (padding 1) is one 4×4 stride-2
+  transposed convolution (padding 1): each output phase (row parity, column parity) sees a 2×2
+  neighbourhood of the input, with the 3×3 taps that land on the same input pixel summed
+  (a sub-pixel, four-phase convolution) — 16 instead of 36 multiply-adds per output and input
+  channel pair, and no upsampled tensor.
+Both sides are linear in the input, so the same function: values and gradients, double backward
+included (tested). The layers keep the 3×3 parameters, so checkpoints are the same with the
+rewrite on or off; `fused` is switched by the constructor or by speed.fused_layers.
 """
 from __future__ import annotations
 
@@ -34,3 +40,39 @@ class ConvMeanPool(nn.Module):
             return F.conv2d(x, conv3x3_meanpool_kernel(self.conv.weight), self.conv.bias,
                             stride=2, padding=1)
         return F.avg_pool2d(self.conv(x), 2)
+
+
+# For one axis: which 3×3 taps (rows) make up each of the 4 taps of the transposed kernel.
+# Output row 2i reads input rows i−1 (tap 0) and i (taps 1, 2); row 2i+1 reads i (taps 0, 1)
+# and i+1 (tap 2); with stride 2 and padding 1, transposed-kernel tap k serves input row
+# (y + 1 − k) / 2.
+_UP_TAPS = torch.tensor([[0.0, 0.0, 1.0],
+                         [0.0, 1.0, 1.0],
+                         [1.0, 1.0, 0.0],
+                         [1.0, 0.0, 0.0]])
+
+
+def upsample_conv3x3_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """(O, I, 3, 3) conv kernel → the (I, O, 4, 4) kernel of the equivalent stride-2 transposed
+    convolution of nearest-2×-upsampling-then-conv."""
+    taps = _UP_TAPS.to(weight)
+    return torch.einsum("ky,oiyx,lx->iokl", taps, weight, taps)
+
+
+class UpsampleConv(nn.Module):
+    """Nearest 2× upsampling then conv 3×3 (padding 1); `fused` computes it as one stride-2
+    transposed conv."""
+
+    def __init__(self, c_in: int, c_out: int, fused: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.fused = fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return F.conv_transpose2d(x, upsample_conv3x3_kernel(self.conv.weight),
+                                      self.conv.bias, stride=2, padding=1)
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+REWRITES = (ConvMeanPool, UpsampleConv)

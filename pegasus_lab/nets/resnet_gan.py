@@ -1,7 +1,7 @@
 """Paper-2's networks: Gulrajani et al. (2017)'s CIFAR-10 ResNet for WGAN-GP / AC-WGAN-GP.
 
 Generator: z → linear → width×4×4 → three up-blocks (BN, ReLU, nearest 2× upsampling, 3×3
-conv, BN, ReLU, 3×3 conv; 1×1-conv shortcut), class-conditional batch norm inside the blocks
+conv, BN, ReLU, 3×3 conv; upsampled 1×1-conv shortcut), class-conditional batch norm inside the blocks
 when num_classes > 0 → BN, ReLU, 3×3 conv, Tanh.
 Critic: an 'optimized' first block (conv, ReLU, conv, mean-pool; mean-pool + 1×1 shortcut),
 then residual blocks down, –, – (norm, ReLU, conv, norm, ReLU, conv [+ mean-pool]), ReLU,
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
-from pegasus_lab.nets.fused_ops import ConvMeanPool
+from pegasus_lab.nets.fused_ops import ConvMeanPool, UpsampleConv
 
 CRITIC_NORMS = ("layer", "none")
 
@@ -45,24 +45,28 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class GeneratorBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, num_classes: int = 0) -> None:
+    def __init__(self, c_in: int, c_out: int, num_classes: int = 0,
+                 fused_upsample: bool = False) -> None:
         super().__init__()
         self.norm1 = ConditionalBatchNorm2d(c_in, num_classes)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        # nearest 2× upsampling then conv (one sub-pixel transposed conv when fused: the same
+        # function)
+        self.conv1 = UpsampleConv(c_in, c_out, fused_upsample)
         self.norm2 = ConditionalBatchNorm2d(c_out, num_classes)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         self.shortcut = nn.Conv2d(c_in, c_out, 1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")
-        h = self.conv1(up(F.relu(self.norm1(x, labels))))
+        h = self.conv1(F.relu(self.norm1(x, labels)))
         h = self.conv2(F.relu(self.norm2(h, labels)))
-        return h + self.shortcut(up(x))
+        # the 1×1 shortcut commutes with nearest upsampling: upsampling after is 4× cheaper
+        return h + F.interpolate(self.shortcut(x), scale_factor=2, mode="nearest")
 
 
 class ResNetGenerator(nn.Module):
     def __init__(self, latent_dim: int = 128, width: int = 128, num_classes: int = 10,
-                 out_channels: int = 3, image_size: int = 32) -> None:
+                 out_channels: int = 3, image_size: int = 32,
+                 fused_upsample: bool = False) -> None:
         super().__init__()
         blocks = math.log2(image_size / 4)
         if blocks < 1 or blocks != int(blocks):
@@ -70,7 +74,7 @@ class ResNetGenerator(nn.Module):
                               f"got {image_size}")
         self.latent_dim, self.num_classes, self.width = latent_dim, num_classes, width
         self.linear = nn.Linear(latent_dim, 4 * 4 * width)
-        self.blocks = nn.ModuleList(GeneratorBlock(width, width, num_classes)
+        self.blocks = nn.ModuleList(GeneratorBlock(width, width, num_classes, fused_upsample)
                                     for _ in range(int(blocks)))
         self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(),
                                  nn.Conv2d(width, out_channels, 3, padding=1), nn.Tanh())

@@ -1,0 +1,36 @@
+"""Applies the speed switches (pegasus_lab.speed) to a run: backend flags, NHWC weights and
+torch.compile at setup, before the optimizers are built; the method reads the rest (fused
+optimizers, CUDA graphs, sparse logging) from `pl_module.speed`."""
+from __future__ import annotations
+
+from lightning.pytorch.callbacks import Callback
+
+from pegasus_lab.nets.fused_ops import REWRITES
+from pegasus_lab.speed import Speed, channels_last
+
+
+class SpeedUp(Callback):
+    def __init__(self, speed: Speed) -> None:
+        self.speed = speed
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        speed = self.speed.on(trainer.strategy.root_device)
+        speed.apply_backend()
+        pl_module.speed = speed
+        if stage != "fit":
+            return
+        if speed.fused_layers:
+            for m in pl_module.modules():
+                if isinstance(m, REWRITES):
+                    m.fused = True
+        if speed.channels_last:
+            channels_last([pl_module])
+        if speed.compile and pl_module.compilable_networks():
+            if pl_module.retains_graph:
+                # compiled backward passes may free ("donate") saved buffers unless told that
+                # the graph is backpropagated more than once
+                import torch._functorch.config as functorch_config
+                functorch_config.donated_buffer = False
+            for name in pl_module.compilable_networks():
+                getattr(pl_module, name).compile(backend=speed.compile_backend,
+                                                 mode=speed.compile_mode)

@@ -1,0 +1,118 @@
+"""Speed switches (the performance issue): ways to run the same training faster on a GPU.
+
+Each switch is a field of `Speed`; conf/speed/fast.yaml (the default) turns them on,
+conf/speed/plain.yaml turns them all off (the unoptimised path, for comparisons). They act only
+on the device types listed in `devices` (the GPU by default): on the CPU a run is the plain one,
+so CPU results and tests do not depend on them unless a test asks for it.
+
+- cudnn_benchmark: let cuDNN time its algorithms once per input shape (shapes are static here).
+- tf32: TensorFloat-32 for fp32 matmuls and convolutions (Ampere and later).
+- channels_last: networks' 4-D weights (hence activations) in NHWC, the layout tensor cores use.
+- bf16: train under bfloat16 autocast (Lightning's precision "bf16-mixed"); no loss scaler is
+  needed, which the multi-optimizer methods rely on.
+- fused_optimizers: one fused kernel per optimizer step where the optimizer offers it (Adam…).
+- cuda_graphs: methods that support it (WGAN-GP) record their whole training iteration once and
+  replay it; the double backward of the gradient penalty is fine in a graph.
+- compile: torch.compile for the networks of methods without a double backward (VAE, VAE-GAN,
+  DCGAN); the parameter names, hence checkpoints, stay the same.
+- fused_layers: exact rewrites of layer pairs (nets/fused_ops.py: conv + mean pool as one
+  strided conv, nearest upsampling + conv as one sub-pixel transposed conv), same parameters.
+- sparse_logging: log training losses only on the steps the logger writes
+  (trainer.log_every_n_steps): no per-step Python work or host syncs for values nobody sees.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Sequence
+
+import torch
+
+from pegasus_lab.errors import ConfigError
+
+SWITCHES = ("cudnn_benchmark", "tf32", "channels_last", "bf16", "fused_optimizers",
+            "cuda_graphs", "compile", "sparse_logging", "fused_layers")
+
+
+@dataclasses.dataclass(frozen=True)
+class Speed:
+    devices: tuple[str, ...] = ("cuda",)
+    cudnn_benchmark: bool = False
+    tf32: bool = False
+    channels_last: bool = False
+    bf16: bool = False
+    fused_optimizers: bool = False
+    cuda_graphs: bool = False
+    compile: bool = False
+    sparse_logging: bool = False
+    fused_layers: bool = False
+    compile_backend: str = "inductor"
+    compile_mode: str | None = None
+    graph_warmup_steps: int = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "devices", tuple(str(d) for d in self.devices))
+        unknown = [d for d in self.devices if d not in ("cuda", "cpu", "mps", "xpu")]
+        if unknown:
+            raise ConfigError(f"speed.devices: unknown device types {unknown}; use cuda, cpu…")
+        if self.graph_warmup_steps < 1:
+            raise ConfigError("speed.graph_warmup_steps must be at least 1 (the optimizers' "
+                              "state must exist before an iteration is recorded)")
+
+    @classmethod
+    def plain(cls) -> Speed:
+        return cls()
+
+    def enabled(self) -> list[str]:
+        return [s for s in SWITCHES if getattr(self, s)]
+
+    def on(self, device: torch.device | str) -> Speed:
+        """These settings as they apply to `device`: all off for a device type not listed."""
+        if torch.device(device).type in self.devices:
+            return self
+        return dataclasses.replace(self, **{s: False for s in SWITCHES})
+
+    @staticmethod
+    def device_type(accelerator: str | None) -> str:
+        """The device type a Trainer with this accelerator will train on."""
+        accelerator = str(accelerator or "auto")
+        if accelerator in ("gpu", "cuda"):
+            return "cuda"
+        if accelerator == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return accelerator
+
+    def precision(self, device_type: str) -> str:
+        """Lightning's precision for a run on `device_type`."""
+        return "bf16-mixed" if self.on(device_type).bf16 else "32-true"
+
+    def apply_backend(self) -> None:
+        """Process-wide backend flags (cuDNN autotuning, TF32)."""
+        torch.backends.cudnn.benchmark = self.cudnn_benchmark
+        precision = "tf32" if self.tf32 else "ieee"
+        if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+            torch.backends.cuda.matmul.fp32_precision = precision
+            torch.backends.cudnn.conv.fp32_precision = precision
+        else:  # torch < 2.9
+            torch.backends.cuda.matmul.allow_tf32 = self.tf32
+            torch.backends.cudnn.allow_tf32 = self.tf32
+
+    def optimizer_options(self, factory: Callable) -> dict:
+        """Keyword arguments that make `factory`'s optimizer fused, where it offers that."""
+        if not self.fused_optimizers:
+            return {}
+        cls = getattr(factory, "func", factory)
+        params = inspect.signature(cls.__init__).parameters if inspect.isclass(cls) else {}
+        given = getattr(factory, "keywords", {}) or {}
+        if "fused" in given or "foreach" in given:  # the config decided
+            return {}
+        if "fused" in params:
+            return {"fused": True}
+        return {"foreach": True} if "foreach" in params else {}
+
+
+def channels_last(modules: Sequence[torch.nn.Module]) -> None:
+    """Store the 4-D weights of `modules` in NHWC (in place; parameters stay the same objects,
+    so optimizers built before or after keep working)."""
+    for m in modules:
+        m.to(memory_format=torch.channels_last)

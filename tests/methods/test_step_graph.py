@@ -1,0 +1,88 @@
+"""The CUDA-graph runner: eager off CUDA; optimizers made safe to record; on a GPU, recorded
+iterations that train (those tests run where a GPU is)."""
+import lightning as L
+import pytest
+import torch
+
+from pegasus_lab.callbacks.speed import SpeedUp
+from pegasus_lab.data.datamodule import ImageDataModule
+from pegasus_lab.data.synthetic import SyntheticSource
+from pegasus_lab.methods.step_graph import GraphedIteration, make_capturable
+from pegasus_lab.methods.wgan import WGAN
+from pegasus_lab.nets.resnet_gan import ResNetCritic, ResNetGenerator
+from pegasus_lab.speed import Speed
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+
+
+def test_off_cuda_every_call_runs_eagerly():
+    calls = []
+    runner = GraphedIteration(lambda x: calls.append(x) or {"y": x * 2}, warmup=1)
+    for i in range(4):
+        assert runner(torch.tensor(float(i)))["y"] == 2 * i
+    assert len(calls) == 4 and not runner.recorded
+
+
+def test_make_capturable_keeps_rate_and_steps_in_tensors():
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.Adam([p], lr=0.5)
+    p.grad = torch.ones(3)
+    opt.step()
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / 10)
+    make_capturable(opt, torch.device("cpu"))
+    group = opt.param_groups[0]
+    lr = group["lr"]
+    assert isinstance(lr, torch.Tensor) and group["capturable"]
+    assert isinstance(opt.state[p]["step"], torch.Tensor)
+    sched.step()
+    assert group["lr"] is lr and lr.item() == pytest.approx(0.45)  # updated in place
+
+
+def _tiny_wgan():
+    adam = lambda params, **kw: torch.optim.Adam(params, lr=2e-4, betas=(0.0, 0.9), **kw)
+    return WGAN(ResNetGenerator(latent_dim=8, width=8, num_classes=4, image_size=16),
+                ResNetCritic(width=8, num_classes=4, image_size=16), adam, adam,
+                critic_batch_size=4, generator_batch_size=8, ema_decay=0.9)
+
+
+@cuda
+def test_recorded_linear_regression_learns():
+    torch.manual_seed(0)
+    w_true = torch.randn(4, 1, device="cuda")
+    net = torch.nn.Linear(4, 1, bias=False).cuda()
+    opt = torch.optim.Adam(net.parameters(), lr=0.05, capturable=True)
+
+    def step(x):
+        opt.zero_grad(set_to_none=True)
+        loss = (net(x) - x @ w_true).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach()}
+
+    runner = GraphedIteration(step, warmup=2)
+    losses = [runner(torch.randn(64, 4, device="cuda"))["loss"].item() for _ in range(200)]
+    assert runner.recorded and not runner.failed
+    assert losses[-1] < 0.01 * losses[0]
+
+
+@cuda
+def test_wgan_iterations_replay_as_one_graph(tmp_path):
+    torch.manual_seed(0)
+    model = _tiny_wgan()
+    data = ImageDataModule(SyntheticSource(num_classes=4, per_class=20, image_size=16),
+                           image_size=16, batch_size=20, value_range=(-1, 1), val_fraction=0.0,
+                           hflip=False, num_workers=0)
+    speed = Speed(cuda_graphs=True, fused_optimizers=True, channels_last=True, bf16=True,
+                  fused_layers=True)
+    trainer = L.Trainer(max_steps=12, accelerator="gpu", devices=1, precision="bf16-mixed",
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        callbacks=[SpeedUp(speed)], default_root_dir=tmp_path)
+    before = [p.detach().clone() for p in model.critic.parameters()]
+    trainer.fit(model, datamodule=data)
+    assert model._graphed is not None and model._graphed.recorded and not model._graphed.failed
+    assert trainer.global_step == 12
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert all(not torch.equal(p, q.cuda()) for p, q in zip(model.critic.parameters(), before))
+    # the learning rate decayed linearly, in place, outside the graph
+    lr = trainer.optimizers[0].param_groups[0]["lr"]
+    assert float(lr) == pytest.approx(2e-4 * (1 - 12 / 12), abs=1e-9)

@@ -1,0 +1,86 @@
+"""The speed switches: where they apply, what they ask of Lightning and the optimizers."""
+import dataclasses
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.speed import SWITCHES, Speed
+from tests.conftest import compose_config
+
+
+def test_fast_preset_turns_everything_on_for_the_gpu_only():
+    speed = instantiate(compose_config("train").speed)
+    assert speed.devices == ("cuda",)
+    assert set(speed.on("cuda").enabled()) == set(SWITCHES)
+    assert speed.on("cpu").enabled() == []  # CPU runs stay the plain ones
+
+
+def test_plain_preset_turns_everything_off():
+    speed = instantiate(compose_config("train", ["speed=plain"]).speed)
+    assert speed.on("cuda").enabled() == [] and speed.on("cpu").enabled() == []
+
+
+def test_precision_follows_the_bf16_switch_and_the_device():
+    speed = Speed(bf16=True)
+    assert speed.precision("cuda") == "bf16-mixed"
+    assert speed.precision("cpu") == "32-true"
+    assert Speed(bf16=True, devices=("cuda", "cpu")).precision("cpu") == "bf16-mixed"
+    assert Speed().precision("cuda") == "32-true"
+
+
+def test_device_type_of_accelerators():
+    assert Speed.device_type("gpu") == "cuda" and Speed.device_type("cpu") == "cpu"
+    assert Speed.device_type("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_fused_optimizers_where_offered():
+    from functools import partial
+    speed = Speed(fused_optimizers=True)
+    assert speed.optimizer_options(partial(torch.optim.Adam, lr=1e-3)) == {"fused": True}
+    assert speed.optimizer_options(partial(torch.optim.RMSprop, lr=1e-3)) == {"foreach": True}
+    # what the config says wins
+    assert speed.optimizer_options(partial(torch.optim.Adam, foreach=True)) == {}
+    assert speed.optimizer_options(partial(torch.optim.Adam, fused=False)) == {}
+    assert Speed().optimizer_options(partial(torch.optim.Adam)) == {}
+
+
+def test_fused_adam_takes_the_same_steps():
+    torch.manual_seed(0)
+    a = torch.nn.Linear(6, 3)
+    b = torch.nn.Linear(6, 3)
+    b.load_state_dict(a.state_dict())
+    opts = [torch.optim.Adam(a.parameters(), 1e-2, betas=(0.0, 0.9)),
+            torch.optim.Adam(b.parameters(), 1e-2, betas=(0.0, 0.9),
+                             **Speed(fused_optimizers=True).optimizer_options(torch.optim.Adam))]
+    for _ in range(5):
+        x = torch.randn(8, 6)
+        for net, opt in zip((a, b), opts):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_unknown_device_type_is_a_clear_error():
+    with pytest.raises(ConfigError, match="unknown device types"):
+        Speed(devices=("gpu0",))
+    with pytest.raises(ConfigError, match="graph_warmup_steps"):
+        Speed(graph_warmup_steps=0)
+
+
+def test_backend_flags_are_set_and_reset():
+    try:
+        Speed(cudnn_benchmark=True, tf32=True).apply_backend()
+        assert torch.backends.cudnn.benchmark
+        Speed().apply_backend()
+        assert not torch.backends.cudnn.benchmark
+    finally:
+        Speed().apply_backend()
+
+
+def test_every_switch_is_a_field():
+    fields = {f.name for f in dataclasses.fields(Speed)}
+    assert set(SWITCHES) <= fields
