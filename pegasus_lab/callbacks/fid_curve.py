@@ -73,8 +73,8 @@ class FIDCurve(Callback):
         if not trainer.is_global_zero:
             return
         fake = fake[:self.num_samples]
-        fid = distances.fid(self.real, fake)
-        kid = distances.kid(self.real, fake, subsets=20)[0]
+        fid = distances.fid(self.real, fake, device=pl_module.device)
+        kid = distances.kid(self.real, fake, subsets=20, device=pl_module.device)[0]
         self.history.append((step, fid))
         log.info("step %d: FID %.3f (%d samples)", step, fid, len(fake))
         for lg in trainer.loggers:

@@ -43,9 +43,9 @@ def evaluate(cfg: DictConfig) -> dict:
     else:
         candidate = ready_datamodule(cfg.candidate)
         fake, _ = dataset_features(extractor, candidate, batch, cfg.fid.cache_dir, device)
-        results["fid"] = distances.fid(real, fake)
+        results["fid"] = distances.fid(real, fake, device=device)
         kid_mean, kid_std, used = distances.kid(real, fake, cfg.kid_subset_size,
-                                                cfg.kid_subsets, cfg.seed)
+                                                cfg.kid_subsets, cfg.seed, device=device)
         results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used,
                        num_real=len(real), num_generated=len(fake),
                        candidate=candidate.source.describe())

@@ -8,7 +8,8 @@ al.'s auxiliary classifier), and the original weight-clipped WGAN (paper-4; Arjo
     then, with clip_value, every critic weight clamped to [−c, c];
   then once: `generator_batch_size` samples with uniform labels; generator loss
       −E[D(fake)] + aux_weight_generator·CE(fake).
-With lr_decay both learning rates decay linearly to 0 over max_steps (generator iterations).
+With lr_decay both learning rates decay linearly to 0 over lr_decay_steps generator iterations
+(default: trainer.max_steps; set it to stop a run early on the paper's schedule).
 Without classes (num_classes = 0) the auxiliary terms vanish.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ class WGAN(GenerativeModule):
                  generator_batch_size: int = 128, gp_weight: float = 10.0,
                  aux_weight_real: float = 1.0, aux_weight_fake: float = 0.0,
                  aux_weight_generator: float = 0.1, lr_decay: bool = True,
+                 lr_decay_steps: int | None = None,
                  ema_decay: float | None = None, dequantize: bool = True,
                  clip_value: float | None = None,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
@@ -48,6 +50,7 @@ class WGAN(GenerativeModule):
         self.generator_batch_size, self.gp_weight = int(generator_batch_size), float(gp_weight)
         self.aux_weight_real, self.aux_weight_fake = float(aux_weight_real), float(aux_weight_fake)
         self.aux_weight_generator, self.lr_decay = float(aux_weight_generator), lr_decay
+        self.lr_decay_steps = lr_decay_steps
         self.dequantize, self.clip_value = dequantize, clip_value
         self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
         self._graphed: GraphedIteration | None = None
@@ -188,10 +191,10 @@ class WGAN(GenerativeModule):
                 for f, net in zip(self.optimizer_factories, (self.generator, self.critic))]
         if not self.lr_decay:
             return opts
-        total = self.trainer.max_steps
+        total = self.lr_decay_steps or self.trainer.max_steps
         if total is None or total <= 0:
             raise ConfigError("linear learning-rate decay needs trainer.max_steps (generator "
-                              "iterations); or set model.lr_decay=false")
+                              "iterations) or model.lr_decay_steps; or set model.lr_decay=false")
         decay = lambda step: max(0.0, 1.0 - step / total)
         scheds = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in opts]
         return opts, [{"scheduler": s, "interval": "step"} for s in scheds]

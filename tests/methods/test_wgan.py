@@ -68,6 +68,14 @@ def test_learning_rates_reach_zero_at_max_steps(tmp_path):
         assert sched.get_last_lr() == [0.0]
 
 
+def test_a_run_stopped_early_keeps_the_longer_schedule(tmp_path):
+    model = _model(lr_decay_steps=10)
+    trainer = _trainer(tmp_path, 4)
+    trainer.fit(model, datamodule=_data())
+    for opt in trainer.optimizers:
+        assert opt.param_groups[0]["lr"] == pytest.approx(2e-4 * (1 - 4 / 10))
+
+
 def test_the_batch_must_hold_the_critic_batches(tmp_path):
     with pytest.raises(ConfigError, match="data.batch_size=20"):
         _trainer(tmp_path, 1).fit(_model(), datamodule=_data(batch_size=16))

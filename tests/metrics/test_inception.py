@@ -60,3 +60,12 @@ def test_the_real_weights_give_2048_pool_features(tmp_path):
     feats = ext(images)
     assert feats.shape == (4, 2048) and torch.isfinite(feats).all() and (feats >= 0).all()
     assert not torch.allclose(feats[0], feats[1])
+
+
+def test_precision_is_checked_and_the_cpu_features_do_not_depend_on_it(tiny_fid_weights):
+    with pytest.raises(ValueError, match="precision"):
+        InceptionFeatures(*tiny_fid_weights, precision="fp16")
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    a = InceptionFeatures(*tiny_fid_weights, precision="fp32")(images)
+    b = InceptionFeatures(*tiny_fid_weights, precision="tf32")(images)
+    assert torch.equal(a, b)

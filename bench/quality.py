@@ -1,0 +1,110 @@
+"""Quality checks for the speed switches, on paper-2's AC-WGAN-GP with its real data.
+
+    # FID after a fixed number of generator iterations, the fast path beside the plain one
+    # (same seed; the paper's learning-rate schedule, stopped early)
+    python -m bench.quality --iterations 5000 --speeds fast,plain --fid-weights PATH
+    # time to quality: FID after 7 minutes of training (wall clock of the training loop)
+    python -m bench.quality --minutes 7 --speeds fast --fid-weights PATH
+
+FID: `--samples` generated images (default 10,000) against the features of all training
+images (CIFAR-10: 50,000), the TF-Inception weights given. Extra Hydra overrides
+(`--override data=cifar10_folder …`) pick where the data comes from. Prints one table and
+writes the numbers as JSON (--out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.run import compose_experiment, machine  # noqa: E402
+
+
+def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
+    from pegasus_lab.cli.train import build
+    from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
+    overrides = [f"speed={speed}", f"seed={args.seed}", "model.lr_decay_steps=100000",
+                 "trainer.max_epochs=-1", "logger=none"]
+    if args.minutes:
+        overrides += ["trainer.max_steps=100000", f"+trainer.max_time={{minutes: {args.minutes}}}"]
+    else:
+        overrides += [f"trainer.max_steps={args.iterations}"]
+    cfg = compose_experiment("paper2_cifar10", overrides + list(args.override), workdir)
+    datamodule, model, trainer = build(cfg)
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    seconds = time.perf_counter() - started
+    model.eval()
+    real, labels = dataset_features(extractor, datamodule, args.batch_size,
+                                    cfg.fid.get("cache_dir"), model.device)
+    metrics = model_metrics(model, extractor, real, labels, datamodule.classes, args.samples,
+                            args.batch_size, seed=args.seed, per_class=False, with_kid=False)
+    return {"speed": speed, "iterations": trainer.global_step, "train_seconds": seconds,
+            "it_per_s": trainer.global_step / seconds, "fid": metrics["fid"],
+            "num_real": metrics["num_real"], "num_generated": metrics["num_generated"],
+            "precision": str(trainer.precision), "switches": model.speed.enabled()}
+
+
+def table(rows: list[dict], minutes: float | None) -> str:
+    head = ["speed", "iterations", "train s", "it/s", "FID"]
+    body = [[r["speed"], str(r["iterations"]), f"{r['train_seconds']:.0f}",
+             f"{r['it_per_s']:.1f}", f"{r['fid']:.2f}"] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [head, *body]]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    by_speed = {r["speed"]: r for r in rows}
+    if not minutes and {"fast", "plain"} <= set(by_speed):
+        delta = by_speed["fast"]["fid"] - by_speed["plain"]["fid"]
+        lines.append(f"FID fast − plain after {by_speed['fast']['iterations']} iterations: "
+                     f"{delta:+.2f} (target: within ±1)")
+    if minutes:
+        for r in rows:
+            lines.append(f"FID after {minutes} min ({r['speed']}): {r['fid']:.2f} "
+                         f"(target for paper-2's configuration: ≤ 18)")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iterations", type=int, default=5000)
+    p.add_argument("--minutes", type=float, default=None,
+                   help="train for this long instead of --iterations")
+    p.add_argument("--speeds", default="fast,plain")
+    p.add_argument("--samples", type=int, default=10000)
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--fid-weights", required=True)
+    p.add_argument("--fid-sha256", default=None)
+    p.add_argument("--fid-precision", default="tf32", choices=["tf32", "fp32"])
+    p.add_argument("--out", default="quality-results.json")
+    p.add_argument("--override", action="append", default=[])
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> list[dict]:
+    from pegasus_lab.metrics.inception import FID_WEIGHTS_SHA256, InceptionFeatures
+    args = parse_args(argv)
+    extractor = InceptionFeatures(args.fid_weights, args.fid_sha256 or FID_WEIGHTS_SHA256,
+                                  precision=args.fid_precision)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pegasus-quality-") as tmp:
+        for speed in args.speeds.split(","):
+            rows.append(train_and_measure(args, speed, Path(tmp), extractor))
+            print(json.dumps(rows[-1]), flush=True)
+    text = table(rows, args.minutes)
+    print(text, flush=True)
+    Path(args.out).write_text(json.dumps({"machine": machine(), "command": " ".join(sys.argv),
+                                          "rows": rows, "table": text}, indent=2) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

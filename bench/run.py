@@ -1,0 +1,288 @@
+"""The pegasus_lab benchmark: paper-2 generator iterations per second, paper-0 and paper-3
+seconds per epoch, and FID throughput, each timed through the real Trainer and the method's
+LightningModule with the experiment's own config; the plain-PyTorch yardstick
+(../shared/bench/plain_acwgangp.py) runs in the same process, and one table gives the ratios.
+
+    python -m bench.run                      # on a GPU: everything, about 3 minutes
+    python -m bench.run --ablate             # + paper-2 with each speed switch off in turn
+    python -m bench.run --fid-weights PATH   # the FID row (the TorchScript Inception weights)
+    python -m bench.run --smoke              # seconds on the CPU: checks the script itself
+
+Data: generated images of each experiment's size and count (the timing does not depend on
+pixel values; the data path is the same fast path), so the benchmark needs no download;
+--real uses the experiments' own data sets instead. Progress bars are off; everything else
+(loggers, checkpoints, image grids, divergence checks) runs as configured.
+Results: the table on stdout, and every number as JSON (--out, default bench-results.json).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/run.py` as well as `python -m bench.run`
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+from omegaconf import DictConfig, open_dict  # noqa: E402
+
+from bench.timing import EpochTimer, IterationTimer, synchronize  # noqa: E402
+from pegasus_lab.speed import SWITCHES  # noqa: E402
+
+DEFAULT_YARDSTICK = ROOT.parent / "shared" / "bench" / "plain_acwgangp.py"
+TARGETS = {"paper2_it_per_s": 83.0, "paper2_vs_yardstick": 9.0, "paper0_minutes_250": 5.0,
+           "fid_50k_seconds": 5.0}
+
+# Generated stand-ins for each experiment's data: the same image size and number of images.
+SYNTHETIC = {
+    "paper2": ["data=synthetic", "data.source.num_classes=8", "data.source.per_class=6250",
+               "model.generator.num_classes=8"],   # 50,000 images; 8 classes (the paper: 10)
+    "paper0": ["data=synthetic", "data.source.num_classes=3", "data.source.per_class=3000",
+               "data.classes=null"],               # 18,000 images (both splits)
+    "paper3": ["data=synthetic", "data.source.num_classes=8", "data.source.per_class=625"],
+}
+SMOKE = {  # tiny widths and counts: the whole script in seconds on a CPU
+    "paper2": ["data.source.per_class=10", "model.generator.width=8", "model.critic.width=8",
+               "model.critic_batch_size=4", "model.generator_batch_size=8", "data.batch_size=20"],
+    "paper0": ["data.source.per_class=20", "model.encoder.width=8", "model.encoder.latent_dim=8",
+               "model.discriminator.width=8", "model.discriminator.hidden_dim=16",
+               "data.batch_size=16"],
+    "paper3": ["data.source.per_class=8", "model.generator.width=8",
+               "model.generator.latent_dim=8", "model.discriminator.width=8",
+               "data.batch_size=16", "data.image_size=32"],
+}
+
+
+def compose_experiment(experiment: str, overrides: list[str], workdir: Path) -> DictConfig:
+    """pegasus-train's config for `experiment`, run folders under `workdir`."""
+    from pegasus_lab.cli.common import config_dir
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"experiment={experiment}", *overrides])
+    with open_dict(cfg):
+        cfg.paths.log_dir = str(workdir / "outputs")
+        cfg.paths.output_dir = str(workdir / experiment / f"run-{time.monotonic_ns()}")
+    return cfg
+
+
+def _overrides(args, paper: str, extra: list[str]) -> list[str]:
+    out = ["+trainer.enable_progress_bar=false", "~callbacks.progress_bar", "data.download=false"]
+    if not args.real:
+        out += SYNTHETIC[paper] + ["data.cache_dir=null"]
+    if args.smoke:
+        out += SMOKE[paper] + ["trainer.accelerator=cpu"]
+    return out + extra + list(args.override)
+
+
+def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
+    """Generator iterations per second of paper-2's AC-WGAN-GP in steady state."""
+    from pegasus_lab.cli.train import build
+    steps = ["trainer.max_epochs=-1", f"trainer.max_steps={args.warmup + args.iters}",
+             "model.lr_decay_steps=100000"]  # the paper's schedule, stopped early
+    cfg = compose_experiment("paper2_cifar10", _overrides(args, "paper2", [*steps, *extra]),
+                             workdir)
+    datamodule, model, trainer = build(cfg)
+    timer = IterationTimer(args.warmup, args.iters)
+    trainer.callbacks.append(timer)
+    trainer.fit(model, datamodule=datamodule)
+    if timer.per_second is None:
+        raise RuntimeError("paper-2 stopped before the timed iterations ended")
+    return {"it_per_s": timer.per_second, "iters": args.iters, "warmup": args.warmup,
+            "precision": str(trainer.precision), "speed": model.speed.enabled(),
+            "model": model}
+
+
+def time_epochs(args, workdir: Path, paper: str, experiment: str) -> dict:
+    """Median seconds per epoch after the first (cuDNN autotuning, compilation) of `paper`."""
+    from pegasus_lab.cli.train import build
+    epochs = ["trainer.max_epochs=%d" % (1 + args.epochs), "trainer.max_steps=-1"]
+    if args.smoke:
+        epochs += ["trainer.limit_train_batches=3", "trainer.limit_val_batches=2"]
+    cfg = compose_experiment(experiment, _overrides(args, paper, epochs), workdir)
+    datamodule, model, trainer = build(cfg)
+    timer = EpochTimer()
+    trainer.callbacks.append(timer)
+    trainer.fit(model, datamodule=datamodule)
+    seconds = sorted(timer.epoch_seconds[1:]) or timer.epoch_seconds
+    median = seconds[len(seconds) // 2]
+    return {"seconds_per_epoch": median, "epochs_timed": len(seconds),
+            "batches_per_epoch": trainer.num_training_batches,
+            "precision": str(trainer.precision), "speed": model.speed.enabled()}
+
+
+def time_fid(args, model, datamodule_cfg_workdir: Path) -> dict:
+    """Seconds for FID (and KID) of `num` generated samples against cached real features."""
+    from pegasus_lab.metrics.evaluation import model_metrics
+    from pegasus_lab.metrics.inception import InceptionFeatures
+    weights = Path(args.fid_weights) if args.fid_weights else None
+    if weights is None or not weights.is_file():
+        return {"skipped": f"no FID weights at {weights} (--fid-weights PATH)"}
+    sha = args.fid_sha256 or __import__("pegasus_lab.metrics.inception",
+                                        fromlist=["x"]).FID_WEIGHTS_SHA256
+    extractor = InceptionFeatures(weights, sha, precision=args.fid_precision).to(model.device)
+    num = args.fid_samples
+    real = torch.randn(num, extractor.num_features)  # statistics only: FID's cost is the fakes
+    labels = torch.zeros(num, dtype=torch.long)
+    # warm-up: cuDNN's algorithm choice for the batch shape
+    model_metrics(model, extractor, real[:1000], labels[:1000], [], min(num, 1000),
+                  args.fid_batch_size, per_class=False, with_kid=False)
+    synchronize(model.device)
+    start = time.perf_counter()
+    out = model_metrics(model, extractor, real, labels, [], num, args.fid_batch_size,
+                        per_class=False, with_kid=False)
+    synchronize(model.device)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "samples": num, "images_per_s": num / seconds,
+            "precision": args.fid_precision, "fid_against_noise": out["fid"]}
+
+
+def run_yardstick(path: Path, iters: int) -> dict:
+    """The plain-PyTorch loop, imported from its file and run here (same process, same GPU)."""
+    if not torch.cuda.is_available():
+        return {"skipped": "the yardstick runs on CUDA only"}
+    if not path.is_file():
+        return {"skipped": f"yardstick not found at {path} (--yardstick PATH)"}
+    spec = importlib.util.spec_from_file_location("plain_acwgangp", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    runs = [module.run(iters, bench) for bench in (False, True)]
+    torch.backends.cudnn.benchmark = False  # it leaves the flag set; the next run sets its own
+    best = max(r["gen_iters_per_s"] for r in runs)
+    return {"runs": runs, "it_per_s": best}
+
+
+def _row(name: str, value, unit: str, reference="", ratio="", target="", met="") -> list[str]:
+    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)
+    return [name, fmt(value), unit, fmt(reference), fmt(ratio), target, met]
+
+
+def table(results: dict) -> str:
+    rows = [["measure", "pegasus_lab", "unit", "yardstick", "ratio", "target", "met"]]
+    p2, ys = results.get("paper2"), results.get("yardstick", {})
+    if p2:
+        ref = ys.get("it_per_s")
+        ratio = p2["it_per_s"] / ref if ref else ""
+        met = p2["it_per_s"] >= TARGETS["paper2_it_per_s"] and (
+            ratio == "" or ratio >= TARGETS["paper2_vs_yardstick"])
+        rows.append(_row("paper-2 generator iterations", p2["it_per_s"], "it/s", ref or "-",
+                         ratio, f"≥ {TARGETS['paper2_it_per_s']:.0f} and ≥ 9×", "yes" if met
+                         else "no"))
+        rows.append(_row("paper-2 100k iterations", 100000 / p2["it_per_s"] / 60, "min",
+                         100000 / ref / 60 if ref else "-", "", "≤ 20"))
+    for name, label in (("plain", "paper-2, speed=plain"),) + tuple(
+            (f"without_{s}", f"paper-2, speed.{s}=false") for s in SWITCHES):
+        if name in results.get("ablation", {}):
+            r = results["ablation"][name]
+            ratio = p2["it_per_s"] / r["it_per_s"] if p2 else ""
+            rows.append(_row(label, r["it_per_s"], "it/s", "", ratio, "(fast ÷ this)"))
+    if "paper0" in results:
+        s = results["paper0"]["seconds_per_epoch"]
+        rows.append(_row("paper-0 VAE-GAN epoch", s, "s"))
+        rows.append(_row("paper-0 250 epochs", 250 * s / 60, "min", "", "", "≤ 5",
+                         "yes" if 250 * s / 60 <= TARGETS["paper0_minutes_250"] else "no"))
+    if "paper3" in results:
+        rows.append(_row("paper-3 DCGAN epoch", results["paper3"]["seconds_per_epoch"], "s"))
+    fid = results.get("fid", {})
+    if "seconds" in fid:
+        rows.append(_row(f"FID of {fid['samples']} samples", fid["seconds"], "s", "", "",
+                         "≤ 5" if fid["samples"] == 50000 else "",
+                         "yes" if fid["seconds"] <= 5 and fid["samples"] == 50000 else ""))
+        rows.append(_row("FID feature throughput", fid["images_per_s"], "img/s"))
+    elif fid:
+        rows.append(["FID", fid["skipped"], "", "", "", "", ""])
+    if "skipped" in ys:
+        rows.append(["yardstick", ys["skipped"], "", "", "", "", ""])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    if results.get("smoke"):
+        lines.insert(0, "SMOKE RUN: tiny networks on the CPU, a check of the script; "
+                        "not benchmark figures")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__,
+            "cpu_count": __import__("os").cpu_count()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    import lightning
+    info["lightning"] = lightning.__version__
+    return info
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default="yardstick,paper2,paper0,paper3,fid",
+                   help="comma-separated subset of yardstick,paper2,paper0,paper3,fid")
+    p.add_argument("--iters", type=int, default=None,
+                   help="timed paper-2 iterations (default 500; smoke: 3)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="paper-2 iterations before timing (default 50; smoke: 2)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="timed epochs after a first one (paper-0, paper-3; default 3, smoke 1)")
+    p.add_argument("--yardstick", default=str(DEFAULT_YARDSTICK))
+    p.add_argument("--yardstick-iters", type=int, default=100)
+    p.add_argument("--fid-weights", default=None)
+    p.add_argument("--fid-sha256", default=None)
+    p.add_argument("--fid-samples", type=int, default=50000)
+    p.add_argument("--fid-batch-size", type=int, default=500)
+    p.add_argument("--fid-precision", default="tf32", choices=["tf32", "fp32"])
+    p.add_argument("--ablate", action="store_true",
+                   help="also time paper-2 with speed=plain and with each switch off")
+    p.add_argument("--real", action="store_true", help="the experiments' own data sets")
+    p.add_argument("--smoke", action="store_true", help="tiny and on the CPU (tests)")
+    p.add_argument("--out", default="bench-results.json")
+    p.add_argument("--override", action="append", default=[],
+                   help="an extra Hydra override for every run (repeatable)")
+    args = p.parse_args(argv)
+    for name, full, smoke in (("iters", 500, 3), ("warmup", 50, 2), ("epochs", 3, 1)):
+        if getattr(args, name) is None:
+            setattr(args, name, smoke if args.smoke else full)
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    wanted = set(args.only.split(","))
+    results: dict = {"machine": machine(), "command": " ".join(sys.argv), "smoke": args.smoke,
+                     "data": "experiments' own" if args.real else "generated stand-ins"}
+    with tempfile.TemporaryDirectory(prefix="pegasus-bench-") as tmp:
+        workdir = Path(tmp)
+        if "yardstick" in wanted:
+            results["yardstick"] = run_yardstick(Path(args.yardstick), args.yardstick_iters)
+        model = None
+        if "paper2" in wanted or "fid" in wanted:
+            results["paper2"] = time_paper2(args, workdir)
+            model = results["paper2"].pop("model")
+        if args.ablate:
+            ablation = {"plain": time_paper2(args, workdir, ["speed=plain"])}
+            for s in SWITCHES:
+                ablation[f"without_{s}"] = time_paper2(args, workdir, [f"speed.{s}=false"])
+            for r in ablation.values():
+                r.pop("model")
+            results["ablation"] = ablation
+        if "paper0" in wanted:
+            results["paper0"] = time_epochs(args, workdir, "paper0", "paper0_vaegan")
+        if "paper3" in wanted:
+            results["paper3"] = time_epochs(args, workdir, "paper3", "paper3_stl10")
+        if "fid" in wanted and model is not None:
+            results["fid"] = time_fid(args, model.eval(), workdir)
+    text = table(results)
+    print(text, flush=True)
+    results["table"] = text
+    Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Timers that run inside the real Trainer: the device is synchronised only at the two ends of
+what is measured, so the loop in between runs as it does for users."""
+from __future__ import annotations
+
+import time
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class IterationTimer(Callback):
+    """Training steps per second between global step `warmup` and `warmup + measure`, then
+    stops the run."""
+
+    def __init__(self, warmup: int, measure: int) -> None:
+        self.warmup, self.measure = int(warmup), int(measure)
+        self.started: float | None = None
+        self.seconds: float | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step == self.warmup and self.started is None:
+            synchronize(pl_module.device)
+            self.started = time.perf_counter()
+        elif step == self.warmup + self.measure and self.started is not None:
+            synchronize(pl_module.device)
+            self.seconds = time.perf_counter() - self.started
+            trainer.should_stop = True
+
+    @property
+    def per_second(self) -> float | None:
+        return None if not self.seconds else self.measure / self.seconds
+
+
+class EpochTimer(Callback):
+    """Seconds per whole epoch (training, validation, checkpoints, figures): the time between
+    the starts of consecutive epochs, and from the last start to the end of training."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def _mark(self, pl_module) -> None:
+        synchronize(pl_module.device)
+        self.marks.append(time.perf_counter())
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._mark(pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._mark(pl_module)
+
+    @property
+    def epoch_seconds(self) -> list[float]:
+        return [b - a for a, b in zip(self.marks, self.marks[1:])]
