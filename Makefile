@@ -18,7 +18,7 @@ P3_DATA ?= stl10
 .PHONY: install test train demo sweep tensorboard reproduce-paper-0 reproduce-paper-1 \
 	reproduce-paper-2 reproduce-paper-2-stl10 reproduce-paper-3 reproduce-paper-4 explore \
 	clean-outputs help \
-	fid-weights classifier evaluate
+	fid-weights classifier evaluate bench bench-quality
 FID_WEIGHTS := data/weights/inception-2015-12-05-fid.pt
 # offline copy of the FID weights split in parts, e.g. FID_PARTS=../shared/data/fid-inception
 FID_PARTS ?=
@@ -61,6 +61,15 @@ classifier: fid-weights
 # FID/KID of a checkpoint: make evaluate ARGS="ckpt=outputs/…/last.ckpt num_samples=50000"
 evaluate: fid-weights
 	$(BIN)/pegasus-evaluate $(ARGS)
+
+# Speed on this machine (docs/performance.md): paper-2 it/s beside the plain-PyTorch yardstick,
+# paper-0/-3 s/epoch, FID throughput; one table. ARGS="--ablate" adds each switch off in turn.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(if $(wildcard $(FID_WEIGHTS)),--fid-weights $(FID_WEIGHTS)) $(ARGS)
+
+# FID of paper-2 after 5,000 iterations with speed=fast and speed=plain (same seed).
+bench-quality: fid-weights
+	$(BIN)/python -m bench.quality --fid-weights $(FID_WEIGHTS) $(ARGS)
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir outputs $(ARGS)

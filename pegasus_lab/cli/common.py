@@ -4,11 +4,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.errors import ConfigError, find_user_error
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("pegasus_lab")
 EXIT_USER_ERROR = 2
@@ -56,6 +59,7 @@ def ready_datamodule(data_cfg):
 
 
 def pick_device(name: str) -> torch.device:
+    import torch
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

@@ -4,20 +4,20 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
-from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
-from pegasus_lab.callbacks.fid_curve import FIDCurve
-from pegasus_lab.callbacks.speed import SpeedUp
-from pegasus_lab.checkpoints import check_fits
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
-from pegasus_lab.speed import Speed
+
+if TYPE_CHECKING:
+    import lightning as L
+
+# torch and Lightning are imported where a run is built, so that a mistyped config choice is
+# reported by Hydra at once, not after seconds of imports
 
 
 def _instantiate_group(group: DictConfig | None) -> list:
@@ -30,6 +30,12 @@ def _instantiate_group(group: DictConfig | None) -> list:
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The data, model and Trainer a config describes (what `train` fits; the benchmark too)."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
+    from pegasus_lab.callbacks.speed import SpeedUp
+    from pegasus_lab.speed import Speed
     require_all_values(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -54,6 +60,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    from pegasus_lab.checkpoints import check_fits
     datamodule, model, trainer = build(cfg)
     for lg in trainer.loggers:
         lg.log_hyperparams(_flat_hparams(cfg))
@@ -92,6 +99,7 @@ def resume_path(cfg: DictConfig) -> str | None:
 
 def _write_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict, seconds: float) -> None:
     """<run>/summary.json: what a comparison table needs without reading TensorBoard logs."""
+    from pegasus_lab.callbacks.fid_curve import FIDCurve
     fid = [c.history for c in trainer.callbacks if isinstance(c, FIDCurve)]
     summary = {"wall_seconds": round(seconds, 2), "epochs": trainer.current_epoch,
                "global_step": trainer.global_step, "metrics": metrics,
