@@ -11,8 +11,9 @@ so CPU results and tests do not depend on them unless a test asks for it.
 - bf16: train under bfloat16 autocast (Lightning's precision "bf16-mixed"); no loss scaler is
   needed, which the multi-optimizer methods rely on.
 - fused_optimizers: one fused kernel per optimizer step where the optimizer offers it (Adam…).
-- cuda_graphs: methods that support it (WGAN-GP) record their whole training iteration once and
-  replay it; the double backward of the gradient penalty is fine in a graph.
+- cuda_graphs: every method records its whole training iteration (all its networks' updates)
+  once and replays it (methods/step_graph.py); the gradient penalty's double backward is fine
+  in a graph.
 - compile: torch.compile for the networks of methods without a double backward (VAE, VAE-GAN,
   DCGAN); the parameter names, hence checkpoints, stay the same.
 - fused_layers: exact rewrites of layer pairs (nets/fused_ops.py: conv + mean pool as one

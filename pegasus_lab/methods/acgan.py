@@ -72,8 +72,7 @@ class ACGAN(AdversarialPair):
             out["generator"] = src + self.class_weight * cls
         return out
 
-    def training_step(self, batch, batch_idx):
-        real, labels = batch
+    def iteration(self, real, labels):
         opt_g, opt_d = self.optimizers()
         d_out = self.discriminator_losses(real, labels if self.num_classes else None)
         opt_d.zero_grad(set_to_none=True)
@@ -82,8 +81,13 @@ class ACGAN(AdversarialPair):
         g_out = self.generator_losses(self.generator_batch_factor * len(real))
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(g_out["generator"], inputs=list(self.generator.parameters()))
-        self.step(opt_g)
-        if self.logging_due():
-            self.log_dict({f"train/{k}": v.detach() for k, v in {**d_out, **g_out}.items()},
+        self.step_without_counting(opt_g)
+        return {k: v.detach() for k, v in {**d_out, **g_out}.items()}
+
+    def training_step(self, batch, batch_idx):
+        real, labels = batch
+        out = self.run_iteration(real, labels)  # one step = one generator update
+        if self.logging_due():  # clones: a replayed graph overwrites its outputs
+            self.log_dict({f"train/{k}": v.clone() for k, v in out.items()},
                           on_step=True, on_epoch=True, batch_size=len(real))
-            self.log("d_loss", d_out["discriminator"].detach(), prog_bar=True, logger=False)
+            self.log("d_loss", out["discriminator"].clone(), prog_bar=True, logger=False)

@@ -10,6 +10,7 @@ import torch
 from pegasus_lab.checkpoints import load_checkpoint
 from pegasus_lab.data.transforms import check_range, to_unit
 from pegasus_lab.errors import CheckpointError, ConfigError
+from pegasus_lab.methods.step_graph import GraphedIteration, make_capturable
 from pegasus_lab.speed import Speed
 
 
@@ -22,6 +23,7 @@ class GenerativeModule(L.LightningModule):
         # the speed switches that apply to this run (set by callbacks.speed.SpeedUp; all off
         # when the module is used alone)
         self.speed = Speed.plain()
+        self._graphed: GraphedIteration | None = None
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
@@ -89,18 +91,46 @@ class GenerativeModule(L.LightningModule):
         for g, synced in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
             g.copy_(synced)
 
-    def step(self, optimizer) -> None:
-        """The step Lightning counts (trainer.global_step), after syncing gradients."""
-        self.sync_gradients(optimizer)
-        optimizer.step()
-
     def step_without_counting(self, optimizer) -> None:
-        """Step an auxiliary optimizer without advancing trainer.global_step, so that one
-        training step counts once however many networks it updates (Lightning counts every
-        LightningOptimizer.step in manual optimization). Needs fp32 or bf16: fp16's gradient
-        scaler is bypassed here, which `check_precision` guards against."""
+        """Step an optimizer (after syncing its gradients across ranks) without advancing
+        trainer.global_step: `run_iteration` counts one step per iteration however many
+        networks it updates (Lightning counts every LightningOptimizer.step in manual
+        optimization). Needs fp32 or bf16: fp16's gradient scaler is bypassed here, which
+        `check_precision` guards against."""
         self.sync_gradients(optimizer)
         getattr(optimizer, "optimizer", optimizer).step()
+
+    # -- one training iteration, optionally recorded as a CUDA graph --------------------------
+    def iteration(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A method's whole update on one batch, as pure device work (no host syncs, no
+        logging), stepping every optimizer with `step_without_counting`; returns the detached
+        losses. Methods that define it train through `run_iteration`."""
+        raise NotImplementedError
+
+    def graphable(self, *inputs: torch.Tensor) -> bool:
+        """Whether this step's iteration can be recorded (static shapes, device work only)."""
+        return True
+
+    def run_iteration(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`iteration(*inputs)`, replayed as one CUDA graph when speed.cuda_graphs applies
+        (methods/step_graph.py), then counted as one training step (trainer.global_step)."""
+        runner = self._graph_runner(inputs)
+        out = runner(*inputs) if runner is not None else self.iteration(*inputs)
+        optimizers = self.optimizers()
+        self.count_step(optimizers[0] if isinstance(optimizers, list) else optimizers)
+        return out
+
+    def _graph_runner(self, inputs) -> GraphedIteration | None:
+        if not self.speed.cuda_graphs or inputs[0].device.type != "cuda":
+            return None
+        if self.trainer.world_size > 1 or not self.graphable(*inputs):
+            return None  # DDP's all-reduce / data drawn inside the step: eager
+        if self._graphed is None:
+            optimizers = self.optimizers()
+            for opt in optimizers if isinstance(optimizers, list) else [optimizers]:
+                make_capturable(getattr(opt, "optimizer", opt), inputs[0].device)
+            self._graphed = GraphedIteration(self.iteration, self.speed.graph_warmup_steps)
+        return self._graphed
 
     @staticmethod
     def count_step(optimizer) -> None:

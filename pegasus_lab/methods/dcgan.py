@@ -47,8 +47,7 @@ class DCGAN(AdversarialPair):
         loss_fake = bce(fake_logit, torch.zeros_like(fake_logit))
         return loss_real, loss_fake, real_logit, fake_logit
 
-    def training_step(self, batch, batch_idx):
-        real, labels = batch
+    def iteration(self, real, labels=None):
         labels = labels if self.num_classes else None
         opt_g, opt_d = self.optimizers()
         opt_d.zero_grad(set_to_none=True)
@@ -64,12 +63,16 @@ class DCGAN(AdversarialPair):
         loss_g = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(loss_g, inputs=list(self.generator.parameters()))
-        self.step(opt_g)
+        self.step_without_counting(opt_g)
+        return {"d_loss": (loss_real + loss_fake).detach(), "g_loss": loss_g.detach(),
+                "d_real": torch.sigmoid(real_logit).mean().detach(),
+                "d_fake": torch.sigmoid(fake_logit).mean().detach()}
+
+    def training_step(self, batch, batch_idx):
+        real, labels = batch
+        out = self.run_iteration(real, labels)  # one step = one generator update
         if not self.logging_due():
             return
-        self.log_dict({"train/d_loss": (loss_real + loss_fake).detach(),
-                       "train/g_loss": loss_g.detach(),
-                       "train/d_real": torch.sigmoid(real_logit).mean().detach(),
-                       "train/d_fake": torch.sigmoid(fake_logit).mean().detach()},
-                      on_step=True, on_epoch=True, batch_size=len(real))
-        self.log("d_loss", (loss_real + loss_fake).detach(), prog_bar=True, logger=False)
+        self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, on_step=True,
+                      on_epoch=True, batch_size=len(real))
+        self.log("d_loss", out["d_loss"].clone(), prog_bar=True, logger=False)

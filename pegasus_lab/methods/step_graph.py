@@ -3,6 +3,7 @@
 A WGAN-GP iteration launches thousands of small kernels (five critic updates with a double
 backward, one generator update); replaying them as one graph removes the per-kernel launch cost.
 torch.compile cannot trace the gradient penalty's double backward; a graph records it as it is.
+Every method's `iteration` (methods/base.py `run_iteration`) goes through here.
 
 What a recorded iteration needs, and how it gets it:
 - static shapes: the inputs are copied into buffers recorded once; a call with other shapes

@@ -85,19 +85,27 @@ class VAE(GenerativeModule):
     def compilable_networks(self) -> list[str]:
         return ["encoder", "decoder"]
 
-    def training_step(self, batch, batch_idx):
-        x, y = batch
+    def on_fit_start(self) -> None:
+        self.check_precision()
+        self.check_classes_match_data()
+
+    def iteration(self, x, y):
         opt = self.optimizers()
         out = self.losses(x, y if self.num_classes else None)
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(out["loss"])
-        self.step(opt)
-        if self.logging_due():
-            self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False,
+        self.run_backward(out["loss"])
+        self.step_without_counting(opt)
+        return {k: v.detach() for k, v in out.items()}
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        out = self.run_iteration(x, y)
+        if self.logging_due():  # clones: a replayed graph overwrites its outputs
+            self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, prog_bar=False,
                           on_step=True, on_epoch=True, batch_size=len(x))
-            self.log("loss", out["loss"].detach(), prog_bar=True, logger=False,
+            self.log("loss", out["loss"].clone(), prog_bar=True, logger=False,
                      batch_size=len(x))
-        return out["loss"].detach()
+        return out["loss"].clone()
 
     def on_train_epoch_end(self) -> None:
         sched = self.lr_schedulers()

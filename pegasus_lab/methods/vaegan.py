@@ -108,20 +108,24 @@ class VAEGAN(GenerativeModule):
 
     retains_graph = True  # three backward passes through one forward (backward_each)
 
-    def training_step(self, batch, batch_idx):
-        x, _ = batch
-        opt_enc, opt_dec, opt_dis = self.optimizers()
+    def iteration(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        optimizers = self.optimizers()
         out = self.losses(x)
-        for opt in (opt_enc, opt_dec, opt_dis):
+        for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         self.backward_each(out)
-        self.step_without_counting(opt_enc)
-        self.step_without_counting(opt_dis)
-        self.step(opt_dec)  # the one counted step of this training step
+        for opt in optimizers:
+            self.step_without_counting(opt)
+        return {k: v.detach() for k, v in out.items()}
+
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        out = self.run_iteration(x)  # three updates, one counted step
         if self.logging_due():
-            self.log_dict({f"train/{k}": v.detach() for k, v in out.items() if k != "x_prior"},
+            # clones: a replayed graph overwrites its outputs in the next step
+            self.log_dict({f"train/{k}": v.clone() for k, v in out.items() if k != "x_prior"},
                           on_step=True, on_epoch=True, batch_size=len(x))
-            self.log("d_loss", out["discriminator"].detach(), prog_bar=True, logger=False,
+            self.log("d_loss", out["discriminator"].clone(), prog_bar=True, logger=False,
                      batch_size=len(x))
 
     def validation_step(self, batch, batch_idx):

@@ -24,7 +24,6 @@ from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.ema import EMA
 from pegasus_lab.methods.penalties import gradient_penalty
-from pegasus_lab.methods.step_graph import GraphedIteration, make_capturable
 
 
 class WGAN(GenerativeModule):
@@ -53,7 +52,6 @@ class WGAN(GenerativeModule):
         self.lr_decay_steps = lr_decay_steps
         self.dequantize, self.clip_value = dequantize, clip_value
         self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
-        self._graphed: GraphedIteration | None = None
         if init_from:
             self.load_initial_weights(init_from)
 
@@ -156,23 +154,13 @@ class WGAN(GenerativeModule):
             self.generator_ema.update(self.generator)
         return {k: v.detach() for k, v in {**critic_out, **gen_out}.items()}
 
-    def _runner(self, images: torch.Tensor) -> GraphedIteration | None:
-        """The CUDA-graph runner, when speed.cuda_graphs applies to this step."""
-        if not self.speed.cuda_graphs or images.device.type != "cuda":
-            return None
-        if len(images) < self.n_critic * self.critic_batch_size or self.trainer.world_size > 1:
-            return None  # batches drawn in the step / DDP's all-reduce: eager
-        if self._graphed is None:
-            for opt in self.optimizers():
-                make_capturable(getattr(opt, "optimizer", opt), images.device)
-            self._graphed = GraphedIteration(self.iteration, self.speed.graph_warmup_steps)
-        return self._graphed
+    def graphable(self, images, labels) -> bool:
+        # critic batches drawn from the training set inside the step are host work
+        return len(images) >= self.n_critic * self.critic_batch_size
 
     def training_step(self, batch, batch_idx):
         images, labels = batch
-        runner = self._runner(images)
-        out = runner(images, labels) if runner is not None else self.iteration(images, labels)
-        self.count_step(self.optimizers()[0])  # max_steps = generator iterations
+        out = self.run_iteration(images, labels)  # one step = one generator iteration
         for sched in self.lr_schedulers() or []:
             sched.step()
         if self.logging_due():

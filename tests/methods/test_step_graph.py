@@ -86,3 +86,17 @@ def test_wgan_iterations_replay_as_one_graph(tmp_path):
     # the learning rate decayed linearly, in place, outside the graph
     lr = trainer.optimizers[0].param_groups[0]["lr"]
     assert float(lr) == pytest.approx(2e-4 * (1 - 12 / 12), abs=1e-9)
+
+
+@cuda
+@pytest.mark.parametrize("name", ["vae_conv", "vaegan", "dcgan", "acwgan_gp", "study_acgan"])
+def test_every_method_replays_its_iteration_with_the_default_switches(name, tmp_path):
+    from pegasus_lab.cli.train import build
+    from tests.conftest import compose_config, smoke
+    cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
+                                   "trainer.max_epochs=3", "trainer.limit_train_batches=4"],
+                         tmp_path)
+    datamodule, model, trainer = build(cfg)
+    trainer.fit(model, datamodule=datamodule)
+    assert model._graphed is not None and model._graphed.recorded and not model._graphed.failed
+    assert all(torch.isfinite(p).all() for p in model.parameters())
