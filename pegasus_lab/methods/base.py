@@ -121,7 +121,7 @@ class GenerativeModule(L.LightningModule):
         return out
 
     def _graph_runner(self, inputs) -> GraphedIteration | None:
-        if not self.speed.cuda_graphs or inputs[0].device.type != "cuda":
+        if not self.speed.cuda_graphs or not GraphedIteration._applies(inputs[0]):
             return None
         if self.trainer.world_size > 1 or not self.graphable(*inputs):
             return None  # DDP's all-reduce / data drawn inside the step: eager

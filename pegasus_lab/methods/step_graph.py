@@ -64,7 +64,7 @@ class GraphedIteration:
         return torch.autocast("cuda", dtype=torch.get_autocast_dtype("cuda"), cache_enabled=False)
 
     def __call__(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.failed or inputs[0].device.type != "cuda":
+        if self.failed or not self._applies(inputs[0]):
             return self.fn(*inputs)
         if self.graph is not None:
             if [x.shape for x in inputs] != [x.shape for x in self.static_inputs]:
@@ -75,25 +75,37 @@ class GraphedIteration:
             return self.static_outputs
         if self.calls < self.warmup:
             self.calls += 1
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side), self._autocast():
-                out = self.fn(*inputs)
-            torch.cuda.current_stream().wait_stream(side)
-            return out
+            return self._warmup(inputs)
         return self._record(inputs)
 
     def _record(self, inputs) -> dict[str, torch.Tensor]:
-        self.static_inputs = [x.detach().clone() for x in inputs]
-        graph = torch.cuda.CUDAGraph()
+        static = [x.detach().clone() for x in inputs]
         try:
-            with self._autocast(), torch.cuda.graph(graph):
-                self.static_outputs = self.fn(*self.static_inputs)
+            graph, outputs = self._capture(static)
         except RuntimeError as err:  # recording executes nothing: the eager call is still due
             self.failed = True
             warnings.warn(f"recording the training iteration as a CUDA graph failed; "
                           f"training on without (speed.cuda_graphs=false hides this): {err}")
             return self.fn(*inputs)
-        self.graph = graph
-        graph.replay()
+        self.graph, self.static_inputs, self.static_outputs = graph, static, outputs
+        graph.replay()  # the recorded call's own iteration
         return self.static_outputs
+
+    # -- the CUDA specifics (tests stand in for them on the CPU) -------------------------------
+    @staticmethod
+    def _applies(x: torch.Tensor) -> bool:
+        return x.device.type == "cuda"
+
+    def _warmup(self, inputs) -> dict[str, torch.Tensor]:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), self._autocast():
+            out = self.fn(*inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        return out
+
+    def _capture(self, static_inputs):
+        graph = torch.cuda.CUDAGraph()
+        with self._autocast(), torch.cuda.graph(graph):
+            outputs = self.fn(*static_inputs)
+        return graph, outputs

@@ -100,3 +100,90 @@ def test_every_method_replays_its_iteration_with_the_default_switches(name, tmp_
     trainer.fit(model, datamodule=datamodule)
     assert model._graphed is not None and model._graphed.recorded and not model._graphed.failed
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+class _StandInGraph:
+    """Replays by running the recorded function on the static inputs, writing its results into
+    the static outputs, as a CUDA graph's kernels would."""
+
+    def __init__(self, fn, static_inputs, outputs):
+        self.fn, self.static_inputs, self.outputs = fn, static_inputs, outputs
+        self.replays = 0
+
+    def replay(self):
+        self.replays += 1
+        for k, v in self.fn(*self.static_inputs).items():
+            self.outputs[k].copy_(v)
+
+
+class _CpuGraphed(GraphedIteration):
+    """The runner's control flow on the CPU: CUDA's stream, capture and replay stood in for."""
+    warmups = 0
+
+    @staticmethod
+    def _applies(x):
+        return True
+
+    def _warmup(self, inputs):
+        self.warmups += 1
+        return self.fn(*inputs)
+
+    def _capture(self, static_inputs):
+        if getattr(self, "capture_fails", False):
+            raise RuntimeError("operation not permitted when stream is capturing")
+        outputs = {k: torch.zeros_like(v) for k, v in self.fn(*static_inputs).items()}
+        return _StandInGraph(self.fn, static_inputs, outputs), outputs
+
+
+def test_warm_up_then_record_once_then_replay_with_new_inputs():
+    runner = _CpuGraphed(lambda x: {"y": x * 2}, warmup=2)
+    results = [runner(torch.full((3,), float(i)))["y"].clone() for i in range(6)]
+    assert [r[0].item() for r in results] == [0, 2, 4, 6, 8, 10]  # every call's own inputs
+    assert runner.warmups == 2 and runner.recorded
+    assert runner.graph.replays == 4  # the recording call and the three after it
+    assert runner(torch.ones(3))["y"] is runner.static_outputs["y"]  # static: read before next
+
+
+def test_other_shapes_run_eagerly_and_a_failed_recording_stays_eager():
+    runner = _CpuGraphed(lambda x: {"y": x + 1}, warmup=1)
+    for _ in range(3):
+        runner(torch.zeros(4))
+    replays = runner.graph.replays
+    assert runner(torch.zeros(5))["y"].shape == (5,)  # the last, smaller batch of an epoch
+    assert runner.graph.replays == replays
+
+    failing = _CpuGraphed(lambda x: {"y": x + 1}, warmup=1)
+    failing.capture_fails = True
+    failing(torch.zeros(2))
+    with pytest.warns(UserWarning, match="CUDA graph failed"):
+        assert failing(torch.zeros(2))["y"].tolist() == [1.0, 1.0]
+    assert failing.failed and not failing.recorded
+    assert failing(torch.ones(2))["y"].tolist() == [2.0, 2.0]
+
+
+def test_a_method_trains_through_the_runner(monkeypatch, tmp_path):
+    """WGAN-GP through run_iteration with the stand-in graph: recorded once, one counted step
+    per replay, the learning rate decaying in a tensor the graph reads."""
+    import pegasus_lab.methods.base as base
+
+    def rate_in_tensor(optimizer, device):  # capturable=True itself needs CUDA
+        for group in optimizer.param_groups:
+            group["lr"] = torch.tensor(float(group["lr"]))
+
+    monkeypatch.setattr(base, "GraphedIteration", _CpuGraphed)
+    monkeypatch.setattr(base, "make_capturable", rate_in_tensor)
+    model = _tiny_wgan()
+    data = ImageDataModule(SyntheticSource(num_classes=4, per_class=20, image_size=16),
+                           image_size=16, batch_size=20, value_range=(-1, 1), val_fraction=0.0,
+                           hflip=False, num_workers=0)
+    trainer = L.Trainer(max_steps=6, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        callbacks=[SpeedUp(Speed(devices=("cpu",), cuda_graphs=True))],
+                        default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=data)
+    runner = model._graphed
+    assert runner.recorded and runner.warmups == 3 and runner.graph.replays == 3
+    assert trainer.global_step == 6
+    lr = trainer.optimizers[0].param_groups[0]["lr"]
+    assert isinstance(lr, torch.Tensor) and float(lr) == pytest.approx(0.0, abs=1e-12)
+    assert torch.isfinite(trainer.callback_metrics["train/critic"])
