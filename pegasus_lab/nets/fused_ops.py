@@ -27,8 +27,9 @@ def conv3x3_meanpool_kernel(weight: torch.Tensor) -> torch.Tensor:
     return out / 4
 
 
-class ConvMeanPool(nn.Module):
-    """conv 3×3 (padding 1) then 2×2 mean pool; `fused` computes it as one strided conv."""
+class ConvPairRewrite(nn.Module):
+    """A 3×3 convolution (padding 1) paired with a resampling, computed plainly or, when
+    `fused`, as one rewritten convolution from the same parameters."""
 
     def __init__(self, c_in: int, c_out: int, fused: bool = False) -> None:
         super().__init__()
@@ -36,10 +37,24 @@ class ConvMeanPool(nn.Module):
         self.fused = fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused:
-            return F.conv2d(x, conv3x3_meanpool_kernel(self.conv.weight), self.conv.bias,
-                            stride=2, padding=1)
+        return self.rewritten(x) if self.fused else self.plain(x)
+
+    def plain(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def rewritten(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ConvMeanPool(ConvPairRewrite):
+    """conv 3×3 (padding 1) then 2×2 mean pool; fused: one 4×4 stride-2 conv."""
+
+    def plain(self, x):
         return F.avg_pool2d(self.conv(x), 2)
+
+    def rewritten(self, x):
+        return F.conv2d(x, conv3x3_meanpool_kernel(self.conv.weight), self.conv.bias,
+                        stride=2, padding=1)
 
 
 # For one axis: which 3×3 taps (rows) make up each of the 4 taps of the transposed kernel.
@@ -59,20 +74,16 @@ def upsample_conv3x3_kernel(weight: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ky,oiyx,lx->iokl", taps, weight, taps)
 
 
-class UpsampleConv(nn.Module):
-    """Nearest 2× upsampling then conv 3×3 (padding 1); `fused` computes it as one stride-2
-    transposed conv."""
+class UpsampleConv(ConvPairRewrite):
+    """Nearest 2× upsampling then conv 3×3 (padding 1); fused: one 4×4 stride-2 transposed
+    conv."""
 
-    def __init__(self, c_in: int, c_out: int, fused: bool = False) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.fused = fused
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused:
-            return F.conv_transpose2d(x, upsample_conv3x3_kernel(self.conv.weight),
-                                      self.conv.bias, stride=2, padding=1)
+    def plain(self, x):
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
+    def rewritten(self, x):
+        return F.conv_transpose2d(x, upsample_conv3x3_kernel(self.conv.weight), self.conv.bias,
+                                  stride=2, padding=1)
 
-REWRITES = (ConvMeanPool, UpsampleConv)
+
+REWRITES = (ConvPairRewrite,)

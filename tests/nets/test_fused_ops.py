@@ -7,20 +7,26 @@ from pegasus_lab.nets.fused_ops import (ConvMeanPool, UpsampleConv, conv3x3_mean
 from pegasus_lab.nets.resnet_gan import ResNetCritic, ResNetGenerator
 
 
-def test_conv_meanpool_as_one_strided_conv():
-    torch.manual_seed(0)
-    plain = ConvMeanPool(5, 7, fused=False).double()
-    fused = ConvMeanPool(5, 7, fused=True).double()
+def _same_function(layer, x_shape, out_shape):
+    """The plain and the fused form of `layer` from the same parameters, in float64: values
+    and gradients (input, weight, bias) agree."""
+    plain = layer(fused=False).double()
+    fused = layer(fused=True).double()
     fused.load_state_dict(plain.state_dict())
-    x = torch.randn(3, 5, 16, 16, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(*x_shape, dtype=torch.float64, requires_grad=True)
     a, b = plain(x), fused(x)
-    assert a.shape == b.shape == (3, 7, 8, 8)
+    assert a.shape == b.shape == out_shape
     assert torch.allclose(a, b, atol=1e-12)
     g = torch.randn_like(a)
-    ga = torch.autograd.grad(a, [x, plain.conv.weight], g)
-    gb = torch.autograd.grad(b, [x, fused.conv.weight], g)
+    ga = torch.autograd.grad(a, [x, plain.conv.weight, plain.conv.bias], g)
+    gb = torch.autograd.grad(b, [x, fused.conv.weight, fused.conv.bias], g)
     for u, v in zip(ga, gb):
         assert torch.allclose(u, v, atol=1e-10)
+
+
+def test_conv_meanpool_as_one_strided_conv():
+    torch.manual_seed(0)
+    _same_function(lambda fused: ConvMeanPool(5, 7, fused), (3, 5, 16, 16), (3, 7, 8, 8))
 
 
 def test_critic_scores_and_penalty_gradients_match():
@@ -47,18 +53,8 @@ def test_critic_scores_and_penalty_gradients_match():
 
 def test_upsample_conv_as_one_transposed_conv():
     torch.manual_seed(2)
-    plain = UpsampleConv(5, 7, fused=False).double()
-    fused = UpsampleConv(5, 7, fused=True).double()
-    fused.load_state_dict(plain.state_dict())
-    x = torch.randn(3, 5, 6, 9, dtype=torch.float64, requires_grad=True)  # not square
-    a, b = plain(x), fused(x)
-    assert a.shape == b.shape == (3, 7, 12, 18)
-    assert torch.allclose(a, b, atol=1e-12)
-    g = torch.randn_like(a)
-    ga = torch.autograd.grad(a, [x, plain.conv.weight, plain.conv.bias], g)
-    gb = torch.autograd.grad(b, [x, fused.conv.weight, fused.conv.bias], g)
-    for u, v in zip(ga, gb):
-        assert torch.allclose(u, v, atol=1e-10)
+    _same_function(lambda fused: UpsampleConv(5, 7, fused), (3, 5, 6, 9),  # not square
+                   (3, 7, 12, 18))
 
 
 def test_upsample_conv_double_backward_matches():
