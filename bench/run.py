@@ -82,6 +82,15 @@ def _overrides(args, paper: str, extra: list[str]) -> list[str]:
     return out + extra + list(args.override)
 
 
+def graph_state(model) -> str:
+    """Whether the iteration ran as a replayed CUDA graph (the timing depends on it)."""
+    runner = getattr(model, "_graphed", None)
+    if runner is None:
+        return "eager"
+    return "recording failed: eager" if runner.failed else (
+        "replayed" if runner.recorded else "not recorded")
+
+
 def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
     """Generator iterations per second of paper-2's AC-WGAN-GP in steady state."""
     from pegasus_lab.cli.train import build
@@ -97,7 +106,7 @@ def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
         raise RuntimeError("paper-2 stopped before the timed iterations ended")
     return {"it_per_s": timer.per_second, "iters": args.iters, "warmup": args.warmup,
             "precision": str(trainer.precision), "speed": model.speed.enabled(),
-            "model": model}
+            "graph": graph_state(model), "model": model}
 
 
 def time_epochs(args, workdir: Path, paper: str, experiment: str) -> dict:
@@ -115,7 +124,8 @@ def time_epochs(args, workdir: Path, paper: str, experiment: str) -> dict:
     median = seconds[len(seconds) // 2]
     return {"seconds_per_epoch": median, "epochs_timed": len(seconds),
             "batches_per_epoch": trainer.num_training_batches,
-            "precision": str(trainer.precision), "speed": model.speed.enabled()}
+            "precision": str(trainer.precision), "speed": model.speed.enabled(),
+            "graph": graph_state(model)}
 
 
 def time_fid(args, model, datamodule_cfg_workdir: Path) -> dict:
@@ -200,9 +210,17 @@ def table(results: dict) -> str:
         rows.append(["FID", fid["skipped"], "", "", "", "", ""])
     if "skipped" in ys:
         rows.append(["yardstick", ys["skipped"], "", "", "", "", ""])
+    if results.get("smoke"):  # tiny networks on a CPU: no verdict on the targets
+        for r in rows[1:]:
+            r[-1] = ""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
+    for key, label in (("paper2", "paper-2"), ("paper0", "paper-0"), ("paper3", "paper-3")):
+        if key in results and "graph" in results[key]:
+            r = results[key]
+            lines.append(f"{label}: iteration {r['graph']}, precision {r['precision']}, "
+                         f"switches {', '.join(r['speed']) or 'none'}")
     if results.get("smoke"):
         lines.insert(0, "SMOKE RUN: tiny networks on the CPU, a check of the script; "
                         "not benchmark figures")

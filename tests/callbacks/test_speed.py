@@ -31,7 +31,8 @@ def _is_nhwc(module):
 
 
 def test_compiled_nhwc_bf16_runs(tmp_path):
-    # VAE-GAN: three backward passes through one compiled graph (retain_graph), the hardest case
+    # VAE-GAN: three backward passes through one compiled graph (retain_graph) under bf16: the
+    # case where AOTAutograd's donated buffers must be off (it fails otherwise)
     networks = ["encoder", "decoder", "discriminator"]
     model, trainer = _fit("vaegan", tmp_path)
     assert trainer.global_step > 0
@@ -116,3 +117,4 @@ def test_divergence_checks_follow_the_logged_steps():
     module.speed = Speed(devices=("cpu",), sparse_logging=True)
     assert guard._interval(trainer, module) == 25
     assert DivergenceGuard(every_n_steps=7)._interval(trainer, module) == 7
+
