@@ -26,6 +26,10 @@ class SpeedUp(Callback):
         if speed.channels_last:
             channels_last([pl_module])
         if speed.compile and pl_module.compilable_networks():
+            import torch._dynamo
+            # where compilation fails (no Triton for this GPU, an unsupported op) the network
+            # runs eagerly, with torch's warning, instead of stopping the run
+            torch._dynamo.config.suppress_errors = True
             if pl_module.retains_graph:
                 # compiled backward passes may free ("donate") saved buffers unless told that
                 # the graph is backpropagated more than once
