@@ -128,16 +128,16 @@ def time_epochs(args, workdir: Path, paper: str, experiment: str) -> dict:
             "graph": graph_state(model)}
 
 
-def time_fid(args, model, datamodule_cfg_workdir: Path) -> dict:
-    """Seconds for FID (and KID) of `num` generated samples against cached real features."""
+def time_fid(args, model) -> dict:
+    """Seconds for FID of `--fid-samples` samples of `model`: generation, Inception features,
+    statistics and matrix square root (the real set's features come from a cache in use)."""
     from pegasus_lab.metrics.evaluation import model_metrics
-    from pegasus_lab.metrics.inception import InceptionFeatures
+    from pegasus_lab.metrics.inception import FID_WEIGHTS_SHA256, InceptionFeatures
     weights = Path(args.fid_weights) if args.fid_weights else None
     if weights is None or not weights.is_file():
         return {"skipped": f"no FID weights at {weights} (--fid-weights PATH)"}
-    sha = args.fid_sha256 or __import__("pegasus_lab.metrics.inception",
-                                        fromlist=["x"]).FID_WEIGHTS_SHA256
-    extractor = InceptionFeatures(weights, sha, precision=args.fid_precision).to(model.device)
+    extractor = InceptionFeatures(weights, args.fid_sha256 or FID_WEIGHTS_SHA256,
+                                  precision=args.fid_precision).to(model.device)
     num = args.fid_samples
     real = torch.randn(num, extractor.num_features)  # statistics only: FID's cost is the fakes
     labels = torch.zeros(num, dtype=torch.long)
@@ -152,6 +152,14 @@ def time_fid(args, model, datamodule_cfg_workdir: Path) -> dict:
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "samples": num, "images_per_s": num / seconds,
             "precision": args.fid_precision, "fid_against_noise": out["fid"]}
+
+
+def release_device_memory() -> None:
+    """Free what a finished run held (its recorded graph's memory pool included)."""
+    import gc
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def run_yardstick(path: Path, iters: int) -> dict:
@@ -257,12 +265,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fid-precision", default="tf32", choices=["tf32", "fp32"])
     p.add_argument("--ablate", action="store_true",
                    help="also time paper-2 with speed=plain and with each switch off")
+    p.add_argument("--switches", default=",".join(SWITCHES),
+                   help="the switches --ablate turns off one at a time (default: all)")
     p.add_argument("--real", action="store_true", help="the experiments' own data sets")
     p.add_argument("--smoke", action="store_true", help="tiny and on the CPU (tests)")
     p.add_argument("--out", default="bench-results.json")
     p.add_argument("--override", action="append", default=[],
                    help="an extra Hydra override for every run (repeatable)")
     args = p.parse_args(argv)
+    unknown = [s for s in args.switches.split(",") if s not in SWITCHES]
+    if unknown:
+        p.error(f"unknown switches {unknown}; valid choices: {list(SWITCHES)}")
     for name, full, smoke in (("iters", 500, 3), ("warmup", 50, 2), ("epochs", 3, 1)):
         if getattr(args, name) is None:
             setattr(args, name, smoke if args.smoke else full)
@@ -284,17 +297,18 @@ def main(argv=None) -> dict:
             model = results["paper2"].pop("model")
         if args.ablate:
             ablation = {"plain": time_paper2(args, workdir, ["speed=plain"])}
-            for s in SWITCHES:
+            for s in args.switches.split(","):
                 ablation[f"without_{s}"] = time_paper2(args, workdir, [f"speed.{s}=false"])
-            for r in ablation.values():
-                r.pop("model")
+                ablation[f"without_{s}"].pop("model")
+                release_device_memory()
+            ablation["plain"].pop("model")
             results["ablation"] = ablation
         if "paper0" in wanted:
             results["paper0"] = time_epochs(args, workdir, "paper0", "paper0_vaegan")
         if "paper3" in wanted:
             results["paper3"] = time_epochs(args, workdir, "paper3", "paper3_stl10")
         if "fid" in wanted and model is not None:
-            results["fid"] = time_fid(args, model.eval(), workdir)
+            results["fid"] = time_fid(args, model.eval())
     text = table(results)
     print(text, flush=True)
     results["table"] = text

@@ -34,3 +34,11 @@ def test_table_gives_ratios_against_the_yardstick():
     assert "speed=plain" in text and "9.00" in text  # fast ÷ plain
     assert next(r for r in text.splitlines() if "250 epochs" in r).rstrip().endswith("yes")
     assert next(r for r in text.splitlines() if "FID of 50000" in r).rstrip().endswith("yes")
+
+
+def test_ablation_times_paper2_with_each_switch_off(tmp_path):
+    results = main(["--smoke", "--only", "paper2", "--ablate", "--switches", "bf16,cuda_graphs",
+                    "--out", str(tmp_path / "r.json")])
+    assert set(results["ablation"]) == {"plain", "without_bf16", "without_cuda_graphs"}
+    assert all(r["it_per_s"] > 0 for r in results["ablation"].values())
+    assert "paper-2, speed=plain" in results["table"]
