@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from lightning.pytorch.callbacks import Callback  # noqa: E402
 
-from bench.run import SMOKE, SYNTHETIC, compose_experiment  # noqa: E402
+from bench.run import bench_overrides, fit_experiment, paper2_steps  # noqa: E402
 
 
 class ProfileWindow(Callback):
@@ -62,20 +62,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> str:
-    from pegasus_lab.cli.train import build
     args = parse_args(argv)
-    overrides = ["+trainer.enable_progress_bar=false", "~callbacks.progress_bar",
-                 "data.download=false", "data.cache_dir=null", "logger=none",
-                 "trainer.max_epochs=-1", f"trainer.max_steps={args.warmup + args.steps}",
-                 "model.lr_decay_steps=100000", *SYNTHETIC["paper2"]]
-    if args.smoke:
-        overrides += SMOKE["paper2"] + ["trainer.accelerator=cpu"]
+    args.real = False  # generated data of CIFAR-10's size, as the benchmark
+    overrides = bench_overrides(args, "paper2", [*paper2_steps(args.warmup + args.steps),
+                                                 "logger=none"])
+    window = ProfileWindow(args.warmup, args.steps)
     with tempfile.TemporaryDirectory(prefix="pegasus-profile-") as tmp:
-        cfg = compose_experiment("paper2_cifar10", overrides + args.override, Path(tmp))
-        datamodule, model, trainer = build(cfg)
-        window = ProfileWindow(args.warmup, args.steps)
-        trainer.callbacks.append(window)
-        trainer.fit(model, datamodule=datamodule)
+        model, trainer = fit_experiment("paper2_cifar10", overrides, Path(tmp), window)
     if window.profiler is None:
         raise SystemExit("the run ended before the profiled steps")
     cuda = model.device.type == "cuda"

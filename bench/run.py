@@ -73,7 +73,24 @@ def compose_experiment(experiment: str, overrides: list[str], workdir: Path) -> 
     return cfg
 
 
-def _overrides(args, paper: str, extra: list[str]) -> list[str]:
+def fit_experiment(experiment: str, overrides: list[str], workdir: Path, callback):
+    """Build `experiment` as pegasus-train does, add `callback` (a timer), fit:
+    (model, trainer)."""
+    from pegasus_lab.cli.train import build
+    datamodule, model, trainer = build(compose_experiment(experiment, overrides, workdir))
+    trainer.callbacks.append(callback)
+    trainer.fit(model, datamodule=datamodule)
+    return model, trainer
+
+
+def paper2_steps(total: int) -> list[str]:
+    """Run paper-2 for `total` generator iterations on the paper's learning-rate schedule."""
+    return ["trainer.max_epochs=-1", f"trainer.max_steps={total}", "model.lr_decay_steps=100000"]
+
+
+def bench_overrides(args, paper: str, extra: list[str]) -> list[str]:
+    """Every timed run: no progress bar, no download; generated data unless args.real; tiny
+    on the CPU with args.smoke; then `extra` and the user's --override's."""
     out = ["+trainer.enable_progress_bar=false", "~callbacks.progress_bar", "data.download=false"]
     if not args.real:
         out += SYNTHETIC[paper] + ["data.cache_dir=null"]
@@ -93,15 +110,9 @@ def graph_state(model) -> str:
 
 def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
     """Generator iterations per second of paper-2's AC-WGAN-GP in steady state."""
-    from pegasus_lab.cli.train import build
-    steps = ["trainer.max_epochs=-1", f"trainer.max_steps={args.warmup + args.iters}",
-             "model.lr_decay_steps=100000"]  # the paper's schedule, stopped early
-    cfg = compose_experiment("paper2_cifar10", _overrides(args, "paper2", [*steps, *extra]),
-                             workdir)
-    datamodule, model, trainer = build(cfg)
     timer = IterationTimer(args.warmup, args.iters)
-    trainer.callbacks.append(timer)
-    trainer.fit(model, datamodule=datamodule)
+    overrides = bench_overrides(args, "paper2", [*paper2_steps(args.warmup + args.iters), *extra])
+    model, trainer = fit_experiment("paper2_cifar10", overrides, workdir, timer)
     if timer.per_second is None:
         raise RuntimeError("paper-2 stopped before the timed iterations ended")
     return {"it_per_s": timer.per_second, "iters": args.iters, "warmup": args.warmup,
@@ -111,15 +122,11 @@ def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
 
 def time_epochs(args, workdir: Path, paper: str, experiment: str) -> dict:
     """Median seconds per epoch after the first (cuDNN autotuning, compilation) of `paper`."""
-    from pegasus_lab.cli.train import build
     epochs = ["trainer.max_epochs=%d" % (1 + args.epochs), "trainer.max_steps=-1"]
     if args.smoke:
         epochs += ["trainer.limit_train_batches=3", "trainer.limit_val_batches=2"]
-    cfg = compose_experiment(experiment, _overrides(args, paper, epochs), workdir)
-    datamodule, model, trainer = build(cfg)
     timer = EpochTimer()
-    trainer.callbacks.append(timer)
-    trainer.fit(model, datamodule=datamodule)
+    model, trainer = fit_experiment(experiment, bench_overrides(args, paper, epochs), workdir, timer)
     seconds = sorted(timer.epoch_seconds[1:]) or timer.epoch_seconds
     median = seconds[len(seconds) // 2]
     return {"seconds_per_epoch": median, "epochs_timed": len(seconds),
