@@ -111,7 +111,8 @@ def graph_state(model) -> str:
 def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
     """Generator iterations per second of paper-2's AC-WGAN-GP in steady state."""
     timer = IterationTimer(args.warmup, args.iters)
-    overrides = bench_overrides(args, "paper2", [*paper2_steps(args.warmup + args.iters), *extra])
+    overrides = bench_overrides(args, "paper2",
+                                [*paper2_steps(args.warmup + args.iters), *extra])
     model, trainer = fit_experiment("paper2_cifar10", overrides, workdir, timer)
     if timer.per_second is None:
         raise RuntimeError("paper-2 stopped before the timed iterations ended")
@@ -126,7 +127,8 @@ def time_epochs(args, workdir: Path, paper: str, experiment: str) -> dict:
     if args.smoke:
         epochs += ["trainer.limit_train_batches=3", "trainer.limit_val_batches=2"]
     timer = EpochTimer()
-    model, trainer = fit_experiment(experiment, bench_overrides(args, paper, epochs), workdir, timer)
+    overrides = bench_overrides(args, paper, epochs)
+    model, trainer = fit_experiment(experiment, overrides, workdir, timer)
     seconds = sorted(timer.epoch_seconds[1:]) or timer.epoch_seconds
     median = seconds[len(seconds) // 2]
     return {"seconds_per_epoch": median, "epochs_timed": len(seconds),
