@@ -53,9 +53,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
         speed.precision(Speed.device_type(cfg.trainer.get("accelerator")))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      precision=precision)
-    if speed.on(trainer.strategy.root_device).enabled():
-        log.info("speed switches on: %s (precision %s)",
-                 speed.on(trainer.strategy.root_device).enabled(), precision)
+    switches = speed.on(trainer.strategy.root_device).enabled()
+    if switches:
+        log.info("speed switches on: %s (precision %s)", switches, precision)
     return datamodule, model, trainer
 
 
