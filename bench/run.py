@@ -4,7 +4,8 @@ LightningModule with the experiment's own config; the plain-PyTorch yardstick
 (../shared/bench/plain_acwgangp.py) runs in the same process, and one table gives the ratios.
 
     python -m bench.run                      # on a GPU: everything, about 3 minutes
-    python -m bench.run --ablate             # + paper-2 with each speed switch off in turn
+    python -m bench.run --ablate             # + paper-2 with each speed switch off in turn,
+                                             #   and without the critic's layer norm
     python -m bench.run --fid-weights PATH   # the FID row (the TorchScript Inception weights)
     python -m bench.run --smoke              # seconds on the CPU: checks the script itself
 
@@ -38,6 +39,10 @@ from bench.timing import EpochTimer, IterationTimer, synchronize  # noqa: E402
 from pegasus_lab.speed import SWITCHES  # noqa: E402
 
 DEFAULT_YARDSTICK = ROOT.parent / "shared" / "bench" / "plain_acwgangp.py"
+# --ablate also times paper-2 with these changes to its networks (not speed switches): how
+# much of the gap to the yardstick is architecture (its critic has no normalisation)
+VARIANTS = {"critic_norm_none": (["model.critic.norm=none"],
+                                 "paper-2, critic without layer norm (as the yardstick)")}
 TARGETS = {"paper2_it_per_s": 83.0, "paper2_vs_yardstick": 9.0, "paper0_minutes_250": 5.0,
            "fid_50k_seconds": 5.0}
 
@@ -204,8 +209,10 @@ def table(results: dict) -> str:
                          else "no"))
         rows.append(_row("paper-2 100k iterations", 100000 / p2["it_per_s"] / 60, "min",
                          100000 / ref / 60 if ref else "-", "", "≤ 20"))
-    for name, label in (("plain", "paper-2, speed=plain"),) + tuple(
-            (f"without_{s}", f"paper-2, speed.{s}=false") for s in SWITCHES):
+    labels = [("plain", "paper-2, speed=plain")]
+    labels += [(f"without_{s}", f"paper-2, speed.{s}=false") for s in SWITCHES]
+    labels += [(name, label) for name, (_, label) in VARIANTS.items()]
+    for name, label in labels:
         if name in results.get("ablation", {}):
             r = results["ablation"][name]
             ratio = p2["it_per_s"] / r["it_per_s"] if p2 else ""
@@ -273,7 +280,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fid-batch-size", type=int, default=500)
     p.add_argument("--fid-precision", default="tf32", choices=["tf32", "fp32"])
     p.add_argument("--ablate", action="store_true",
-                   help="also time paper-2 with speed=plain and with each switch off")
+                   help="also time paper-2 with speed=plain, with each switch off, and "
+                        "with the yardstick's critic (no layer norm)")
     p.add_argument("--switches", default=",".join(SWITCHES),
                    help="the switches --ablate turns off one at a time (default: all)")
     p.add_argument("--real", action="store_true", help="the experiments' own data sets")
@@ -311,6 +319,10 @@ def main(argv=None) -> dict:
                 ablation[f"without_{s}"].pop("model")
                 release_device_memory()
             ablation["plain"].pop("model")
+            for name, (overrides, _) in VARIANTS.items():
+                ablation[name] = time_paper2(args, workdir, overrides)
+                ablation[name].pop("model")
+                release_device_memory()
             results["ablation"] = ablation
         if "paper0" in wanted:
             results["paper0"] = time_epochs(args, workdir, "paper0", "paper0_vaegan")

@@ -36,9 +36,12 @@ def test_table_gives_ratios_against_the_yardstick():
     assert next(r for r in text.splitlines() if "FID of 50000" in r).rstrip().endswith("yes")
 
 
-def test_ablation_times_paper2_with_each_switch_off(tmp_path):
+def test_ablation_times_paper2_with_each_switch_off_and_the_yardsticks_critic(tmp_path):
     results = main(["--smoke", "--only", "paper2", "--ablate", "--switches", "bf16,cuda_graphs",
                     "--out", str(tmp_path / "r.json")])
-    assert set(results["ablation"]) == {"plain", "without_bf16", "without_cuda_graphs"}
+    assert set(results["ablation"]) == {"plain", "without_bf16", "without_cuda_graphs",
+                                        "critic_norm_none"}
     assert all(r["it_per_s"] > 0 for r in results["ablation"].values())
-    assert "paper-2, speed=plain" in results["table"]
+    for label in ("paper-2, speed=plain", "paper-2, speed.bf16=false",
+                  "critic without layer norm"):
+        assert label in results["table"]
