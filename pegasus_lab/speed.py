@@ -14,8 +14,9 @@ so CPU results and tests do not depend on them unless a test asks for it.
 - cuda_graphs: every method records its whole training iteration (all its networks' updates)
   once and replays it (methods/step_graph.py); the gradient penalty's double backward is fine
   in a graph.
-- compile: torch.compile for the networks of methods without a double backward (VAE, VAE-GAN,
-  DCGAN); the parameter names, hence checkpoints, stay the same.
+- compile: torch.compile for every network no double backward passes through (VAE, VAE-GAN,
+  DCGAN, AC-GAN, and WGAN's generator; not a WGAN-GP critic, whose gradient penalty is
+  differentiated twice); the parameter names, hence checkpoints, stay the same.
 - fused_layers: exact rewrites of layer pairs (nets/fused_ops.py: conv + mean pool as one
   strided conv, nearest upsampling + conv as one sub-pixel transposed conv), same parameters.
 - sparse_logging: log training losses only on the steps the logger writes

@@ -32,9 +32,10 @@ class SpeedUp(Callback):
             torch._dynamo.config.suppress_errors = True
             if pl_module.retains_graph:
                 # compiled backward passes may free ("donate") saved buffers unless told that
-                # the graph is backpropagated more than once
+                # the graph is backpropagated more than once (torch < 2.5 donates none)
                 import torch._functorch.config as functorch_config
-                functorch_config.donated_buffer = False
+                if hasattr(functorch_config, "donated_buffer"):
+                    functorch_config.donated_buffer = False
             for name in pl_module.compilable_networks():
                 getattr(pl_module, name).compile(backend=speed.compile_backend,
                                                  mode=speed.compile_mode)

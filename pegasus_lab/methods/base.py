@@ -39,8 +39,8 @@ class GenerativeModule(L.LightningModule):
         return factory(params=params, **self.speed.optimizer_options(factory))
 
     def compilable_networks(self) -> list[str]:
-        """Names of the networks torch.compile may wrap: none where the method differentiates
-        through gradients (the gradient penalty's double backward)."""
+        """Names of the networks torch.compile may wrap: never one that a double backward
+        passes through (a gradient penalty's critic), which compiled graphs do not support."""
         return []
 
     # whether a step runs several backward passes through one graph (retain_graph=True)

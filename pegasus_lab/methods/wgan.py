@@ -103,6 +103,11 @@ class WGAN(GenerativeModule):
         out["generator"] = loss
         return out
 
+    def compilable_networks(self) -> list[str]:
+        # the critic's gradient penalty is differentiated twice, which compiled graphs do not
+        # support; the generator's output reaches the penalty only detached
+        return ["generator"]
+
     # -- Lightning ----------------------------------------------------------------------------
     def on_fit_start(self) -> None:
         self.check_precision()
