@@ -12,6 +12,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from tests import warm_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -76,12 +78,21 @@ def compose_config(name: str = "train", overrides: list[str] = (), tmp_path: Pat
 
 
 def run_cli(module: str, *args: str, cwd: Path, env: dict | None = None,
-            timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run `python -m module args…` as a user would, capturing its output."""
+            timeout: int = 600, fresh: bool = False) -> subprocess.CompletedProcess:
+    """Run `python -m module args…` as a user would, capturing its output: in a process
+    forked from an interpreter that has the heavy imports done (tests/warm_cli.py), or with
+    `fresh` in a new interpreter (commands that start processes of their own: DDP ranks,
+    launchers)."""
     full_env = {**os.environ, "PEGASUS_ROOT": str(cwd), "PYTHONUNBUFFERED": "1",
                 **(env or {})}
+    if not fresh:
+        return warm_cli.run(module, list(args), cwd, full_env, timeout)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def pytest_sessionstart(session):
+    warm_cli.start()  # its imports run while the first tests do
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ def test_two_job_multirun_with_submitit_local(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli("pegasus_lab.cli.train", "-m", "hydra/launcher=submitit_local", *SMOKE,
                      "trainer.max_epochs=1", "model.kl_weight=0.5,1.0",
-                     f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+                     f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}", cwd=ROOT,
+                     fresh=True)  # the launcher starts each job as a new process
     assert result.returncode == 0, result.stderr[-3000:]
     for job in ("0", "1"):
         assert (sweep / job / "checkpoints" / "last.ckpt").exists()
