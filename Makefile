@@ -18,7 +18,7 @@ P3_DATA ?= stl10
 .PHONY: install test train demo sweep tensorboard reproduce-paper-0 reproduce-paper-1 \
 	reproduce-paper-2 reproduce-paper-2-stl10 reproduce-paper-3 reproduce-paper-4 explore \
 	clean-outputs help \
-	fid-weights classifier evaluate bench bench-quality
+	fid-weights classifier evaluate bench bench-quality bench-flops
 FID_WEIGHTS := data/weights/inception-2015-12-05-fid.pt
 # offline copy of the FID weights split in parts, e.g. FID_PARTS=../shared/data/fid-inception
 FID_PARTS ?=
@@ -66,6 +66,10 @@ evaluate: fid-weights
 # paper-0/-3 s/epoch, FID throughput; one table. ARGS="--ablate" adds each switch off in turn.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(if $(wildcard $(FID_WEIGHTS)),--fid-weights $(FID_WEIGHTS)) $(ARGS)
+
+# The multiply-adds of one paper-2 iteration, counted on shape-only tensors (no GPU needed).
+bench-flops: $(STAMP)
+	$(BIN)/python -m bench.flops $(ARGS)
 
 # FID of paper-2 after 5,000 iterations with speed=fast and speed=plain (same seed).
 bench-quality: fid-weights

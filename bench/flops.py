@@ -1,0 +1,128 @@
+"""The arithmetic of one paper-2 generator iteration, counted rather than estimated: the
+multiply-adds of every convolution and matrix product (forward, backward and the gradient
+penalty's double backward) that WGAN.iteration runs, on shape-only ("meta") tensors, so it
+needs no GPU and takes seconds.
+
+    python -m bench.flops                    # plain layers vs the exact rewrites, ± layer norm
+    python -m bench.flops --tflops 200,400   # it/s those sustained rates would allow
+
+Elementwise work, reductions and the optimizers' updates are not counted: their cost is memory
+traffic and launches, which the benchmark (bench.run) measures instead. The counts come from
+torch.utils.flop_counter's formulas (2 FLOP per multiply-add).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from torch.utils.flop_counter import flop_registry  # noqa: E402
+
+from bench.run import compose_experiment  # noqa: E402
+
+# what is compared: (name, overrides of paper-2's model config)
+VARIANTS = [
+    ("plain layers", ["model.generator.fused_upsample=false",
+                      "model.critic.fused_downsample=false"]),
+    ("rewrites (speed.fused_layers)", ["model.generator.fused_upsample=true",
+                                       "model.critic.fused_downsample=true"]),
+    ("rewrites, critic without layer norm", ["model.generator.fused_upsample=true",
+                                             "model.critic.fused_downsample=true",
+                                             "model.critic.norm=none"]),
+]
+TINY = ["model.generator.width=8", "model.critic.width=8", "model.critic_batch_size=4",
+        "model.generator_batch_size=8"]
+
+
+class FlopCount(TorchDispatchMode):
+    """Adds up torch's FLOP formulas (torch.utils.flop_counter's registry) for every operator
+    run inside it. (FlopCounterMode itself tracks modules with hooks that autograd.grad, used by
+    the gradient penalty, does not allow.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def paper2_model(overrides: list[str], workdir: Path):
+    cfg = compose_experiment("paper2_cifar10", overrides, workdir)
+    return instantiate(cfg.model), cfg
+
+
+def count_iteration(model, channels: int, side: int) -> dict[str, float]:
+    """FLOP of one `model.iteration` (its n_critic critic updates and the generator update) on
+    meta tensors for images of channels × side × side, split into the critic and generator
+    phases."""
+    model = model.to("meta")
+    sgd = lambda net: torch.optim.SGD(net.parameters(), lr=0.0)
+    optimizers = (sgd(model.generator), sgd(model.critic))
+    model.optimizers = lambda: optimizers  # no Trainer: the iteration steps these directly
+    n = model.n_critic * model.critic_batch_size
+    images = torch.empty(n, channels, side, side, device="meta")
+    labels = torch.zeros(n, dtype=torch.long, device="meta")
+    with FlopCount() as whole:
+        model.iteration(images, labels)
+    # the generator step alone: the same losses and backward as the iteration's last update
+    with FlopCount() as generator_step:
+        out = model.generator_losses(model.generator_batch_size)
+        out["generator"].backward(inputs=list(model.generator.parameters()))
+    total, generator = float(whole.flops), float(generator_step.flops)
+    return {"total": total, "generator_step": generator,
+            "critic_step": (total - generator) / model.n_critic}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tflops", default="200,400",
+                   help="sustained rates (TFLOP/s) to turn the counts into iterations/s")
+    p.add_argument("--smoke", action="store_true", help="tiny networks (tests)")
+    p.add_argument("--out", default="flops-results.json")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> list[dict]:
+    args = parse_args(argv)
+    rates = [float(r) for r in args.tflops.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pegasus-flops-") as tmp:
+        for name, overrides in VARIANTS:
+            model, cfg = paper2_model(overrides + (TINY if args.smoke else []), Path(tmp))
+            counts = count_iteration(model, cfg.data.channels, cfg.data.image_size)
+            rows.append({"variant": name, "overrides": overrides, **counts,
+                         "critic_batch_size": cfg.model.critic_batch_size,
+                         "generator_batch_size": cfg.model.generator_batch_size,
+                         "n_critic": cfg.model.n_critic, "width": cfg.model.critic.width})
+    head = ["variant", "TFLOP/iteration", "critic step", "generator step"] + [
+        f"it/s at {r:g} TFLOP/s" for r in rates]
+    body = [[r["variant"], f"{r['total'] / 1e12:.3f}", f"{r['critic_step'] / 1e12:.3f}",
+             f"{r['generator_step'] / 1e12:.3f}"] + [f"{rate * 1e12 / r['total']:.0f}"
+                                                     for rate in rates] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in [head, *body]]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    text = "\n".join(lines)
+    print(text, flush=True)
+    Path(args.out).write_text(json.dumps({"rows": rows, "table": text}, indent=2) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
