@@ -5,6 +5,7 @@ needs no GPU and takes seconds.
 
     python -m bench.flops                    # plain layers vs the exact rewrites, ± layer norm
     python -m bench.flops --tflops 200,400   # it/s those sustained rates would allow
+    python -m bench.flops --fid-weights PATH # + the FID extractor's arithmetic for 50k samples
 
 Elementwise work, reductions and the optimizers' updates are not counted: their cost is memory
 traffic and launches, which the benchmark (bench.run) measures instead. The counts come from
@@ -88,11 +89,26 @@ def count_iteration(model, channels: int, side: int) -> dict[str, float]:
             "critic_step": (total - generator) / model.n_critic}
 
 
+def count_fid_extractor(weights: str, sha256: str | None, samples: int) -> dict[str, float]:
+    """FLOP of the FID feature extractor (resizing to 299² included) per image, for two
+    images run on the CPU (TorchScript modules do not move to shape-only tensors)."""
+    from pegasus_lab.metrics.inception import FID_WEIGHTS_SHA256, InceptionFeatures
+    extractor = InceptionFeatures(weights, sha256 or FID_WEIGHTS_SHA256)
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad(), FlopCount() as count:
+        extractor(images)
+    per_image = count.flops / 2
+    return {"per_image": per_image, "samples": samples, "total": per_image * samples}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tflops", default="200,400",
                    help="sustained rates (TFLOP/s) to turn the counts into iterations/s")
+    p.add_argument("--fid-weights", default=None, help="the TorchScript Inception weights")
+    p.add_argument("--fid-sha256", default=None)
+    p.add_argument("--fid-samples", type=int, default=50000)
     p.add_argument("--smoke", action="store_true", help="tiny networks (tests)")
     p.add_argument("--out", default="flops-results.json")
     return p.parse_args(argv)
@@ -118,10 +134,19 @@ def main(argv=None) -> list[dict]:
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in [head, *body]]
     lines.insert(1, "-+-".join("-" * w for w in widths))
+    results = {"rows": rows}
+    if args.fid_weights:
+        fid = count_fid_extractor(args.fid_weights, args.fid_sha256, args.fid_samples)
+        results["fid"] = fid
+        lines.append(f"FID extractor: {fid['per_image'] / 1e9:.2f} GFLOP per image, "
+                     f"{fid['total'] / 1e12:.0f} TFLOP for {fid['samples']} samples: " + ", ".join(
+                         f"{fid['total'] / (rate * 1e12):.1f} s at {rate:g} TFLOP/s"
+                         for rate in rates))
     text = "\n".join(lines)
     print(text, flush=True)
-    Path(args.out).write_text(json.dumps({"rows": rows, "table": text}, indent=2) + "\n")
-    return rows
+    results["table"] = text
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return results
 
 
 if __name__ == "__main__":

@@ -37,11 +37,17 @@ def test_each_rewrite_needs_four_ninths_of_the_arithmetic_per_image(layer):
     assert per_image[False] > 0 and per_image[True] * 9 == per_image[False] * 4
 
 
-def test_table_on_tiny_networks(tmp_path):
-    rows = main(["--smoke", "--out", str(tmp_path / "f.json")])
-    plain, rewrites, no_norm = rows
+def test_table_on_tiny_networks(tmp_path, tiny_fid_weights):
+    weights, sha = tiny_fid_weights
+    results = main(["--smoke", "--out", str(tmp_path / "f.json"), "--fid-weights", str(weights),
+                    "--fid-sha256", sha, "--fid-samples", "100"])
+    plain, rewrites, no_norm = rows = results["rows"]
     assert 0 < rewrites["total"] < plain["total"]
     for r in rows:
         assert r["total"] == pytest.approx(r["n_critic"] * r["critic_step"] + r["generator_step"])
     assert no_norm["total"] == rewrites["total"]  # a norm layer is no arithmetic
     assert (tmp_path / "f.json").exists()
+    # the stand-in extractor: a 3×3 conv from 3 to 16 channels on the 23² pooled image
+    assert results["fid"]["per_image"] == 2 * 21 * 21 * 16 * 3 * 9
+    assert results["fid"]["total"] == 100 * results["fid"]["per_image"]
+    assert "FID extractor" in results["table"]
