@@ -1,9 +1,10 @@
-"""The arithmetic of one paper-2 generator iteration, counted rather than estimated: the
-multiply-adds of every convolution and matrix product (forward, backward and the gradient
-penalty's double backward) that WGAN.iteration runs, on shape-only ("meta") tensors, so it
-needs no GPU and takes seconds.
+"""The arithmetic of paper-2's generator iteration and of paper-0's epochs, counted rather
+than estimated: the multiply-adds of every convolution and matrix product (forward, backward,
+the gradient penalty's double backward) that each method's own `iteration` runs, on
+shape-only ("meta") tensors, so it needs no GPU and takes seconds.
 
-    python -m bench.flops                    # plain layers vs the exact rewrites, ± layer norm
+    python -m bench.flops                    # paper-2: plain layers vs the exact rewrites,
+                                             #   ± layer norm; paper-0's 250 epochs
     python -m bench.flops --tflops 200,400   # it/s those sustained rates would allow
     python -m bench.flops --fid-weights PATH # + the FID extractor's arithmetic for 50k samples
 
@@ -42,6 +43,8 @@ VARIANTS = [
 ]
 TINY = ["model.generator.width=8", "model.critic.width=8", "model.critic_batch_size=4",
         "model.generator_batch_size=8"]
+TINY_PAPER0 = ["model.encoder.width=8", "model.encoder.latent_dim=8",
+               "model.discriminator.width=8", "model.discriminator.hidden_dim=16"]
 
 
 class FlopCount(TorchDispatchMode):
@@ -62,31 +65,49 @@ class FlopCount(TorchDispatchMode):
         return out
 
 
-def paper2_model(overrides: list[str], workdir: Path):
-    cfg = compose_experiment("paper2_cifar10", overrides, workdir)
+def experiment_model(experiment: str, overrides: list[str], workdir: Path):
+    cfg = compose_experiment(experiment, overrides, workdir)
     return instantiate(cfg.model), cfg
 
 
-def count_iteration(model, channels: int, side: int) -> dict[str, float]:
-    """FLOP of one `model.iteration` (its n_critic critic updates and the generator update) on
-    meta tensors for images of channels × side × side, split into the critic and generator
-    phases."""
+def iteration_flops(model, networks: list[str], *inputs: torch.Tensor) -> float:
+    """FLOP of one `model.iteration(*inputs)` on meta tensors; `networks` in the order the
+    method's optimizers come (each stepped here by a no-op SGD: no Trainer needed)."""
+    optimizers = [torch.optim.SGD(getattr(model, n).parameters(), lr=0.0) for n in networks]
+    model.optimizers = lambda: optimizers
+    with FlopCount() as count:
+        model.iteration(*inputs)
+    return float(count.flops)
+
+
+def count_paper2_iteration(model, channels: int, side: int) -> dict[str, float]:
+    """FLOP of one paper-2 generator iteration (its n_critic critic updates and the generator
+    update) for images of channels × side × side, split into the two phases."""
     model = model.to("meta")
-    sgd = lambda net: torch.optim.SGD(net.parameters(), lr=0.0)
-    optimizers = (sgd(model.generator), sgd(model.critic))
-    model.optimizers = lambda: optimizers  # no Trainer: the iteration steps these directly
     n = model.n_critic * model.critic_batch_size
     images = torch.empty(n, channels, side, side, device="meta")
     labels = torch.zeros(n, dtype=torch.long, device="meta")
-    with FlopCount() as whole:
-        model.iteration(images, labels)
+    total = iteration_flops(model, ["generator", "critic"], images, labels)
     # the generator step alone: the same losses and backward as the iteration's last update
     with FlopCount() as generator_step:
         out = model.generator_losses(model.generator_batch_size)
         out["generator"].backward(inputs=list(model.generator.parameters()))
-    total, generator = float(whole.flops), float(generator_step.flops)
+    generator = float(generator_step.flops)
     return {"total": total, "generator_step": generator,
             "critic_step": (total - generator) / model.n_critic}
+
+
+def count_paper0(overrides: list[str], workdir: Path, images: int) -> dict[str, float]:
+    """FLOP of one paper-0 VAE-GAN iteration (encoder, decoder and discriminator updates on
+    one batch), per epoch of `images` training images, and for the paper's 250 epochs."""
+    model, cfg = experiment_model("paper0_vaegan", overrides, workdir)
+    model = model.to("meta")
+    side, batch = cfg.data.image_size, cfg.data.batch_size
+    x = torch.empty(batch, cfg.data.channels, side, side, device="meta")
+    per_iteration = iteration_flops(model, ["encoder", "decoder", "discriminator"], x)
+    per_epoch = per_iteration * (images // batch)
+    return {"per_iteration": per_iteration, "batch_size": batch, "images": images,
+            "per_epoch": per_epoch, "epochs": 250, "total": 250 * per_epoch}
 
 
 def count_fid_extractor(weights: str, sha256: str | None, samples: int) -> dict[str, float]:
@@ -106,6 +127,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tflops", default="200,400",
                    help="sustained rates (TFLOP/s) to turn the counts into iterations/s")
+    p.add_argument("--paper0-images", type=int, default=17100,
+                   help="paper-0's training images per epoch (18,000 less the 5%% validation)")
     p.add_argument("--fid-weights", default=None, help="the TorchScript Inception weights")
     p.add_argument("--fid-sha256", default=None)
     p.add_argument("--fid-samples", type=int, default=50000)
@@ -120,8 +143,9 @@ def main(argv=None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="pegasus-flops-") as tmp:
         for name, overrides in VARIANTS:
-            model, cfg = paper2_model(overrides + (TINY if args.smoke else []), Path(tmp))
-            counts = count_iteration(model, cfg.data.channels, cfg.data.image_size)
+            model, cfg = experiment_model("paper2_cifar10",
+                                          overrides + (TINY if args.smoke else []), Path(tmp))
+            counts = count_paper2_iteration(model, cfg.data.channels, cfg.data.image_size)
             rows.append({"variant": name, "overrides": overrides, **counts,
                          "critic_batch_size": cfg.model.critic_batch_size,
                          "generator_batch_size": cfg.model.generator_batch_size,
@@ -135,6 +159,14 @@ def main(argv=None) -> list[dict]:
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in [head, *body]]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     results = {"rows": rows}
+    with tempfile.TemporaryDirectory(prefix="pegasus-flops-") as tmp:
+        p0 = count_paper0(TINY_PAPER0 if args.smoke else [], Path(tmp), args.paper0_images)
+    results["paper0"] = p0
+    lines.append(f"paper-0 VAE-GAN: {p0['per_iteration'] / 1e9:.1f} GFLOP per iteration of "
+                 f"{p0['batch_size']}, {p0['per_epoch'] / 1e12:.2f} TFLOP per epoch of "
+                 f"{p0['images']} images, {p0['total'] / 1e15:.2f} PFLOP for 250 epochs: "
+                 + ", ".join(f"{p0['total'] / (rate * 1e12):.0f} s at {rate:g} TFLOP/s"
+                             for rate in rates))
     if args.fid_weights:
         fid = count_fid_extractor(args.fid_weights, args.fid_sha256, args.fid_samples)
         results["fid"] = fid

@@ -51,3 +51,7 @@ def test_table_on_tiny_networks(tmp_path, tiny_fid_weights):
     assert results["fid"]["per_image"] == 2 * 21 * 21 * 16 * 3 * 9
     assert results["fid"]["total"] == 100 * results["fid"]["per_image"]
     assert "FID extractor" in results["table"]
+    p0 = results["paper0"]
+    assert p0["per_iteration"] > 0 and p0["images"] == 17100
+    assert p0["per_epoch"] == p0["per_iteration"] * (17100 // p0["batch_size"])
+    assert p0["total"] == 250 * p0["per_epoch"] and "paper-0 VAE-GAN" in results["table"]
