@@ -81,8 +81,8 @@ def run_cli(module: str, *args: str, cwd: Path, env: dict | None = None,
             timeout: int = 600, fresh: bool = False) -> subprocess.CompletedProcess:
     """Run `python -m module args…` as a user would, capturing its output: in a process
     forked from an interpreter that has the heavy imports done (tests/warm_cli.py), or with
-    `fresh` in a new interpreter (commands that start processes of their own: DDP ranks,
-    launchers)."""
+    `fresh` in a new interpreter. (Processes the command starts itself, such as a DDP run's
+    second rank, are new interpreters either way.)"""
     full_env = {**os.environ, "PEGASUS_ROOT": str(cwd), "PYTHONUNBUFFERED": "1",
                 **(env or {})}
     if not fresh:

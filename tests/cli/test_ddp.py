@@ -13,8 +13,7 @@ DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.m
 def _ddp_run(model, tmp_path, *extra):
     run = tmp_path / "run"
     result = run_cli("pegasus_lab.cli.train", *smoke(model), *DDP, f"hydra.run.dir={run}",
-                     f"paths.log_dir={tmp_path}", *extra, cwd=ROOT, timeout=300,
-                     fresh=True)  # the launcher starts the second rank as a new process
+                     f"paths.log_dir={tmp_path}", *extra, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return run
 
