@@ -29,7 +29,7 @@ from hydra.utils import instantiate  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils.flop_counter import flop_registry  # noqa: E402
 
-from bench.run import compose_experiment  # noqa: E402
+from bench.run import compose_experiment, text_table  # noqa: E402
 
 # what is compared: (name, overrides of paper-2's model config)
 VARIANTS = [
@@ -137,7 +137,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> list[dict]:
+def main(argv=None) -> dict:
     args = parse_args(argv)
     rates = [float(r) for r in args.tflops.split(",")]
     rows = []
@@ -150,18 +150,14 @@ def main(argv=None) -> list[dict]:
                          "critic_batch_size": cfg.model.critic_batch_size,
                          "generator_batch_size": cfg.model.generator_batch_size,
                          "n_critic": cfg.model.n_critic, "width": cfg.model.critic.width})
+        p0 = count_paper0(TINY_PAPER0 if args.smoke else [], Path(tmp), args.paper0_images)
     head = ["variant", "TFLOP/iteration", "critic step", "generator step"] + [
         f"it/s at {r:g} TFLOP/s" for r in rates]
     body = [[r["variant"], f"{r['total'] / 1e12:.3f}", f"{r['critic_step'] / 1e12:.3f}",
              f"{r['generator_step'] / 1e12:.3f}"] + [f"{rate * 1e12 / r['total']:.0f}"
                                                      for rate in rates] for r in rows]
-    widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in [head, *body]]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    results = {"rows": rows}
-    with tempfile.TemporaryDirectory(prefix="pegasus-flops-") as tmp:
-        p0 = count_paper0(TINY_PAPER0 if args.smoke else [], Path(tmp), args.paper0_images)
-    results["paper0"] = p0
+    lines = text_table(head, body)
+    results = {"rows": rows, "paper0": p0}
     lines.append(f"paper-0 VAE-GAN: {p0['per_iteration'] / 1e9:.1f} GFLOP per iteration of "
                  f"{p0['batch_size']}, {p0['per_epoch'] / 1e12:.2f} TFLOP per epoch of "
                  f"{p0['images']} images, {p0['total'] / 1e15:.2f} PFLOP for 250 epochs: "

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import compose_experiment, machine  # noqa: E402
+from bench.run import compose_experiment, machine, text_table  # noqa: E402
 
 
 def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
@@ -56,9 +56,7 @@ def table(rows: list[dict], minutes: float | None) -> str:
     head = ["speed", "iterations", "train s", "it/s", "FID"]
     body = [[r["speed"], str(r["iterations"]), f"{r['train_seconds']:.0f}",
              f"{r['it_per_s']:.1f}", f"{r['fid']:.2f}"] for r in rows]
-    widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [head, *body]]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
+    lines = text_table(head, body)
     by_speed = {r["speed"]: r for r in rows}
     if not minutes and {"fast", "plain"} <= set(by_speed):
         delta = by_speed["fast"]["fid"] - by_speed["plain"]["fid"]

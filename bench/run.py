@@ -191,6 +191,14 @@ def run_yardstick(path: Path, iters: int) -> dict:
     return {"runs": runs, "it_per_s": best}
 
 
+def text_table(head: list[str], body: list[list[str]]) -> list[str]:
+    """Lines of a plain-text table: the head, a rule, then the body, columns aligned."""
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [head, *body]]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return lines
+
+
 def _row(name: str, value, unit: str, reference="", ratio="", target="", met="") -> list[str]:
     fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)
     return [name, fmt(value), unit, fmt(reference), fmt(ratio), target, met]
@@ -237,9 +245,7 @@ def table(results: dict) -> str:
     if results.get("smoke"):  # tiny networks on a CPU: no verdict on the targets
         for r in rows[1:]:
             r[-1] = ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
+    lines = text_table(rows[0], rows[1:])
     for key, label in (("paper2", "paper-2"), ("paper0", "paper-0"), ("paper3", "paper-3")):
         if key in results and "graph" in results[key]:
             r = results[key]

@@ -85,7 +85,7 @@ def run_cli(module: str, *args: str, cwd: Path, env: dict | None = None,
     second rank, are new interpreters either way.)"""
     full_env = {**os.environ, "PEGASUS_ROOT": str(cwd), "PYTHONUNBUFFERED": "1",
                 **(env or {})}
-    if not fresh:
+    if not fresh and warm_cli.available():
         return warm_cli.run(module, list(args), cwd, full_env, timeout)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

@@ -19,12 +19,11 @@ def test_a_warm_run_is_what_a_fresh_interpreter_gives(args, tmp_path):
         last = lambda text: text.strip().splitlines()[-3:]
         assert last(warm.stderr) == last(fresh.stderr)
         assert warm.stderr.startswith("to stderr\nTraceback (most recent call last):")
+        assert warm.returncode == 1 and "ValueError: probe failed" in warm.stderr
     else:
         assert warm.stderr == fresh.stderr
     assert f"env {tmp_path}" in warm.stdout and "main __main__" in warm.stdout
     assert "atexit ran" in warm.stdout
-    if args[0] == "raise":
-        assert warm.returncode == 1 and "ValueError: probe failed" in warm.stderr
 
 
 def test_each_warm_run_starts_clean(tmp_path):

@@ -9,7 +9,8 @@ sys.argv and sys.path[0], stdout and stderr in files, atexit handlers at the end
 status of SystemExit or 1 with the traceback on stderr. The modules run are never imported by
 the server, so each child executes its CLI module from the top.
 
-Where the fork server is not available (Windows) a fresh interpreter runs the command instead.
+Where the fork server is not available (Windows), tests/conftest.py's run_cli starts a new
+interpreter instead.
 """
 from __future__ import annotations
 
@@ -100,11 +101,8 @@ def _no_main_to_import():
 
 def run(module: str, args: list[str], cwd: Path, env: dict, timeout: float
         ) -> subprocess.CompletedProcess:
-    """Run `python -m module args` (as a forked child of the warm server); its output."""
+    """Run `python -m module args` as a forked child of the warm server; its output."""
     command = [sys.executable, "-m", module, *args]
-    if not available():
-        return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout)
     with tempfile.TemporaryDirectory(prefix="warm-cli-") as tmp:
         out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
         child = _server().Process(target=_run_as_main,
