@@ -6,10 +6,12 @@ import os
 import pickle
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning_utilities.core.apply_func import apply_to_collection
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -60,9 +62,52 @@ def model_from_checkpoint(path: str, device: str | torch.device = "cpu"):
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, made atomic: the file is written beside its target and
-    renamed over it, so a run killed mid-save leaves the previous checkpoint intact."""
+    renamed over it, so a run killed mid-save leaves the previous checkpoint intact.
+
+    With `background=True` a save copies the state into host memory and returns; one writer
+    thread then writes the copies, and removes replaced checkpoints, in the order they were
+    asked for, while training goes on. A write that failed is reported (CheckpointError) at
+    the next save, load or the end of the run; reading a checkpoint first waits for the writes
+    before it; the run ends only when every write has ended."""
+
+    def __init__(self, background: bool = False) -> None:
+        super().__init__()
+        self.background = bool(background)
+        self._writer: ThreadPoolExecutor | None = None
+        self._failure: CheckpointError | None = None
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if not self.background:
+            self._write(checkpoint, path, storage_options)
+            return
+        self._raise_failure()
+        # a copy taken now: training may change the tensors in place while the file is written
+        snapshot = apply_to_collection(checkpoint, torch.Tensor, _host_copy)
+        self._submit(f"writing {path}", self._write, snapshot, path, storage_options)
+
+    def remove_checkpoint(self, path) -> None:
+        if self.background:  # after the writes asked for before it (one of them may be `path`)
+            self._submit(f"removing {path}", super().remove_checkpoint, path)
+        else:
+            super().remove_checkpoint(path)
+
+    def load_checkpoint(self, *args, **kwargs):
+        self.flush()
+        return super().load_checkpoint(*args, **kwargs)
+
+    def flush(self) -> None:
+        """Wait until every write and removal asked for so far has ended; raise if one failed."""
+        if self._writer is not None:
+            self._writer.submit(lambda: None).result()
+        self._raise_failure()
+
+    def teardown(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        self._raise_failure()
+
+    def _write(self, checkpoint, path, storage_options=None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -73,6 +118,30 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def _submit(self, what: str, fn, *args) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+
+        def run() -> None:
+            if self._failure is not None:  # after a failed write, nothing more is touched
+                return
+            try:
+                fn(*args)
+            except Exception as err:
+                self._failure = CheckpointError(f"checkpoint: {what} failed: {err}")
+                self._failure.__cause__ = err
+
+        self._writer.submit(run)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+
+def _host_copy(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu", copy=True)
 
 
 def check_fits(path: str | Path, model) -> dict:

@@ -1,0 +1,89 @@
+"""Checkpoint writing in the background: a copy taken at the save, writes and removals in the
+order asked for, failures reported, nothing half-written left behind."""
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from pegasus_lab.checkpoints import AtomicCheckpointIO, load_checkpoint
+from pegasus_lab.cli.train import train
+from pegasus_lab.errors import CheckpointError
+from tests.conftest import SMOKE, compose_config
+
+
+def _state(step: int, weight: torch.Tensor) -> dict:
+    return {"global_step": step, "state_dict": {"w": weight}, "callbacks": {"scores": [step]}}
+
+
+def test_background_write_holds_the_state_at_the_save(tmp_path):
+    io = AtomicCheckpointIO(background=True)
+    weight = torch.randn(1000)
+    before = weight.clone()
+    state = _state(1, weight)
+    io.save_checkpoint(state, tmp_path / "last.ckpt")
+    weight.add_(1.0)  # training goes on in place while the file is written
+    state["callbacks"]["scores"].append(99)
+    io.teardown()
+    saved = load_checkpoint(tmp_path / "last.ckpt")
+    assert torch.equal(saved["state_dict"]["w"], before)
+    assert saved["callbacks"]["scores"] == [1]
+
+
+def test_background_writes_and_removals_keep_their_order(tmp_path):
+    io = AtomicCheckpointIO(background=True)
+    first, second = tmp_path / "best-epoch0001.ckpt", tmp_path / "best-epoch0002.ckpt"
+    for step in range(1, 6):  # the same file saved over and over: the last save wins
+        io.save_checkpoint(_state(step, torch.full((10,), float(step))), tmp_path / "last.ckpt")
+    io.save_checkpoint(_state(1, torch.zeros(3)), first)
+    io.save_checkpoint(_state(2, torch.zeros(3)), second)
+    io.remove_checkpoint(first)  # as ModelCheckpoint replaces its best: after its write
+    io.flush()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [second.name, "last.ckpt"]
+    assert load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 5
+    io.teardown()
+
+
+def test_loading_waits_for_the_writes_before_it(tmp_path):
+    io = AtomicCheckpointIO(background=True)
+    io.save_checkpoint(_state(3, torch.randn(100_000)), tmp_path / "last.ckpt")
+    assert io.load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 3
+    io.teardown()
+
+
+def test_background_write_failure_is_reported_and_keeps_the_old_file(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO(background=True)
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint(_state(1, torch.ones(4)), path)
+    io.flush()
+
+    def disk_full(self, checkpoint, target, storage_options=None):
+        Path(target).write_bytes(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", disk_full)
+    io.save_checkpoint(_state(2, torch.ones(4)), path)
+    with pytest.raises(CheckpointError, match=r"last\.ckpt failed: .*No space left"):
+        io.teardown()
+    monkeypatch.undo()
+    assert load_checkpoint(path)["global_step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
+
+
+def test_a_failed_write_stops_training_with_a_checkpoint_error(tmp_path, monkeypatch):
+    cfg = compose_config("train", [*SMOKE, "trainer.max_epochs=4"], tmp_path)
+    assert cfg.trainer.plugins[0].background  # the default
+    original, written = TorchCheckpointIO.save_checkpoint, []
+
+    def fails_after_the_first(self, checkpoint, target, storage_options=None):
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(checkpoint["global_step"])
+        original(self, checkpoint, target, storage_options)
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", fails_after_the_first)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        train(cfg)
+    monkeypatch.undo()
+    kept = list((Path(cfg.paths.output_dir) / "checkpoints").glob("*.ckpt"))
+    assert kept and all(load_checkpoint(p)["global_step"] == written[0] for p in kept)
