@@ -52,6 +52,8 @@ class WGAN(GenerativeModule):
         self.lr_decay_steps = lr_decay_steps
         self.dequantize, self.clip_value = dequantize, clip_value
         self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
+        # outside training, generate() samples from the average where one is kept
+        self.sample_from_average = True
         if init_from:
             self.load_initial_weights(init_from)
 
@@ -64,8 +66,8 @@ class WGAN(GenerativeModule):
     def generate(self, z, labels=None):
         if self.num_classes and labels is None:
             labels = self.random_labels(len(z))
-        net = self.generator_ema if (self.generator_ema is not None and not self.training) \
-            else self.generator
+        average = self.generator_ema is not None and self.sample_from_average
+        net = self.generator_ema if (average and not self.training) else self.generator
         return net(z, labels if self.num_classes else None)
 
     def realness(self, images: torch.Tensor, labels=None) -> torch.Tensor:

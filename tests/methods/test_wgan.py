@@ -118,6 +118,8 @@ def test_ema_generator_is_used_for_sampling_in_eval(tmp_path):
     with torch.no_grad():
         assert torch.allclose(model.generate(z, y), model.generator_ema(z, y))
         assert not torch.allclose(model.generate(z, y), model.generator.eval()(z, y))
+        model.sample_from_average = False  # the trained weights themselves (bench.quality)
+        assert torch.allclose(model.generate(z, y), model.generator(z, y))
 
 
 def test_class_count_must_match_the_data(tmp_path):
