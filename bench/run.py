@@ -168,6 +168,13 @@ def time_fid(args, model) -> dict:
             "precision": args.fid_precision, "fid_against_noise": out["fid"]}
 
 
+def report(name: str, result: dict) -> dict:
+    """Print one measurement the moment it is taken: a run cut short (a time limit) still
+    leaves what it measured in its output."""
+    print(f"[bench] {name}: {json.dumps(result, default=str)}", flush=True)
+    return result
+
+
 def release_device_memory() -> None:
     """Free what a finished run held (its recorded graph's memory pool included)."""
     import gc
@@ -313,29 +320,31 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="pegasus-bench-") as tmp:
         workdir = Path(tmp)
         if "yardstick" in wanted:
-            results["yardstick"] = run_yardstick(Path(args.yardstick), args.yardstick_iters)
+            results["yardstick"] = report("yardstick", run_yardstick(Path(args.yardstick),
+                                                                    args.yardstick_iters))
         model = None
         if "paper2" in wanted or "fid" in wanted:
             results["paper2"] = time_paper2(args, workdir)
             model = results["paper2"].pop("model")
+            report("paper2", results["paper2"])
         if args.ablate:
-            ablation = {"plain": time_paper2(args, workdir, ["speed=plain"])}
-            for s in args.switches.split(","):
-                ablation[f"without_{s}"] = time_paper2(args, workdir, [f"speed.{s}=false"])
-                ablation[f"without_{s}"].pop("model")
-                release_device_memory()
-            ablation["plain"].pop("model")
-            for name, (overrides, _) in VARIANTS.items():
+            ablation = results["ablation"] = {}
+            runs = [("plain", ["speed=plain"])]
+            runs += [(f"without_{s}", [f"speed.{s}=false"]) for s in args.switches.split(",")]
+            runs += [(name, overrides) for name, (overrides, _) in VARIANTS.items()]
+            for name, overrides in runs:
                 ablation[name] = time_paper2(args, workdir, overrides)
                 ablation[name].pop("model")
+                report(f"ablation {name}", ablation[name])
                 release_device_memory()
-            results["ablation"] = ablation
         if "paper0" in wanted:
-            results["paper0"] = time_epochs(args, workdir, "paper0", "paper0_vaegan")
+            results["paper0"] = report("paper0", time_epochs(args, workdir, "paper0",
+                                                             "paper0_vaegan"))
         if "paper3" in wanted:
-            results["paper3"] = time_epochs(args, workdir, "paper3", "paper3_stl10")
+            results["paper3"] = report("paper3", time_epochs(args, workdir, "paper3",
+                                                             "paper3_stl10"))
         if "fid" in wanted and model is not None:
-            results["fid"] = time_fid(args, model.eval())
+            results["fid"] = report("fid", time_fid(args, model.eval()))
     text = table(results)
     print(text, flush=True)
     results["table"] = text

@@ -36,9 +36,16 @@ def test_table_gives_ratios_against_the_yardstick():
     assert next(r for r in text.splitlines() if "FID of 50000" in r).rstrip().endswith("yes")
 
 
-def test_ablation_times_paper2_with_each_switch_off_and_the_yardsticks_critic(tmp_path):
+def test_ablation_times_paper2_with_each_switch_off_and_the_yardsticks_critic(tmp_path, capsys):
     results = main(["--smoke", "--only", "paper2", "--ablate", "--switches", "bf16,cuda_graphs",
                     "--out", str(tmp_path / "r.json")])
+    # each figure is printed as it is measured (a call cut off by a time limit keeps them)
+    printed = [line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("[bench] ")]
+    assert [line.split(":")[0] for line in printed] == [
+        "[bench] paper2", "[bench] ablation plain", "[bench] ablation without_bf16",
+        "[bench] ablation without_cuda_graphs", "[bench] ablation critic_norm_none"]
+    assert json.loads(printed[1].split(": ", 1)[1])["it_per_s"] > 0
     assert set(results["ablation"]) == {"plain", "without_bf16", "without_cuda_graphs",
                                         "critic_norm_none"}
     assert all(r["it_per_s"] > 0 for r in results["ablation"].values())
