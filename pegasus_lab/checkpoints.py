@@ -2,6 +2,7 @@
 written atomically, checked against the model before a run resumes from them."""
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import tempfile
@@ -82,7 +83,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return
         self._raise_failure()
         # a copy taken now: training may change the tensors in place while the file is written
-        snapshot = apply_to_collection(checkpoint, torch.Tensor, _host_copy)
+        snapshot = _host_snapshot(checkpoint)
         self._submit(f"writing {path}", self._write, snapshot, path, storage_options)
 
     def remove_checkpoint(self, path) -> None:
@@ -140,8 +141,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise failure
 
 
-def _host_copy(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().to("cpu", copy=True)
+def _host_snapshot(checkpoint: dict) -> dict:
+    """A deep copy of `checkpoint` with every tensor copied to host memory; containers keep
+    their type and attributes (a state dict's `_metadata`), as the file would have them."""
+    copies: dict[int, torch.Tensor] = {}
+
+    def remember(tensor: torch.Tensor) -> torch.Tensor:
+        copies[id(tensor)] = tensor.detach().to("cpu", copy=True)
+        return tensor
+
+    apply_to_collection(checkpoint, torch.Tensor, remember)
+    return copy.deepcopy(checkpoint, memo=copies)  # each tensor replaced by its host copy
 
 
 def check_fits(path: str | Path, model) -> dict:

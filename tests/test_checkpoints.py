@@ -30,6 +30,21 @@ def test_background_write_holds_the_state_at_the_save(tmp_path):
     assert saved["callbacks"]["scores"] == [1]
 
 
+def test_background_file_holds_what_the_loop_would_write(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    state = {"global_step": 7, "state_dict": net.state_dict(),
+             "optimizer_states": [torch.optim.Adam(net.parameters()).state_dict()]}
+    for background in (False, True):
+        io = AtomicCheckpointIO(background=background)
+        io.save_checkpoint(state, tmp_path / f"{background}.ckpt")
+        io.teardown()
+    loop, thread = (torch.load(tmp_path / f"{b}.ckpt", weights_only=True) for b in (False, True))
+    assert thread["state_dict"]._metadata == loop["state_dict"]._metadata  # module versions
+    assert thread["state_dict"].keys() == loop["state_dict"].keys()
+    assert all(torch.equal(thread["state_dict"][k], v) for k, v in loop["state_dict"].items())
+    assert thread["optimizer_states"] == loop["optimizer_states"]
+
+
 def test_background_writes_and_removals_keep_their_order(tmp_path):
     io = AtomicCheckpointIO(background=True)
     first, second = tmp_path / "best-epoch0001.ckpt", tmp_path / "best-epoch0002.ckpt"
