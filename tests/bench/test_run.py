@@ -12,27 +12,29 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
                     "--fid-sha256", sha, "--fid-samples", "24", "--fid-batch-size", "12",
                     "--yardstick", str(tmp_path / "absent.py")])
     assert results["paper2"]["it_per_s"] > 0 and results["paper2"]["iters"] == 3
+    assert results["host"]["ms_per_step"] > 0 and results["host"]["iters"] == 3
     assert results["paper0"]["seconds_per_epoch"] > 0
     assert results["paper3"]["seconds_per_epoch"] > 0
     assert results["fid"]["samples"] == 24 and results["fid"]["images_per_s"] > 0
     assert "skipped" in results["yardstick"]
     written = json.loads(out.read_text())
     assert written["table"] == results["table"]
-    for row in ("paper-2 generator iterations", "paper-0 250 epochs", "paper-3 DCGAN epoch",
-                "FID of 24 samples", "SMOKE RUN"):
+    for row in ("paper-2 generator iterations", "paper-2 loop, host only", "paper-0 250 epochs",
+                "paper-3 DCGAN epoch", "FID of 24 samples", "SMOKE RUN"):
         assert row in results["table"]
 
 
 def test_table_gives_ratios_against_the_yardstick():
     results = {"paper2": {"it_per_s": 90.0}, "yardstick": {"it_per_s": 9.0},
                "ablation": {"plain": {"it_per_s": 10.0}},
-               "paper0": {"seconds_per_epoch": 1.2},
+               "paper0": {"seconds_per_epoch": 1.2}, "host": {"ms_per_step": 2.5},
                "fid": {"seconds": 4.0, "samples": 50000, "images_per_s": 12500.0}}
     text = table(results)
     line = next(r for r in text.splitlines() if r.startswith("paper-2 generator"))
     assert "90.00" in line and "10.00" in line and line.rstrip().endswith("yes")  # 10× ≥ 9×
     assert "speed=plain" in text and "9.00" in text  # fast ÷ plain
     assert next(r for r in text.splitlines() if "250 epochs" in r).rstrip().endswith("yes")
+    assert next(r for r in text.splitlines() if "host only" in r).rstrip().endswith("yes")
     assert next(r for r in text.splitlines() if "FID of 50000" in r).rstrip().endswith("yes")
 
 
