@@ -18,13 +18,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _box_sums(weight: torch.Tensor) -> torch.Tensor:
+    """(O, I, 3, 3) → (O, I, 4, 4): entry (a, b) is the sum of the taps (a − 1 … a, b − 1 … b)
+    of the kernel, zero outside it: the 2×2 sliding sums of the kernel padded by one. Built
+    by pad and sum pooling, two kernels, and no matrix product (whose TF32 or bf16 rounding
+    would change the weights)."""
+    return F.avg_pool2d(F.pad(weight, (1, 1, 1, 1)), 2, stride=1, divisor_override=1)
+
+
 def conv3x3_meanpool_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """(O, I, 3, 3) → the (O, I, 4, 4) kernel of the equivalent stride-2 convolution."""
-    out = weight.new_zeros(*weight.shape[:2], 4, 4)
-    for a in (0, 1):
-        for b in (0, 1):
-            out = out + F.pad(weight, (b, 1 - b, a, 1 - a))
-    return out / 4
+    """(O, I, 3, 3) → the (O, I, 4, 4) kernel of the equivalent stride-2 convolution: output
+    pixel (i, j) averages the 3×3 convolution at (2i + a, 2j + b), a, b ∈ {0, 1}, so input
+    offset (u, v) of the 4×4 window carries the taps (u − a, v − b) summed over a, b, over 4."""
+    return _box_sums(weight) / 4
 
 
 class ConvPairRewrite(nn.Module):
@@ -57,21 +63,16 @@ class ConvMeanPool(ConvPairRewrite):
                         stride=2, padding=1)
 
 
-# For one axis: which 3×3 taps (rows) make up each of the 4 taps of the transposed kernel.
-# Output row 2i reads input rows i−1 (tap 0) and i (taps 1, 2); row 2i+1 reads i (taps 0, 1)
-# and i+1 (tap 2); with stride 2 and padding 1, transposed-kernel tap k serves input row
-# (y + 1 − k) / 2.
-_UP_TAPS = torch.tensor([[0.0, 0.0, 1.0],
-                         [0.0, 1.0, 1.0],
-                         [1.0, 1.0, 0.0],
-                         [1.0, 0.0, 0.0]])
-
-
 def upsample_conv3x3_kernel(weight: torch.Tensor) -> torch.Tensor:
     """(O, I, 3, 3) conv kernel → the (I, O, 4, 4) kernel of the equivalent stride-2 transposed
-    convolution of nearest-2×-upsampling-then-conv."""
-    taps = _UP_TAPS.to(weight)
-    return torch.einsum("ky,oiyx,lx->iokl", taps, weight, taps)
+    convolution of nearest-2×-upsampling-then-conv.
+
+    Along one axis: output row 2i reads input rows i − 1 (tap 0) and i (taps 1, 2); row 2i + 1
+    reads i (taps 0, 1) and i + 1 (tap 2). A stride-2, padding-1 transposed convolution sends
+    input row y to output row 2y − 1 + k with its tap k, so its taps are (w₂, w₁ + w₂, w₀ + w₁,
+    w₀): the sliding pair sums of the padded kernel (0, w₀, w₁, w₂, 0), reversed. In 2-D: the
+    box sums, flipped along both axes, input and output channels swapped."""
+    return _box_sums(weight).flip(2, 3).transpose(0, 1)
 
 
 class UpsampleConv(ConvPairRewrite):
