@@ -10,7 +10,9 @@ shape-only ("meta") tensors, so it needs no GPU and takes seconds.
 
 Elementwise work, reductions and the optimizers' updates are not counted: their cost is memory
 traffic and launches, which the benchmark (bench.run) measures instead. The counts come from
-torch.utils.flop_counter's formulas (2 FLOP per multiply-add).
+torch.utils.flop_counter's formulas (2 FLOP per multiply-add). Beside the FLOP, the table
+counts the operators that compute (views left out): roughly the kernels one iteration runs,
+the long tail a GPU pays per kernel whatever its arithmetic.
 """
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ VARIANTS = [
                       "model.critic.fused_downsample=false"]),
     ("rewrites (speed.fused_layers)", ["model.generator.fused_upsample=true",
                                        "model.critic.fused_downsample=true"]),
+    ("rewrites + layer_norm kernel (speed.fused_norms)", [
+        "model.generator.fused_upsample=true", "model.critic.fused_downsample=true",
+        "model.critic.fused_norm=true"]),
     ("rewrites, critic without layer norm", ["model.generator.fused_upsample=true",
                                              "model.critic.fused_downsample=true",
                                              "model.critic.norm=none"]),
@@ -47,18 +52,28 @@ TINY_PAPER0 = ["model.encoder.width=8", "model.encoder.latent_dim=8",
                "model.discriminator.width=8", "model.discriminator.hidden_dim=16"]
 
 
+# operators that only describe a tensor differently (no kernel runs)
+VIEW_OPS = frozenset({"view", "_unsafe_view", "reshape", "expand", "permute", "detach", "t",
+                      "transpose", "unsqueeze", "squeeze", "alias", "as_strided", "slice",
+                      "select", "unbind", "split", "chunk", "narrow", "lift_fresh"})
+
+
 class FlopCount(TorchDispatchMode):
     """Adds up torch's FLOP formulas (torch.utils.flop_counter's registry) for every operator
-    run inside it. (FlopCounterMode itself tracks modules with hooks that autograd.grad, used by
-    the gradient penalty, does not allow.)"""
+    run inside it, and counts the operators that compute (`ops`: views left out).
+    (FlopCounterMode itself tracks modules with hooks that autograd.grad, used by the gradient
+    penalty, does not allow.)"""
 
     def __init__(self) -> None:
         super().__init__()
         self.flops = 0
+        self.ops = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if func._overloadpacket.__name__ not in VIEW_OPS:
+            self.ops += 1
         formula = flop_registry.get(func._overloadpacket)
         if formula is not None:
             self.flops += formula(*args, **kwargs, out_val=out)
@@ -70,14 +85,19 @@ def experiment_model(experiment: str, overrides: list[str], workdir: Path):
     return instantiate(cfg.model), cfg
 
 
-def iteration_flops(model, networks: list[str], *inputs: torch.Tensor) -> float:
-    """FLOP of one `model.iteration(*inputs)` on meta tensors; `networks` in the order the
+def iteration_count(model, networks: list[str], *inputs: torch.Tensor) -> FlopCount:
+    """The count of one `model.iteration(*inputs)` on meta tensors; `networks` in the order the
     method's optimizers come (each stepped here by a no-op SGD: no Trainer needed)."""
     optimizers = [torch.optim.SGD(getattr(model, n).parameters(), lr=0.0) for n in networks]
     model.optimizers = lambda: optimizers
     with FlopCount() as count:
         model.iteration(*inputs)
-    return float(count.flops)
+    return count
+
+
+def iteration_flops(model, networks: list[str], *inputs: torch.Tensor) -> float:
+    """FLOP of one `model.iteration(*inputs)` (iteration_count)."""
+    return float(iteration_count(model, networks, *inputs).flops)
 
 
 def count_paper2_iteration(model, channels: int, side: int) -> dict[str, float]:
@@ -87,14 +107,15 @@ def count_paper2_iteration(model, channels: int, side: int) -> dict[str, float]:
     n = model.n_critic * model.critic_batch_size
     images = torch.empty(n, channels, side, side, device="meta")
     labels = torch.zeros(n, dtype=torch.long, device="meta")
-    total = iteration_flops(model, ["generator", "critic"], images, labels)
+    count = iteration_count(model, ["generator", "critic"], images, labels)
+    total = float(count.flops)
     # the generator step alone: the same losses and backward as the iteration's last update
     with FlopCount() as generator_step:
         out = model.generator_losses(model.generator_batch_size)
         out["generator"].backward(inputs=list(model.generator.parameters()))
     generator = float(generator_step.flops)
     return {"total": total, "generator_step": generator,
-            "critic_step": (total - generator) / model.n_critic}
+            "critic_step": (total - generator) / model.n_critic, "ops": count.ops}
 
 
 def count_paper0(overrides: list[str], workdir: Path, images: int) -> dict[str, float]:
@@ -152,10 +173,11 @@ def main(argv=None) -> dict:
                          "n_critic": cfg.model.n_critic, "width": cfg.model.critic.width})
         p0 = count_paper0(TINY_PAPER0 if args.smoke else [], Path(tmp), args.paper0_images)
     head = ["variant", "TFLOP/iteration", "critic step", "generator step"] + [
-        f"it/s at {r:g} TFLOP/s" for r in rates]
+        f"it/s at {r:g} TFLOP/s" for r in rates] + ["ops/iteration"]
     body = [[r["variant"], f"{r['total'] / 1e12:.3f}", f"{r['critic_step'] / 1e12:.3f}",
              f"{r['generator_step'] / 1e12:.3f}"] + [f"{rate * 1e12 / r['total']:.0f}"
-                                                     for rate in rates] for r in rows]
+                                                     for rate in rates] + [str(r["ops"])]
+            for r in rows]
     lines = text_table(head, body)
     results = {"rows": rows, "paper0": p0}
     lines.append(f"paper-0 VAE-GAN: {p0['per_iteration'] / 1e9:.1f} GFLOP per iteration of "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from lightning.pytorch.callbacks import Callback
 
 from pegasus_lab.nets.fused_ops import REWRITES
+from pegasus_lab.nets.layer_norm import LayerNorm2d
 from pegasus_lab.speed import Speed, channels_last
 
 
@@ -19,10 +20,12 @@ class SpeedUp(Callback):
         pl_module.speed = speed
         if stage != "fit":
             return
-        if speed.fused_layers:
-            for m in pl_module.modules():
-                if isinstance(m, REWRITES):
-                    m.fused = True
+        # the same functions computed another way (nets/fused_ops.py, nets/layer_norm.py)
+        for switch, kinds in (("fused_layers", REWRITES), ("fused_norms", (LayerNorm2d,))):
+            if getattr(speed, switch):
+                for m in pl_module.modules():
+                    if isinstance(m, kinds):
+                        m.fused = True
         if speed.channels_last:
             channels_last([pl_module])
         if speed.compile and pl_module.compilable_networks():

@@ -17,6 +17,7 @@ from torch import nn
 
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.nets.fused_ops import ConvMeanPool, UpsampleConv
+from pegasus_lab.nets.layer_norm import LayerNorm2d
 
 CRITIC_NORMS = ("layer", "none")
 
@@ -86,17 +87,17 @@ class ResNetGenerator(nn.Module):
         return self.out(h)
 
 
-def _norm(kind: str, channels: int) -> nn.Module:
-    # layer norm over (C, H, W) per sample with a per-channel affine = GroupNorm with 1 group
-    return nn.GroupNorm(1, channels) if kind == "layer" else nn.Identity()
+def _norm(kind: str, channels: int, fused: bool = False) -> nn.Module:
+    # layer norm over (C, H, W) per sample with a per-channel affine (= GroupNorm with 1 group)
+    return LayerNorm2d(channels, fused=fused) if kind == "layer" else nn.Identity()
 
 
 class CriticBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, down: bool, norm: str = "layer",
-                 fused_downsample: bool = False) -> None:
+                 fused_downsample: bool = False, fused_norm: bool = False) -> None:
         super().__init__()
         self.down = down
-        self.norm1, self.norm2 = _norm(norm, c_in), _norm(norm, c_in)
+        self.norm1, self.norm2 = _norm(norm, c_in, fused_norm), _norm(norm, c_in, fused_norm)
         self.conv1 = nn.Conv2d(c_in, c_in, 3, padding=1)
         # conv then 2×2 mean pool (one strided conv when fused: the same function)
         self.conv2 = ConvMeanPool(c_in, c_out, fused_downsample) if down else \
@@ -128,7 +129,7 @@ class FirstCriticBlock(nn.Module):
 class ResNetCritic(nn.Module):
     def __init__(self, in_channels: int = 3, width: int = 128, num_classes: int = 10,
                  norm: str = "layer", image_size: int = 32,
-                 fused_downsample: bool = False) -> None:
+                 fused_downsample: bool = False, fused_norm: bool = False) -> None:
         super().__init__()
         if norm not in CRITIC_NORMS:
             raise ConfigError(f"unknown critic norm {norm!r}; valid choices: {list(CRITIC_NORMS)}")
@@ -138,9 +139,12 @@ class ResNetCritic(nn.Module):
         self.num_classes = num_classes
         self.blocks = nn.Sequential(FirstCriticBlock(in_channels, width, fused_downsample),
                                     CriticBlock(width, width, down=True, norm=norm,
-                                                fused_downsample=fused_downsample),
-                                    CriticBlock(width, width, down=False, norm=norm),
-                                    CriticBlock(width, width, down=False, norm=norm))
+                                                fused_downsample=fused_downsample,
+                                                fused_norm=fused_norm),
+                                    CriticBlock(width, width, down=False, norm=norm,
+                                                fused_norm=fused_norm),
+                                    CriticBlock(width, width, down=False, norm=norm,
+                                                fused_norm=fused_norm))
         self.score = nn.Linear(width, 1)
         self.classifier = nn.Linear(width, num_classes) if num_classes else None
 

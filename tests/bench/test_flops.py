@@ -41,8 +41,10 @@ def test_table_on_tiny_networks(tmp_path, tiny_fid_weights):
     weights, sha = tiny_fid_weights
     results = main(["--smoke", "--out", str(tmp_path / "f.json"), "--fid-weights", str(weights),
                     "--fid-sha256", sha, "--fid-samples", "100"])
-    plain, rewrites, no_norm = rows = results["rows"]
+    plain, rewrites, norm_kernel, no_norm = rows = results["rows"]
     assert 0 < rewrites["total"] < plain["total"]
+    assert norm_kernel["total"] == rewrites["total"]  # the same arithmetic…
+    assert no_norm["ops"] < norm_kernel["ops"] < rewrites["ops"]  # …in fewer operators
     for r in rows:
         assert r["total"] == pytest.approx(r["n_critic"] * r["critic_step"] + r["generator_step"])
     assert no_norm["total"] == rewrites["total"]  # a norm layer is no arithmetic

@@ -10,6 +10,7 @@ from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
 from pegasus_lab.methods.wgan import WGAN
 from pegasus_lab.nets.fused_ops import REWRITES
+from pegasus_lab.nets.layer_norm import LayerNorm2d
 from pegasus_lab.nets.resnet_gan import ResNetCritic, ResNetGenerator
 from pegasus_lab.speed import Speed
 from tests.conftest import compose_config, smoke
@@ -86,11 +87,13 @@ def test_exact_switches_train_to_the_same_weights(tmp_path):
     plain = _train(Speed.plain(), tmp_path)
     # + the compiled generator, through AOTAutograd without Inductor's kernels (whose reordered
     # float sums are not exact), so that its traced graph is what is compared
-    exact = Speed(devices=("cpu",), fused_layers=True, channels_last=True,
+    exact = Speed(devices=("cpu",), fused_layers=True, fused_norms=True, channels_last=True,
                   fused_optimizers=True, cuda_graphs=True, sparse_logging=True, compile=True,
                   compile_backend="aot_eager")
     fast = _train(exact, tmp_path)
     assert all(m.fused for m in fast.modules() if isinstance(m, REWRITES))
+    assert all(m.fused for m in fast.modules() if isinstance(m, LayerNorm2d))
+    assert any(isinstance(m, LayerNorm2d) for m in fast.modules())
     assert fast.generator._compiled_call_impl is not None
     moved = 0.0
     for (name, p), q, p0 in zip(plain.named_parameters(), fast.parameters(),

@@ -73,7 +73,7 @@ def test_wgan_iterations_replay_as_one_graph(tmp_path):
                            image_size=16, batch_size=20, value_range=(-1, 1), val_fraction=0.0,
                            hflip=False, num_workers=0)
     speed = Speed(cuda_graphs=True, fused_optimizers=True, channels_last=True, bf16=True,
-                  fused_layers=True)
+                  fused_layers=True, fused_norms=True)
     trainer = L.Trainer(max_steps=12, accelerator="gpu", devices=1, precision="bf16-mixed",
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         callbacks=[SpeedUp(speed)], default_root_dir=tmp_path)
