@@ -107,12 +107,19 @@ def bench_overrides(args, paper: str, extra: list[str]) -> list[str]:
 
 
 def graph_state(model) -> str:
-    """Whether the iteration ran as a replayed CUDA graph (the timing depends on it)."""
+    """Whether the iteration ran as a replayed CUDA graph, and for a WGAN whether its critic
+    update ran compiled (the timing depends on both)."""
     runner = getattr(model, "_graphed", None)
     if runner is None:
-        return "eager"
-    return "recording failed: eager" if runner.failed else (
-        "replayed" if runner.recorded else "not recorded")
+        state = "eager"
+    else:
+        state = "recording failed: eager" if runner.failed else (
+            "replayed" if runner.recorded else "not recorded")
+    if isinstance(model, WGAN) and model.speed.compile_critic_step:
+        state += ", critic update " + {
+            True: "compiled", False: "through autograd (compiling failed: see the warning)",
+            None: "not run"}[model.critic_update_compiled]
+    return state
 
 
 def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:

@@ -17,6 +17,10 @@ so CPU results and tests do not depend on them unless a test asks for it.
 - compile: torch.compile for every network no double backward passes through (VAE, VAE-GAN,
   DCGAN, AC-GAN, and WGAN's generator; not a WGAN-GP critic, whose gradient penalty is
   differentiated twice); the parameter names, hence checkpoints, stay the same.
+- compile_critic_step: a WGAN-GP critic update's loss and gradients (the gradient penalty's
+  double backward included) written with torch.func transforms (WGAN.critic_gradients) and
+  compiled whole with torch.compile, which it cannot do through autograd.grad(create_graph):
+  the elementwise and reduction tail of forward, backward and double backward fused.
 - fused_layers: exact rewrites of layer pairs (nets/fused_ops.py: conv + mean pool as one
   strided conv, nearest upsampling + conv as one sub-pixel transposed conv), same parameters.
 - fused_norms: layer norms (paper-2's critic) computed by torch's layer_norm kernels instead of
@@ -37,7 +41,8 @@ import torch
 from pegasus_lab.errors import ConfigError
 
 SWITCHES = ("cudnn_benchmark", "tf32", "channels_last", "bf16", "fused_optimizers",
-            "cuda_graphs", "compile", "sparse_logging", "fused_layers", "fused_norms")
+            "cuda_graphs", "compile", "compile_critic_step", "sparse_logging", "fused_layers",
+            "fused_norms")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Speed:
     fused_optimizers: bool = False
     cuda_graphs: bool = False
     compile: bool = False
+    compile_critic_step: bool = False
     sparse_logging: bool = False
     fused_layers: bool = False
     fused_norms: bool = False

@@ -3,6 +3,9 @@ torch.compile at setup, before the optimizers are built; the method reads the re
 optimizers, CUDA graphs, sparse logging) from `pl_module.speed`."""
 from __future__ import annotations
 
+import functools
+
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from pegasus_lab.nets.fused_ops import REWRITES
@@ -28,11 +31,13 @@ class SpeedUp(Callback):
                         m.fused = True
         if speed.channels_last:
             channels_last([pl_module])
-        if speed.compile and pl_module.compilable_networks():
+        steps = speed.compile_critic_step and hasattr(pl_module, "compile_steps")
+        if (speed.compile and pl_module.compilable_networks()) or steps:
             import torch._dynamo
             # where compilation fails (no Triton for this GPU, an unsupported op) the network
             # runs eagerly, with torch's warning, instead of stopping the run
             torch._dynamo.config.suppress_errors = True
+        if speed.compile and pl_module.compilable_networks():
             if pl_module.retains_graph:
                 # compiled backward passes may free ("donate") saved buffers unless told that
                 # the graph is backpropagated more than once (torch < 2.5 donates none)
@@ -42,3 +47,6 @@ class SpeedUp(Callback):
             for name in pl_module.compilable_networks():
                 getattr(pl_module, name).compile(backend=speed.compile_backend,
                                                  mode=speed.compile_mode)
+        if steps:
+            pl_module.compile_steps(functools.partial(
+                torch.compile, backend=speed.compile_backend, mode=speed.compile_mode))

@@ -7,14 +7,20 @@ import torch
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-                     fake: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.Tensor:
+                     fake: torch.Tensor, alpha: torch.Tensor | None = None,
+                     functional: bool = False) -> torch.Tensor:
     """mean over the batch of (‖∇ₓ D(x̂)‖₂ − 1)², x̂ = real + α·(fake − real), α ~ U[0, 1] per
     image. Built with create_graph so the penalty itself can be differentiated (the double
-    backward)."""
+    backward); `functional`: the input gradient by torch.func.grad instead, for a penalty
+    computed inside torch.func transforms (which torch.compile can then take whole)."""
     if alpha is None:
         alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device,
                            dtype=real.dtype)
-    mixed = (real + alpha * (fake - real)).detach().requires_grad_(True)
-    grad, = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    mixed = real + alpha * (fake - real)
+    if functional:
+        grad = torch.func.grad(lambda x: critic(x).sum())(mixed)
+    else:
+        mixed = mixed.detach().requires_grad_(True)
+        grad, = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     slopes = torch.sqrt(grad.flatten(1).pow(2).sum(1) + 1e-12)
     return (slopes - 1.0).pow(2).mean()

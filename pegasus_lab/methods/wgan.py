@@ -14,6 +14,7 @@ Without classes (num_classes = 0) the auxiliary terms vanish.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -75,14 +76,22 @@ class WGAN(GenerativeModule):
         return self.critic(images)[0]
 
     def critic_losses(self, real: torch.Tensor, labels: torch.Tensor | None,
-                      fake: torch.Tensor) -> dict[str, torch.Tensor]:
+                      fake: torch.Tensor, alpha: torch.Tensor | None = None,
+                      critic: Callable | None = None) -> dict[str, torch.Tensor]:
+        """The critic's losses; `alpha`: the penalty's mixing weights (drawn when None);
+        `critic`: the critic as a function of its parameters inside torch.func transforms
+        (`critic_gradients`), self.critic otherwise."""
+        functional = critic is not None
+        if critic is None:
+            critic = self.critic
         n = len(real)
-        scores, logits = self.critic(torch.cat([real, fake]))  # one batched forward
+        scores, logits = critic(torch.cat([real, fake]))  # one batched forward
         wasserstein = scores[n:].mean() - scores[:n].mean()
         out = {"wasserstein": wasserstein}
         loss = wasserstein
         if self.gp_weight:
-            out["gradient_penalty"] = gradient_penalty(lambda x: self.critic(x)[0], real, fake)
+            out["gradient_penalty"] = gradient_penalty(lambda x: critic(x)[0], real, fake,
+                                                       alpha, functional=functional)
             loss = loss + self.gp_weight * out["gradient_penalty"]
         if logits is not None:
             out["aux_real"] = F.cross_entropy(logits[:n], labels)
@@ -91,6 +100,68 @@ class WGAN(GenerativeModule):
             loss = loss + self.aux_weight_real * out["aux_real"] \
                 + self.aux_weight_fake * out["aux_fake"]
         out["critic"] = loss
+        return out
+
+    def critic_gradients(self, params: dict[str, torch.Tensor], real: torch.Tensor,
+                         labels: torch.Tensor | None, fake: torch.Tensor,
+                         alpha: torch.Tensor) -> tuple[dict, dict]:
+        """The critic loss's gradients with respect to `params` (the critic's, by name) and
+        the detached losses, as one pure function built from torch.func transforms: the
+        gradient penalty's double backward included, so that torch.compile can compile the
+        whole critic update's arithmetic (speed.compile_critic_step), which it cannot do
+        through autograd.grad(create_graph=True)."""
+        def loss(p):
+            critic = lambda x: torch.func.functional_call(self.critic, p, (x,))
+            out = self.critic_losses(real, labels, fake, alpha, critic=critic)
+            return out["critic"], {k: v.detach() for k, v in out.items()}
+        return torch.func.grad(loss, has_aux=True)(params)
+
+    def compile_steps(self, compile: Callable) -> None:
+        """speed.compile_critic_step: the critic update's gradients through `compile`d
+        `critic_gradients`, as one graph. The first call compiles; should that fail (or the
+        graph break), the critic updates through autograd from then on (with a warning)
+        rather than through torch.func uncompiled, which runs more operators than autograd."""
+        compiled = compile(self.critic_gradients, fullgraph=True)
+
+        def first_call(*args):
+            import torch._dynamo
+            try:
+                with torch._dynamo.config.patch(suppress_errors=False):
+                    result = compiled(*args)
+            except Exception as err:  # noqa: BLE001 — any failure: the autograd path
+                warnings.warn(f"compiling the critic update failed ({type(err).__name__}: "
+                              f"{err}); the critic updates through autograd instead",
+                              stacklevel=2)
+                self._critic_gradients, self.critic_update_compiled = None, False
+                return None
+            self._critic_gradients, self.critic_update_compiled = compiled, True
+            return result
+
+        self._critic_gradients = first_call
+
+    _critic_gradients: Callable | None = None
+    # whether the critic update compiled (speed.compile_critic_step): None until first tried
+    critic_update_compiled: bool | None = None
+
+    def critic_update(self, real, labels, fake, optimizer) -> dict[str, torch.Tensor]:
+        """One critic update: its losses, gradients and optimizer step; returns the losses."""
+        optimizer.zero_grad(set_to_none=True)
+        # the penalty's mixing weights, drawn here for either path (the same random stream)
+        alpha = torch.rand(len(real), *([1] * (real.ndim - 1)), device=real.device,
+                           dtype=real.dtype) if self.gp_weight else None
+        result = None
+        if self._critic_gradients is not None:
+            params = dict(self.critic.named_parameters())
+            result = self._critic_gradients({k: p.detach() for k, p in params.items()},
+                                            real, labels, fake, alpha)
+        if result is None:
+            out = self.critic_losses(real, labels, fake, alpha)
+            self.run_backward(out["critic"])
+        else:
+            grads, out = result
+            for name, p in params.items():
+                p.grad = grads[name]
+        self.step_without_counting(optimizer)
         return out
 
     def generator_losses(self, n: int) -> dict[str, torch.Tensor]:
@@ -145,10 +216,7 @@ class WGAN(GenerativeModule):
             with torch.no_grad():
                 fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
                                       y if self.num_classes else None)
-            critic_out = self.critic_losses(real, y if self.num_classes else None, fake)
-            opt_c.zero_grad(set_to_none=True)
-            self.run_backward(critic_out["critic"])
-            self.step_without_counting(opt_c)
+            critic_out = self.critic_update(real, y if self.num_classes else None, fake, opt_c)
             if self.clip_value:
                 with torch.no_grad():
                     torch._foreach_clamp_min_(list(self.critic.parameters()), -self.clip_value)

@@ -111,7 +111,11 @@ class LayerNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rewritten(x) if self.fused else self.plain(x)
+        # inside torch.func transforms (a compiled critic step), the plain form: the compiler
+        # fuses its derivatives itself, and a hand-written double backward is not a transform
+        if self.fused and not torch._C._are_functorch_transforms_active():
+            return self.rewritten(x)
+        return self.plain(x)
 
     def plain(self, x: torch.Tensor) -> torch.Tensor:
         return F.group_norm(x, 1, self.weight, self.bias, self.eps)

@@ -23,3 +23,24 @@ def test_penalty_uses_the_interpolates_and_is_differentiable_twice():
     assert torch.allclose(gp, ((slopes - 1) ** 2).mean(), atol=1e-6)
     gp.backward()  # the double backward reaches the critic's weights
     assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0
+
+
+def test_the_functional_penalty_is_the_autograd_one():
+    # inside torch.func transforms (the compiled critic update): the same value and gradients
+    torch.manual_seed(1)
+    critic = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(),
+                                 torch.nn.Linear(4 * 4 * 4, 1, bias=False)).double()
+    real, fake = torch.randn(3, 3, 6, 6).double(), torch.randn(3, 3, 6, 6).double()
+    alpha = torch.rand(3, 1, 1, 1).double()
+    params = {k: p.detach() for k, p in critic.named_parameters()}
+
+    def penalty(p):
+        call = lambda x: torch.func.functional_call(critic, p, (x,)).squeeze(1)
+        return gradient_penalty(call, real, fake, alpha, functional=True)
+
+    expected = gradient_penalty(lambda x: critic(x).squeeze(1), real, fake, alpha)
+    assert torch.allclose(penalty(params), expected, atol=1e-12)
+    grads = torch.func.grad(penalty)(params)
+    for (name, p), g in zip(critic.named_parameters(),
+                            torch.autograd.grad(expected, list(critic.parameters()))):
+        assert torch.allclose(grads[name], g, atol=1e-10), name

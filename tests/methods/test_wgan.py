@@ -7,6 +7,7 @@ from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.wgan import WGAN
+from pegasus_lab.nets.layer_norm import LayerNorm2d
 from pegasus_lab.nets.resnet_gan import ResNetCritic, ResNetGenerator
 
 
@@ -139,3 +140,44 @@ def test_weight_clipping_keeps_critic_weights_in_range(tmp_path):
     assert (weights.abs() > 0.0099).any()  # they were pushed to the bound
     out = model.critic_losses(torch.zeros(2, 3, 16, 16), None, torch.zeros(2, 3, 16, 16))
     assert "gradient_penalty" not in out  # no penalty computed without a weight
+
+
+@pytest.mark.parametrize("num_classes", [4, 0])
+def test_functional_critic_gradients_are_the_autograd_ones(num_classes):
+    # critic_gradients (torch.func, what speed.compile_critic_step compiles) against the
+    # autograd path, the gradient penalty's double backward included; float64
+    torch.manual_seed(0)
+    model = _model(num_classes).double()
+    for norm in model.critic.modules():  # layer norm's scale and shift away from 1 and 0
+        if isinstance(norm, LayerNorm2d):
+            with torch.no_grad():
+                norm.weight.normal_(1.0, 0.3)
+                norm.bias.normal_(0.0, 0.3)
+    real, fake = torch.randn(4, 3, 16, 16).double(), torch.randn(4, 3, 16, 16).double()
+    labels = torch.tensor([0, 1, 2, 3]) if num_classes else None
+    alpha = torch.rand(4, 1, 1, 1).double()
+    out = model.critic_losses(real, labels, fake, alpha)
+    params = dict(model.critic.named_parameters())
+    expected = torch.autograd.grad(out["critic"], list(params.values()))
+    grads, losses = model.critic_gradients({k: p.detach() for k, p in params.items()}, real,
+                                           labels, fake, alpha)
+    assert set(losses) == set(out)
+    for k in out:
+        assert torch.allclose(losses[k], out[k].detach(), atol=1e-12), k
+    for (name, g), e in zip(grads.items(), expected):
+        assert torch.allclose(g, e, atol=1e-10), name
+
+
+def test_a_critic_update_that_fails_to_compile_runs_through_autograd(tmp_path):
+    def broken_compile(fn, **options):
+        def compiled(*args):
+            raise RuntimeError("no backend here")
+        return compiled
+
+    torch.manual_seed(0)
+    model = _model()
+    model.compile_steps(broken_compile)
+    with pytest.warns(UserWarning, match="compiling the critic update failed.*no backend"):
+        _trainer(tmp_path, 2).fit(model, datamodule=_data())
+    assert model._critic_gradients is None and model.critic_update_compiled is False
+    assert all(torch.isfinite(p).all() for p in model.critic.parameters())

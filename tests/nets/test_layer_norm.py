@@ -133,3 +133,15 @@ def test_the_penalty_backward_runs_fewer_ops_when_fused(layout):
     fused_1, fused_2 = (n - t for n, t in zip(ops(LayerNorm2d(8, fused=True)), (test_1, test_2)))
     # counted with torch 2.14 on the CPU: 23 + 62 plain, 1 + 35 fused
     assert fused_1 < plain_1 and 2 * (fused_1 + fused_2) <= plain_1 + plain_2
+
+
+def test_inside_torch_func_transforms_the_plain_form_runs():
+    # a compiled critic update differentiates with torch.func, which the hand-written double
+    # backward is not part of: the fused norm computes the plain form there, the same values
+    torch.manual_seed(4)
+    plain, fused = _pair(3)
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    f = lambda norm: torch.func.grad(lambda t: norm(t).tanh().sum())(x)
+    assert torch.allclose(f(fused), f(plain), atol=1e-12)
+    gx, = torch.autograd.grad(fused(x.requires_grad_()).tanh().sum(), x)
+    assert torch.allclose(f(fused), gx, atol=1e-10)
