@@ -142,12 +142,12 @@ def test_weight_clipping_keeps_critic_weights_in_range(tmp_path):
     assert "gradient_penalty" not in out  # no penalty computed without a weight
 
 
-@pytest.mark.parametrize("num_classes", [4, 0])
-def test_functional_critic_gradients_are_the_autograd_ones(num_classes):
+@pytest.mark.parametrize("num_classes,gp_weight", [(4, 10.0), (0, 10.0), (4, 0.0)])
+def test_functional_critic_gradients_are_the_autograd_ones(num_classes, gp_weight):
     # critic_gradients (torch.func, what speed.compile_critic_step compiles) against the
     # autograd path, the gradient penalty's double backward included; float64
     torch.manual_seed(0)
-    model = _model(num_classes).double()
+    model = _model(num_classes, gp_weight=gp_weight).double()
     for norm in model.critic.modules():  # layer norm's scale and shift away from 1 and 0
         if isinstance(norm, LayerNorm2d):
             with torch.no_grad():
