@@ -118,7 +118,7 @@ def graph_state(model) -> str:
     if isinstance(model, WGAN) and model.speed.compile_critic_step:
         state += ", critic update " + {
             True: "compiled", False: "through autograd (compiling failed: see the warning)",
-            None: "not run"}[model.critic_update_compiled]
+            None: "not compiled"}[model.critic_update_compiled]
     return state
 
 

@@ -120,7 +120,11 @@ class WGAN(GenerativeModule):
         """speed.compile_critic_step: the critic update's gradients through `compile`d
         `critic_gradients`, as one graph. The first call compiles; should that fail (or the
         graph break), the critic updates through autograd from then on (with a warning)
-        rather than through torch.func uncompiled, which runs more operators than autograd."""
+        rather than through torch.func uncompiled, which runs more operators than autograd.
+        A critic with buffers (batch norm's running statistics, updated in place by its
+        forward) keeps the autograd path."""
+        if next(self.critic.buffers(), None) is not None:
+            return
         compiled = compile(self.critic_gradients, fullgraph=True)
 
         def first_call(*args):
@@ -141,6 +145,7 @@ class WGAN(GenerativeModule):
 
     _critic_gradients: Callable | None = None
     # whether the critic update compiled (speed.compile_critic_step): None until first tried
+    # (or never: a critic with buffers)
     critic_update_compiled: bool | None = None
 
     def critic_update(self, real, labels, fake, optimizer) -> dict[str, torch.Tensor]:

@@ -181,3 +181,13 @@ def test_a_critic_update_that_fails_to_compile_runs_through_autograd(tmp_path):
         _trainer(tmp_path, 2).fit(model, datamodule=_data())
     assert model._critic_gradients is None and model.critic_update_compiled is False
     assert all(torch.isfinite(p).all() for p in model.critic.parameters())
+
+
+def test_a_critic_with_running_statistics_keeps_the_autograd_update():
+    from pegasus_lab.nets.study_gan import StudyDiscriminator, StudyGenerator
+    rms = lambda params: torch.optim.RMSprop(params, lr=5e-5)
+    model = WGAN(StudyGenerator(latent_dim=8, width=8, image_size=16, num_classes=0),
+                 StudyDiscriminator(width=8, image_size=16, batch_norm=True), rms, rms,
+                 gp_weight=0.0, clip_value=0.01, critic_batch_size=4)
+    model.compile_steps(lambda fn, **options: pytest.fail("nothing to compile"))
+    assert model._critic_gradients is None and model.critic_update_compiled is None
