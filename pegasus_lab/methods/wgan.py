@@ -133,8 +133,9 @@ class WGAN(GenerativeModule):
                 with torch._dynamo.config.patch(suppress_errors=False):
                     result = compiled(*args)
             except Exception as err:  # noqa: BLE001 — any failure: the autograd path
+                reason = (str(err).strip().splitlines() or [""])[0][:300]
                 warnings.warn(f"compiling the critic update failed ({type(err).__name__}: "
-                              f"{err}); the critic updates through autograd instead",
+                              f"{reason}); the critic updates through autograd instead",
                               stacklevel=2)
                 self._critic_gradients, self.critic_update_compiled = None, False
                 return None
