@@ -8,6 +8,8 @@
     # … and, from the same run, the FID of an average of the generator's weights
     python -m bench.quality --minutes 7 --speeds fast --fid-weights PATH \
         --override model.ema_decay=0.999
+    # … and the FID every 2 minutes on the way (the clock stops while it is measured)
+    python -m bench.quality --minutes 7 --curve-minutes 2 --speeds fast --fid-weights PATH
 
 FID: `--samples` generated images (default 10,000) against the features of all training
 images (CIFAR-10: 50,000), the TF-Inception weights given. Extra Hydra overrides
@@ -17,6 +19,7 @@ writes the numbers as JSON (--out).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -27,7 +30,71 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from lightning.pytorch.callbacks import Callback  # noqa: E402
+
 from bench.run import compose_experiment, machine, text_table  # noqa: E402
+
+
+class TrainingClock(Callback):
+    """Stops training once the training loop has run for `seconds` of wall time, the time
+    spent inside `paused()` (measurements along the way) not counted."""
+
+    def __init__(self, seconds: float, clock=time.perf_counter) -> None:
+        self.seconds, self.clock = seconds, clock
+        self.start, self.excluded = None, 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start, self.excluded = self.clock(), 0.0
+
+    def elapsed(self) -> float:
+        return 0.0 if self.start is None else self.clock() - self.start - self.excluded
+
+    @contextlib.contextmanager
+    def paused(self):
+        stopped = self.clock()
+        try:
+            yield
+        finally:
+            self.excluded += self.clock() - stopped
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        if self.elapsed() >= self.seconds:
+            trainer.should_stop = True
+
+
+class FidCurve(Callback):
+    """`measure()` (FIDs) after every `every` seconds of the clock's training time, the clock
+    paused meanwhile: a curve of quality against training time from one run."""
+
+    def __init__(self, clock: TrainingClock, every: float, measure) -> None:
+        self.clock, self.every, self.measure = clock, every, measure
+        self.points: list[dict] = []
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        mark = (len(self.points) + 1) * self.every
+        if self.clock.elapsed() < mark or mark >= self.clock.seconds:
+            return  # the last point is the run's own final measurement
+        with self.clock.paused():
+            point = self.measure()
+        self.points.append({"minutes": mark / 60, "iterations": trainer.global_step, **point})
+        print(json.dumps({"curve": self.points[-1]}), flush=True)
+
+
+def measure_fids(model, fid) -> dict:
+    """The generator's FID and, where the run keeps an average of its weights
+    (model.ema_decay), the average's; the model's sampling choice is left as it was."""
+    average = None
+    if getattr(model, "generator_ema", None) is not None:
+        chosen = model.sample_from_average
+        model.sample_from_average = True
+        average = fid()["fid"]
+        model.sample_from_average = False
+        metrics = fid()
+        model.sample_from_average = chosen
+    else:
+        metrics = fid()
+    return {"fid": metrics["fid"], "fid_average": average, "num_real": metrics["num_real"],
+            "num_generated": metrics["num_generated"]}
 
 
 def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
@@ -35,35 +102,41 @@ def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
     from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
     overrides = [f"speed={speed}", f"seed={args.seed}", "model.lr_decay_steps=100000",
                  "trainer.max_epochs=-1", "logger=none"]
-    if args.minutes:
-        overrides += ["trainer.max_steps=100000", f"+trainer.max_time={{minutes: {args.minutes}}}"]
-    else:
-        overrides += [f"trainer.max_steps={args.iterations}"]
+    overrides += ["trainer.max_steps=100000"] if args.minutes else [
+        f"trainer.max_steps={args.iterations}"]
     cfg = compose_experiment("paper2_cifar10", overrides + list(args.override), workdir)
     datamodule, model, trainer = build(cfg)
+    real = {}
+
+    def fid() -> dict:
+        if not real:  # the training images' features, once (cached on disk where configured)
+            real["features"], real["labels"] = dataset_features(
+                extractor, datamodule, args.batch_size, cfg.fid.get("cache_dir"), model.device)
+        return model_metrics(model, extractor, real["features"], real["labels"],
+                             datamodule.classes, args.samples, args.batch_size, seed=args.seed,
+                             per_class=False, with_kid=False)
+
+    curve = None
+    if args.minutes:
+        clock = TrainingClock(60 * args.minutes)
+        trainer.callbacks.append(clock)
+        if args.curve_minutes:
+            curve = FidCurve(clock, 60 * args.curve_minutes, lambda: measure_fids(model, fid))
+            trainer.callbacks.append(curve)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
     seconds = time.perf_counter() - started
-    model.eval()
-    real, labels = dataset_features(extractor, datamodule, args.batch_size,
-                                    cfg.fid.get("cache_dir"), model.device)
-
-    def fid() -> dict:
-        return model_metrics(model, extractor, real, labels, datamodule.classes, args.samples,
-                             args.batch_size, seed=args.seed, per_class=False, with_kid=False)
-
+    if curve is not None:  # the training time, without the measurements along the way
+        seconds -= clock.excluded
     # the trained generator's FID (what fast and plain are compared by), and, where the run
-    # kept an average of its weights (model.ema_decay), the average's from the same run
-    fid_average = None
-    if getattr(model, "generator_ema", None) is not None:
-        fid_average = fid()["fid"]
-        model.sample_from_average = False
-    metrics = fid()
-    return {"speed": speed, "iterations": trainer.global_step, "train_seconds": seconds,
-            "it_per_s": trainer.global_step / seconds, "fid": metrics["fid"],
-            "fid_average": fid_average,
-            "num_real": metrics["num_real"], "num_generated": metrics["num_generated"],
-            "precision": str(trainer.precision), "switches": model.speed.enabled()}
+    # kept an average of its weights, the average's from the same run
+    model.eval()
+    row = {"speed": speed, "iterations": trainer.global_step, "train_seconds": seconds,
+           "it_per_s": trainer.global_step / seconds, **measure_fids(model, fid),
+           "precision": str(trainer.precision), "switches": model.speed.enabled()}
+    if curve is not None:
+        row["curve"] = curve.points
+    return row
 
 
 def table(rows: list[dict], minutes: float | None) -> str:
@@ -85,6 +158,11 @@ def table(rows: list[dict], minutes: float | None) -> str:
             if r.get("fid_average") is not None:
                 lines.append(f"  sampling from the weights' average (EMA): "
                              f"{r['fid_average']:.2f}")
+            for p in r.get("curve", []):
+                average = "" if p.get("fid_average") is None else \
+                    f", EMA {p['fid_average']:.2f}"
+                lines.append(f"  on the way, after {p['minutes']:g} min ({p['iterations']} "
+                             f"iterations): FID {p['fid']:.2f}{average}")
     return "\n".join(lines)
 
 
@@ -98,6 +176,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=5000)
     p.add_argument("--minutes", type=float, default=None,
                    help="train for this long instead of --iterations")
+    p.add_argument("--curve-minutes", type=float, default=None,
+                   help="with --minutes: also the FID after every this many minutes of "
+                        "training (not counted in the training time)")
     p.add_argument("--speeds", default="fast,plain")
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--batch-size", type=int, default=500)

@@ -2,7 +2,7 @@
 same number of iterations and get an FID each."""
 import json
 
-from bench.quality import main, table
+from bench.quality import TrainingClock, main, table
 
 TINY = ["data=synthetic", "data.source.per_class=10", "data.source.num_classes=4",
         "model.generator.num_classes=4", "model.generator.width=8", "model.critic.width=8",
@@ -48,3 +48,45 @@ def test_time_to_quality_table_with_the_average():
     text = table(rows, 7)
     assert "FID (EMA)" in text.splitlines()[0]
     assert "FID after 7 min (fast): 17.50" in text and "(EMA): 15.25" in text
+
+
+def test_the_clock_leaves_out_the_time_paused():
+    now = [0.0]
+    clock = TrainingClock(10.0, clock=lambda: now[0])
+    clock.on_train_start(None, None)
+    now[0] = 4.0
+    with clock.paused():
+        now[0] = 100.0  # a long measurement
+    now[0] = 105.0
+    assert clock.elapsed() == 9.0
+
+    class Trainer:
+        should_stop = False
+    trainer = Trainer()
+    clock.on_train_batch_end(trainer, None)
+    assert not trainer.should_stop
+    now[0] = 106.0
+    clock.on_train_batch_end(trainer, None)
+    assert trainer.should_stop
+
+
+def test_a_timed_run_with_a_curve(tmp_path, tiny_fid_weights):
+    # a few seconds of training, the FID every second on the way (not counted as training)
+    weights, sha = tiny_fid_weights
+    args = ["--minutes", str(4 / 60), "--curve-minutes", str(1 / 60), "--samples", "16",
+            "--batch-size", "8", "--speeds", "plain", "--fid-weights", str(weights),
+            "--fid-sha256", sha, "--out", str(tmp_path / "q.json"),
+            "--override", "model.ema_decay=0.5"]
+    for o in TINY:
+        args += ["--override", o]
+    (row,) = main(args)
+    curve = row["curve"]
+    marks = [p["minutes"] for p in curve]  # one point per batch at most: on a slow machine
+    assert len(marks) >= 2 and marks == sorted(set(marks))  # a mark may be skipped
+    assert set(marks) <= {1 / 60, 2 / 60, 3 / 60}
+    assert all(p["fid"] >= 0 and p["fid_average"] >= 0 for p in curve)
+    steps = [p["iterations"] for p in curve] + [row["iterations"]]
+    assert steps == sorted(steps) and steps[0] > 0
+    assert row["train_seconds"] >= 4  # four seconds of training, the measurements left out
+    text = json.loads((tmp_path / "q.json").read_text())["table"]
+    assert "on the way, after" in text and "FID after" in text
