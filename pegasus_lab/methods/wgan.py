@@ -27,6 +27,14 @@ from pegasus_lab.methods.ema import EMA
 from pegasus_lab.methods.penalties import gradient_penalty
 
 
+def _like(param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """`grad` laid out as `param` (as autograd's accumulation does): fused and foreach
+    optimizer kernels walk a parameter and its gradient as the same flat memory."""
+    if grad.stride() == param.stride():
+        return grad
+    return torch.empty_like(param).copy_(grad)
+
+
 class WGAN(GenerativeModule):
     def __init__(self, generator: nn.Module, critic: nn.Module, generator_optimizer: Callable,
                  critic_optimizer: Callable, n_critic: int = 5, critic_batch_size: int = 64,
@@ -166,7 +174,7 @@ class WGAN(GenerativeModule):
         else:
             grads, out = result
             for name, p in params.items():
-                p.grad = grads[name]
+                p.grad = _like(p, grads[name])
         self.step_without_counting(optimizer)
         return out
 

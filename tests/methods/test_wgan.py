@@ -191,3 +191,28 @@ def test_a_critic_with_running_statistics_keeps_the_autograd_update():
                  gp_weight=0.0, clip_value=0.01, critic_batch_size=4)
     model.compile_steps(lambda fn, **options: pytest.fail("nothing to compile"))
     assert model._critic_gradients is None and model.critic_update_compiled is None
+
+
+def test_compiled_gradients_take_the_parameters_layout():
+    # channels_last weights, gradients handed back in NCHW: fused Adam walks a weight and its
+    # gradient as the same flat memory (given mismatched layouts it silently computes garbage),
+    # so the update must lay them out as the weights, as autograd's accumulation does
+    def updated(through_func):
+        torch.manual_seed(0)
+        model = _model()
+        model.critic.to(memory_format=torch.channels_last)
+        if through_func:
+            def nchw_gradients(params, real, labels, fake, alpha):
+                grads, out = model.critic_gradients(params, real, labels, fake, alpha)
+                return {k: g.contiguous() for k, g in grads.items()}, out
+            model._critic_gradients = nchw_gradients
+        adam = torch.optim.Adam(model.critic.parameters(), lr=0.1, fused=True)
+        torch.manual_seed(1)
+        real, fake = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)
+        model.critic_update(real, torch.tensor([0, 1, 2, 3]), fake, adam)
+        conv = model.critic.blocks[0].conv1.weight
+        assert conv.grad.is_contiguous(memory_format=torch.channels_last)
+        return [p.detach() for p in model.critic.parameters()]
+
+    for a, b in zip(updated(False), updated(True)):
+        assert torch.allclose(a, b, atol=1e-6)
