@@ -31,20 +31,21 @@ class SpeedUp(Callback):
                         m.fused = True
         if speed.channels_last:
             channels_last([pl_module])
+        networks = pl_module.compilable_networks() if speed.compile else []
         steps = speed.compile_critic_step and hasattr(pl_module, "compile_steps")
-        if (speed.compile and pl_module.compilable_networks()) or steps:
+        if networks or steps:
             import torch._dynamo
             # where compilation fails (no Triton for this GPU, an unsupported op) the network
             # runs eagerly, with torch's warning, instead of stopping the run
             torch._dynamo.config.suppress_errors = True
-        if speed.compile and pl_module.compilable_networks():
+        if networks:
             if pl_module.retains_graph:
                 # compiled backward passes may free ("donate") saved buffers unless told that
                 # the graph is backpropagated more than once (torch < 2.5 donates none)
                 import torch._functorch.config as functorch_config
                 if hasattr(functorch_config, "donated_buffer"):
                     functorch_config.donated_buffer = False
-            for name in pl_module.compilable_networks():
+            for name in networks:
                 getattr(pl_module, name).compile(backend=speed.compile_backend,
                                                  mode=speed.compile_mode)
         if steps:

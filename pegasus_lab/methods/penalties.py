@@ -6,6 +6,12 @@ from collections.abc import Callable
 import torch
 
 
+def mixing_weights(real: torch.Tensor) -> torch.Tensor:
+    """The penalty's α ~ U[0, 1], one per image, broadcastable over the image."""
+    return torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device,
+                      dtype=real.dtype)
+
+
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
                      fake: torch.Tensor, alpha: torch.Tensor | None = None,
                      functional: bool = False) -> torch.Tensor:
@@ -14,8 +20,7 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     backward); `functional`: the input gradient by torch.func.grad instead, for a penalty
     computed inside torch.func transforms (which torch.compile can then take whole)."""
     if alpha is None:
-        alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device,
-                           dtype=real.dtype)
+        alpha = mixing_weights(real)
     mixed = real + alpha * (fake - real)
     if functional:
         grad = torch.func.grad(lambda x: critic(x).sum())(mixed)

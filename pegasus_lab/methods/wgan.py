@@ -24,7 +24,7 @@ from torch import nn
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.ema import EMA
-from pegasus_lab.methods.penalties import gradient_penalty
+from pegasus_lab.methods.penalties import gradient_penalty, mixing_weights
 
 
 def _like(param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -161,8 +161,7 @@ class WGAN(GenerativeModule):
         """One critic update: its losses, gradients and optimizer step; returns the losses."""
         optimizer.zero_grad(set_to_none=True)
         # the penalty's mixing weights, drawn here for either path (the same random stream)
-        alpha = torch.rand(len(real), *([1] * (real.ndim - 1)), device=real.device,
-                           dtype=real.dtype) if self.gp_weight else None
+        alpha = mixing_weights(real) if self.gp_weight else None
         result = None
         if self._critic_gradients is not None:
             params = dict(self.critic.named_parameters())
