@@ -5,6 +5,8 @@
     python -m bench.quality --iterations 5000 --speeds fast,plain --fid-weights PATH
     # time to quality: FID after 7 minutes of training (wall clock of the training loop)
     python -m bench.quality --minutes 7 --speeds fast --fid-weights PATH
+    # … with the paper's schedule fitted to the 7 minutes (rates reach 0 as the run ends)
+    python -m bench.quality --minutes 7 --lr-horizon run --speeds fast --fid-weights PATH
     # … and, from the same run, the FID of an average of the generator's weights
     python -m bench.quality --minutes 7 --speeds fast --fid-weights PATH \
         --override model.ema_decay=0.999
@@ -24,30 +26,43 @@ import json
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from lightning.pytorch.callbacks import Callback  # noqa: E402
+from lightning.pytorch.callbacks import Callback, Timer  # noqa: E402
 
 from bench.run import compose_experiment, machine, text_table  # noqa: E402
 
 
-class TrainingClock(Callback):
+class TrainingClock(Timer):
     """Stops training once the training loop has run for `seconds` of wall time, the time
-    spent inside `paused()` (measurements along the way) not counted."""
+    spent inside `paused()` (measurements along the way) not counted. A Lightning Timer, so a
+    run told to decay its learning rates over its time budget (model.lr_decay_over=time)
+    decays them over this clock."""
 
     def __init__(self, seconds: float, clock=time.perf_counter) -> None:
+        super().__init__(duration=timedelta(seconds=seconds), verbose=False)
         self.seconds, self.clock = seconds, clock
-        self.start, self.excluded = None, 0.0
+        self.start, self.stop, self.excluded = None, None, 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.start, self.excluded = self.clock(), 0.0
+        self.start, self.stop, self.excluded = self.clock(), None, 0.0
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.stop = self.clock()
 
     def elapsed(self) -> float:
-        return 0.0 if self.start is None else self.clock() - self.start - self.excluded
+        if self.start is None:
+            return 0.0
+        now = self.clock() if self.stop is None else self.stop
+        return now - self.start - self.excluded
+
+    def time_elapsed(self, stage: str = "train") -> float:
+        return self.elapsed() if stage == "train" else super().time_elapsed(stage)
 
     @contextlib.contextmanager
     def paused(self):
@@ -80,6 +95,15 @@ class FidCurve(Callback):
         print(json.dumps({"curve": self.points[-1]}), flush=True)
 
 
+def schedule_overrides(horizon: str, minutes: float | None) -> list[str]:
+    """The learning-rate decay's span: the paper's 100k generator iterations, stopped early
+    ("paper"), or the run itself ("run": over its iterations, or over its minutes by the
+    training clock), so that the rates reach 0 as the run ends, as in the paper's own run."""
+    if horizon == "paper":
+        return ["model.lr_decay_steps=100000"]
+    return ["model.lr_decay_over=time"] if minutes else ["model.lr_decay_steps=null"]
+
+
 def measure_fids(model, fid) -> dict:
     """The generator's FID and, where the run keeps an average of its weights
     (model.ema_decay), the average's; the model's sampling choice is left as it was."""
@@ -100,10 +124,10 @@ def measure_fids(model, fid) -> dict:
 def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
     from pegasus_lab.cli.train import build
     from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
-    overrides = [f"speed={speed}", f"seed={args.seed}", "model.lr_decay_steps=100000",
-                 "trainer.max_epochs=-1", "logger=none"]
+    overrides = [f"speed={speed}", f"seed={args.seed}", "trainer.max_epochs=-1", "logger=none"]
     overrides += ["trainer.max_steps=100000"] if args.minutes else [
         f"trainer.max_steps={args.iterations}"]
+    overrides += schedule_overrides(args.lr_horizon, args.minutes)
     cfg = compose_experiment("paper2_cifar10", overrides + list(args.override), workdir)
     datamodule, model, trainer = build(cfg)
     real = {}
@@ -131,8 +155,10 @@ def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
     # the trained generator's FID (what fast and plain are compared by), and, where the run
     # kept an average of its weights, the average's from the same run
     model.eval()
-    row = {"speed": speed, "iterations": trainer.global_step, "train_seconds": seconds,
+    row = {"speed": speed, "lr_horizon": args.lr_horizon, "iterations": trainer.global_step,
+           "train_seconds": seconds,
            "it_per_s": trainer.global_step / seconds, **measure_fids(model, fid),
+           "final_lrs": [float(o.param_groups[0]["lr"]) for o in trainer.optimizers],
            "precision": str(trainer.precision), "switches": model.speed.enabled()}
     if curve is not None:
         row["curve"] = curve.points
@@ -146,6 +172,10 @@ def table(rows: list[dict], minutes: float | None) -> str:
              f"{r['it_per_s']:.1f}", f"{r['fid']:.2f}"]
             + [_number(r.get("fid_average"))] * averaged for r in rows]
     lines = text_table(head, body)
+    spans = {r.get("lr_horizon", "paper") for r in rows}
+    lines.append("learning rates decayed linearly to 0 over " + " / ".join(
+        "the run (they reach 0 as it ends)" if h == "run" else
+        "the paper's 100k iterations (stopped early)" for h in sorted(spans)))
     by_speed = {r["speed"]: r for r in rows}
     if not minutes and {"fast", "plain"} <= set(by_speed):
         delta = by_speed["fast"]["fid"] - by_speed["plain"]["fid"]
@@ -179,6 +209,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--curve-minutes", type=float, default=None,
                    help="with --minutes: also the FID after every this many minutes of "
                         "training (not counted in the training time)")
+    p.add_argument("--lr-horizon", choices=["paper", "run"], default="paper",
+                   help="the learning rates decay linearly to 0 over the paper's 100k "
+                        "iterations (paper: a short run ends at a high rate) or over this run "
+                        "(its --iterations, or its --minutes by the training clock)")
     p.add_argument("--speeds", default="fast,plain")
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--batch-size", type=int, default=500)

@@ -9,7 +9,9 @@ al.'s auxiliary classifier), and the original weight-clipped WGAN (paper-4; Arjo
   then once: `generator_batch_size` samples with uniform labels; generator loss
       −E[D(fake)] + aux_weight_generator·CE(fake).
 With lr_decay both learning rates decay linearly to 0 over lr_decay_steps generator iterations
-(default: trainer.max_steps; set it to stop a run early on the paper's schedule).
+(default: trainer.max_steps; set it to stop a run early on the paper's schedule), or, with
+lr_decay_over="time", over the run's time budget (trainer.max_time): the paper's schedule
+fitted to a run that is given minutes rather than iterations.
 Without classes (num_classes = 0) the auxiliary terms vanish.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
@@ -41,7 +44,7 @@ class WGAN(GenerativeModule):
                  generator_batch_size: int = 128, gp_weight: float = 10.0,
                  aux_weight_real: float = 1.0, aux_weight_fake: float = 0.0,
                  aux_weight_generator: float = 0.1, lr_decay: bool = True,
-                 lr_decay_steps: int | None = None,
+                 lr_decay_steps: int | None = None, lr_decay_over: str = "steps",
                  ema_decay: float | None = None, dequantize: bool = True,
                  clip_value: float | None = None,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
@@ -51,6 +54,11 @@ class WGAN(GenerativeModule):
                               f"{critic.num_classes}")
         if n_critic < 1:
             raise ConfigError(f"n_critic must be at least 1, got {n_critic}")
+        if lr_decay_over not in ("steps", "time"):
+            raise ConfigError(f"lr_decay_over must be 'steps' or 'time', got {lr_decay_over!r}")
+        if lr_decay_over == "time" and lr_decay_steps is not None:
+            raise ConfigError("lr_decay_steps counts generator iterations: it does not apply "
+                              "with lr_decay_over=time (the decay spans trainer.max_time)")
         self.generator, self.critic = generator, critic
         self.num_classes = generator.num_classes
         self.optimizer_factories = (generator_optimizer, critic_optimizer)
@@ -58,7 +66,7 @@ class WGAN(GenerativeModule):
         self.generator_batch_size, self.gp_weight = int(generator_batch_size), float(gp_weight)
         self.aux_weight_real, self.aux_weight_fake = float(aux_weight_real), float(aux_weight_fake)
         self.aux_weight_generator, self.lr_decay = float(aux_weight_generator), lr_decay
-        self.lr_decay_steps = lr_decay_steps
+        self.lr_decay_steps, self.lr_decay_over = lr_decay_steps, lr_decay_over
         self.dequantize, self.clip_value = dequantize, clip_value
         self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
         # outside training, generate() samples from the average where one is kept
@@ -267,10 +275,32 @@ class WGAN(GenerativeModule):
                 for f, net in zip(self.optimizer_factories, (self.generator, self.critic))]
         if not self.lr_decay:
             return opts
-        total = self.lr_decay_steps or self.trainer.max_steps
-        if total is None or total <= 0:
-            raise ConfigError("linear learning-rate decay needs trainer.max_steps (generator "
-                              "iterations) or model.lr_decay_steps; or set model.lr_decay=false")
-        decay = lambda step: max(0.0, 1.0 - step / total)
+        if self.lr_decay_over == "time":
+            decay = self._decay_over_time_budget()
+        else:
+            total = self.lr_decay_steps or self.trainer.max_steps
+            if total is None or total <= 0:
+                raise ConfigError("linear learning-rate decay needs trainer.max_steps (generator "
+                                  "iterations) or model.lr_decay_steps; or set "
+                                  "model.lr_decay=false")
+            decay = lambda step: max(0.0, 1.0 - step / total)
         scheds = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in opts]
         return opts, [{"scheduler": s, "interval": "step"} for s in scheds]
+
+    def _decay_over_time_budget(self) -> Callable[[int], float]:
+        """The linear decay's factor as the share of the training time budget still left,
+        read from the trainer's Timer (trainer.max_time; its elapsed time is checkpointed, so a
+        resumed run goes on where it stopped)."""
+        timers = [c for c in self.trainer.callbacks
+                  if isinstance(c, Timer) and c.time_remaining() is not None]
+        if not timers:
+            raise ConfigError("model.lr_decay_over=time decays the learning rates over the "
+                              "run's time budget: set trainer.max_time (DD:HH:MM:SS), or use "
+                              "model.lr_decay_over=steps")
+        timer = timers[0]
+
+        def decay(step: int) -> float:
+            left = timer.time_remaining()
+            budget = timer.time_elapsed() + left
+            return min(1.0, max(0.0, left / budget)) if budget > 0 else 0.0
+        return decay

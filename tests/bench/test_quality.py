@@ -1,8 +1,7 @@
 """The quality check end to end on tiny networks and generated data: both speeds train the
 same number of iterations and get an FID each."""
 import json
-
-from bench.quality import TrainingClock, main, table
+from bench.quality import TrainingClock, main, schedule_overrides, table
 
 TINY = ["data=synthetic", "data.source.per_class=10", "data.source.num_classes=4",
         "model.generator.num_classes=4", "model.generator.width=8", "model.critic.width=8",
@@ -26,10 +25,29 @@ def test_fast_and_plain_rows(tmp_path, tiny_fid_weights):
 
 def test_time_to_quality_table():
     rows = [{"speed": "fast", "iterations": 30000, "train_seconds": 420.0, "it_per_s": 71.4,
-             "fid": 17.5}]
-    assert "FID after 7 min (fast): 17.50" in table(rows, 7)
+             "fid": 17.5, "lr_horizon": "run"}]
+    text = table(rows, 7)
+    assert "FID after 7 min (fast): 17.50" in text
+    assert "decayed linearly to 0 over the run" in text
 
 
+def test_the_schedule_spans_the_paper_or_the_run():
+    assert schedule_overrides("paper", 7) == ["model.lr_decay_steps=100000"]
+    assert schedule_overrides("run", 7) == ["model.lr_decay_over=time"]
+    assert schedule_overrides("run", None) == ["model.lr_decay_steps=null"]  # max_steps
+
+
+def test_a_timed_run_decays_its_rates_over_the_clock(tmp_path, tiny_fid_weights):
+    weights, sha = tiny_fid_weights
+    args = ["--minutes", str(3 / 60), "--lr-horizon", "run", "--samples", "16",
+            "--batch-size", "8", "--speeds", "plain", "--fid-weights", str(weights),
+            "--fid-sha256", sha, "--out", str(tmp_path / "q.json")]
+    for o in TINY:
+        args += ["--override", o]
+    (row,) = main(args)
+    assert row["lr_horizon"] == "run" and row["train_seconds"] >= 3
+    # generator's and critic's: the share of the 3 s left when the last step began, at most
+    assert len(row["final_lrs"]) == 2 and all(0 <= lr < 0.5 * 2e-4 for lr in row["final_lrs"])
 def test_a_run_with_an_average_reports_both_fids(tmp_path, tiny_fid_weights):
     weights, sha = tiny_fid_weights
     args = ["--iterations", "3", "--samples", "16", "--batch-size", "8", "--speeds", "plain",

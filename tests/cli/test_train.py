@@ -37,6 +37,21 @@ def test_dataloader_path_trains_too(tmp_path):
     assert ckpt["global_step"] == 6
 
 
+def test_a_run_given_minutes_decays_its_rates_over_them(tmp_path):
+    # paper-2's model with a 3-s budget instead of a step count: the run stops on the clock
+    # with its learning rates decayed, and the checkpoint keeps the time spent (for a resume)
+    cfg = compose_config("train", [*smoke("acwgan_gp"), "trainer.max_steps=-1",
+                                   "trainer.max_epochs=-1", "trainer.max_time=00:00:00:03",
+                                   "model.lr_decay_over=time", "logger=none"], tmp_path)
+    train(cfg)
+    ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert ckpt["global_step"] >= 2
+    rates = [o["param_groups"][0]["lr"] for o in ckpt["optimizer_states"]]
+    assert all(0 <= float(r) < 2e-4 for r in rates)
+    timer = next(v for k, v in ckpt["callbacks"].items() if k.startswith("Timer"))
+    assert timer["time_elapsed"]["train"] >= 3
+
+
 def test_finetune_starts_from_the_stage1_weights(tmp_path):
     data = ["data=image_folder", f"data.source.root={CIFAR_MINI}", "data.image_size=16",
             "data.batch_size=8", "data.cache_dir=null", "trainer=smoke", *TINY_VAE]

@@ -1,7 +1,7 @@
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Timer
 
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
@@ -75,6 +75,54 @@ def test_a_run_stopped_early_keeps_the_longer_schedule(tmp_path):
     trainer.fit(model, datamodule=_data())
     for opt in trainer.optimizers:
         assert opt.param_groups[0]["lr"] == pytest.approx(2e-4 * (1 - 4 / 10))
+
+
+class _StepClock(Timer):
+    """A 10-s budget whose clock advances 2.5 s at every batch's start."""
+
+    def __init__(self):
+        super().__init__(duration={"seconds": 10}, verbose=False)
+        self.now, self.lrs = 0.0, []
+
+    def time_elapsed(self, stage="train"):
+        return self.now
+
+    def on_train_batch_start(self, trainer, *args):
+        self.now += 2.5
+        self.lrs.append([o.param_groups[0]["lr"] for o in trainer.optimizers])
+
+
+def test_learning_rates_decay_over_the_time_budget(tmp_path):
+    model, clock = _model(lr_decay_over="time"), _StepClock()
+    trainer = _trainer(tmp_path, 100, [clock])
+    trainer.fit(model, datamodule=_data())
+    assert trainer.global_step == 4  # stopped by the budget, not by max_steps
+    # each step's rate: the share of the budget left when the step before ended
+    assert [lr for lr, _ in clock.lrs] == pytest.approx([2e-4, 1.5e-4, 1e-4, 0.5e-4])
+    assert all(g == c for g, c in clock.lrs)
+    for opt in trainer.optimizers:
+        assert opt.param_groups[0]["lr"] == 0.0
+
+
+def test_a_resumed_run_decays_from_the_time_already_spent(tmp_path):
+    trainer = L.Trainer(max_time={"seconds": 100}, accelerator="cpu", logger=False,
+                        enable_progress_bar=False, default_root_dir=tmp_path)
+    timer = next(c for c in trainer.callbacks if isinstance(c, Timer))
+    timer.load_state_dict({"time_elapsed": {"train": 60.0}})  # as a checkpoint restores it
+    model = _model(lr_decay_over="time")
+    model.trainer = trainer
+    _, scheds = model.configure_optimizers()
+    for s in scheds:
+        assert s["scheduler"].lr_lambdas[0](0) == pytest.approx(0.4)
+
+
+def test_a_time_decay_needs_a_time_budget(tmp_path):
+    with pytest.raises(ConfigError, match="trainer.max_time"):
+        _trainer(tmp_path, 4).fit(_model(lr_decay_over="time"), datamodule=_data())
+    with pytest.raises(ConfigError, match="does not apply"):
+        _model(lr_decay_over="time", lr_decay_steps=10)
+    with pytest.raises(ConfigError, match="'steps' or 'time'"):
+        _model(lr_decay_over="epochs")
 
 
 def test_the_batch_must_hold_the_critic_batches(tmp_path):
