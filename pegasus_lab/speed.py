@@ -16,7 +16,9 @@ so CPU results and tests do not depend on them unless a test asks for it.
   in a graph.
 - compile: torch.compile for every network no double backward passes through (VAE, VAE-GAN,
   DCGAN, AC-GAN, and WGAN's generator; not a WGAN-GP critic, whose gradient penalty is
-  differentiated twice); the parameter names, hence checkpoints, stay the same.
+  differentiated twice); the parameter names, hence checkpoints, stay the same. Its
+  `compile_mode` may not be one that records CUDA graphs of its own (reduce-overhead,
+  max-autotune) while cuda_graphs records the whole iteration: a clear error says so.
 - compile_critic_step: a WGAN-GP critic update's loss and gradients (the gradient penalty's
   double backward included) written with torch.func transforms (WGAN.critic_gradients) and
   compiled whole with torch.compile, which it cannot do through autograd.grad(create_graph):
@@ -44,6 +46,9 @@ SWITCHES = ("cudnn_benchmark", "tf32", "channels_last", "bf16", "fused_optimizer
             "cuda_graphs", "compile", "compile_critic_step", "sparse_logging", "fused_layers",
             "fused_norms")
 
+# torch.compile modes whose Inductor settings record CUDA graphs (triton.cudagraphs)
+GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")
+
 
 @dataclasses.dataclass(frozen=True)
 class Speed:
@@ -68,6 +73,13 @@ class Speed:
         unknown = [d for d in self.devices if d not in ("cuda", "cpu", "mps", "xpu")]
         if unknown:
             raise ConfigError(f"speed.devices: unknown device types {unknown}; use cuda, cpu…")
+        if self.cuda_graphs and (self.compile or self.compile_critic_step) \
+                and self.compile_mode in GRAPHING_COMPILE_MODES:
+            raise ConfigError(
+                f"speed.compile_mode={self.compile_mode} records CUDA graphs of its own, which "
+                f"cannot be replayed inside the whole iteration's graph (speed.cuda_graphs): "
+                f"use speed.compile_mode=max-autotune-no-cudagraphs, or "
+                f"speed.cuda_graphs=false to let torch.compile record its graphs instead")
         if self.graph_warmup_steps < 1:
             raise ConfigError("speed.graph_warmup_steps must be at least 1 (the optimizers' "
                               "state must exist before an iteration is recorded)")

@@ -71,6 +71,16 @@ def test_unknown_device_type_is_a_clear_error():
         Speed(graph_warmup_steps=0)
 
 
+@pytest.mark.parametrize("mode", ["reduce-overhead", "max-autotune"])
+def test_compile_modes_that_record_graphs_clash_with_the_iteration_graph(mode):
+    with pytest.raises(ConfigError, match="max-autotune-no-cudagraphs"):
+        Speed(cuda_graphs=True, compile=True, compile_mode=mode)
+    with pytest.raises(ConfigError, match="cuda_graphs=false"):
+        Speed(cuda_graphs=True, compile_critic_step=True, compile_mode=mode)
+    Speed(cuda_graphs=False, compile=True, compile_mode=mode)  # torch.compile records them
+    Speed(cuda_graphs=True, compile=True, compile_mode="max-autotune-no-cudagraphs")
+
+
 def test_backend_flags_are_set_and_reset():
     try:
         Speed(cudnn_benchmark=True, tf32=True).apply_backend()
