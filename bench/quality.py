@@ -3,6 +3,8 @@
     # FID after a fixed number of generator iterations, the fast path beside the plain one
     # (same seed; the paper's learning-rate schedule, stopped early)
     python -m bench.quality --iterations 5000 --speeds fast,plain --fid-weights PATH
+    # … and the fast path again with another seed: the spread of training itself
+    python -m bench.quality --iterations 5000 --speeds fast,plain,fast@1 --fid-weights PATH
     # time to quality: FID after 7 minutes of training (wall clock of the training loop)
     python -m bench.quality --minutes 7 --speeds fast --fid-weights PATH
     # … with the paper's schedule fitted to the 7 minutes (rates reach 0 as the run ends)
@@ -121,10 +123,24 @@ def measure_fids(model, fid) -> dict:
             "num_generated": metrics["num_generated"]}
 
 
-def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
+def parse_runs(speeds: str, seed: int) -> list[tuple[str, int]]:
+    """`fast,plain,fast@7` → (speed preset, seed) per run; a run without `@` takes `seed`."""
+    runs = []
+    for entry in speeds.split(","):
+        name, _, own = entry.strip().partition("@")
+        if not (ROOT / "conf" / "speed" / f"{name}.yaml").exists():
+            raise ValueError(f"--speeds: no speed preset {name!r} (conf/speed/)")
+        try:
+            runs.append((name, int(own) if own else seed))
+        except ValueError:
+            raise ValueError(f"--speeds: {entry!r}: a seed after @ is an integer") from None
+    return runs
+
+
+def train_and_measure(args, speed: str, seed: int, workdir: Path, extractor) -> dict:
     from pegasus_lab.cli.train import build
     from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
-    overrides = [f"speed={speed}", f"seed={args.seed}", "trainer.max_epochs=-1", "logger=none"]
+    overrides = [f"speed={speed}", f"seed={seed}", "trainer.max_epochs=-1", "logger=none"]
     overrides += ["trainer.max_steps=100000"] if args.minutes else [
         f"trainer.max_steps={args.iterations}"]
     overrides += schedule_overrides(args.lr_horizon, args.minutes)
@@ -137,7 +153,7 @@ def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
             real["features"], real["labels"] = dataset_features(
                 extractor, datamodule, args.batch_size, cfg.fid.get("cache_dir"), model.device)
         return model_metrics(model, extractor, real["features"], real["labels"],
-                             datamodule.classes, args.samples, args.batch_size, seed=args.seed,
+                             datamodule.classes, args.samples, args.batch_size, seed=seed,
                              per_class=False, with_kid=False)
 
     curve = None
@@ -155,8 +171,8 @@ def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
     # the trained generator's FID (what fast and plain are compared by), and, where the run
     # kept an average of its weights, the average's from the same run
     model.eval()
-    row = {"speed": speed, "lr_horizon": args.lr_horizon, "iterations": trainer.global_step,
-           "train_seconds": seconds,
+    row = {"speed": speed, "seed": seed, "lr_horizon": args.lr_horizon,
+           "iterations": trainer.global_step, "train_seconds": seconds,
            "it_per_s": trainer.global_step / seconds, **measure_fids(model, fid),
            "final_lrs": [float(o.param_groups[0]["lr"]) for o in trainer.optimizers],
            "precision": str(trainer.precision), "switches": model.speed.enabled()}
@@ -167,8 +183,8 @@ def train_and_measure(args, speed: str, workdir: Path, extractor) -> dict:
 
 def table(rows: list[dict], minutes: float | None) -> str:
     averaged = any(r.get("fid_average") is not None for r in rows)
-    head = ["speed", "iterations", "train s", "it/s", "FID"] + ["FID (EMA)"] * averaged
-    body = [[r["speed"], str(r["iterations"]), f"{r['train_seconds']:.0f}",
+    head = ["speed", "seed", "iterations", "train s", "it/s", "FID"] + ["FID (EMA)"] * averaged
+    body = [[r["speed"], str(r.get("seed", "")), str(r["iterations"]), f"{r['train_seconds']:.0f}",
              f"{r['it_per_s']:.1f}", f"{r['fid']:.2f}"]
             + [_number(r.get("fid_average"))] * averaged for r in rows]
     lines = text_table(head, body)
@@ -176,11 +192,17 @@ def table(rows: list[dict], minutes: float | None) -> str:
     lines.append("learning rates decayed linearly to 0 over " + " / ".join(
         "the run (they reach 0 as it ends)" if h == "run" else
         "the paper's 100k iterations (stopped early)" for h in sorted(spans)))
-    by_speed = {r["speed"]: r for r in rows}
+    seed = rows[0].get("seed")  # the comparison's seed: the first run's
+    by_speed = {r["speed"]: r for r in rows if r.get("seed") == seed}
     if not minutes and {"fast", "plain"} <= set(by_speed):
         delta = by_speed["fast"]["fid"] - by_speed["plain"]["fid"]
-        lines.append(f"FID fast − plain after {by_speed['fast']['iterations']} iterations: "
-                     f"{delta:+.2f} (target: within ±1)")
+        lines.append(f"FID fast − plain after {by_speed['fast']['iterations']} iterations "
+                     f"(seed {seed}): {delta:+.2f} (target: within ±1)")
+    for r in rows:
+        if r.get("seed") != seed and r["speed"] in by_speed:
+            lines.append(f"FID {r['speed']} seed {r['seed']} − seed {seed}: "
+                         f"{r['fid'] - by_speed[r['speed']]['fid']:+.2f} (the spread of "
+                         f"training itself: the same path, another seed)")
     if minutes:
         for r in rows:
             lines.append(f"FID after {minutes} min ({r['speed']}): {r['fid']:.2f} "
@@ -213,7 +235,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the learning rates decay linearly to 0 over the paper's 100k "
                         "iterations (paper: a short run ends at a high rate) or over this run "
                         "(its --iterations, or its --minutes by the training clock)")
-    p.add_argument("--speeds", default="fast,plain")
+    p.add_argument("--speeds", default="fast,plain",
+                   help="speed presets (conf/speed/) to train, in order; name@SEED trains that "
+                        "one with another seed (fast,plain,fast@1: fast − plain beside the "
+                        "spread a change of seed alone makes)")
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--seed", type=int, default=12345)
@@ -228,12 +253,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> list[dict]:
     from pegasus_lab.metrics.inception import FID_WEIGHTS_SHA256, InceptionFeatures
     args = parse_args(argv)
+    try:
+        runs = parse_runs(args.speeds, args.seed)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     extractor = InceptionFeatures(args.fid_weights, args.fid_sha256 or FID_WEIGHTS_SHA256,
                                   precision=args.fid_precision)
     rows = []
     with tempfile.TemporaryDirectory(prefix="pegasus-quality-") as tmp:
-        for speed in args.speeds.split(","):
-            rows.append(train_and_measure(args, speed, Path(tmp), extractor))
+        for speed, seed in runs:
+            rows.append(train_and_measure(args, speed, seed, Path(tmp), extractor))
             print(json.dumps(rows[-1]), flush=True)
     text = table(rows, args.minutes)
     print(text, flush=True)

@@ -1,7 +1,10 @@
 """The quality check end to end on tiny networks and generated data: both speeds train the
 same number of iterations and get an FID each."""
 import json
-from bench.quality import TrainingClock, main, schedule_overrides, table
+
+import pytest
+
+from bench.quality import TrainingClock, main, parse_runs, schedule_overrides, table
 
 TINY = ["data=synthetic", "data.source.per_class=10", "data.source.num_classes=4",
         "model.generator.num_classes=4", "model.generator.width=8", "model.critic.width=8",
@@ -13,14 +16,26 @@ def test_fast_and_plain_rows(tmp_path, tiny_fid_weights):
     weights, sha = tiny_fid_weights
     out = tmp_path / "q.json"
     args = ["--iterations", "3", "--samples", "16", "--batch-size", "8", "--fid-weights",
-            str(weights), "--fid-sha256", sha, "--out", str(out)]
+            str(weights), "--fid-sha256", sha, "--out", str(out), "--speeds", "fast,plain,plain@7"]
     for o in TINY:
         args += ["--override", o]
     rows = main(args)
-    assert [r["speed"] for r in rows] == ["fast", "plain"]
+    assert [(r["speed"], r["seed"]) for r in rows] == [("fast", 12345), ("plain", 12345),
+                                                       ("plain", 7)]
     assert all(r["iterations"] == 3 and r["fid"] >= 0 and r["num_generated"] == 16
                for r in rows)
-    assert "FID fast − plain after 3 iterations" in json.loads(out.read_text())["table"]
+    assert rows[2]["fid"] != rows[1]["fid"]  # another seed: other weights, other samples
+    text = json.loads(out.read_text())["table"]
+    assert "FID fast − plain after 3 iterations (seed 12345)" in text
+    assert "FID plain seed 7 − seed 12345" in text
+
+
+def test_runs_are_presets_with_their_seeds():
+    assert parse_runs("fast,plain,fast@1", 5) == [("fast", 5), ("plain", 5), ("fast", 1)]
+    with pytest.raises(ValueError, match="no speed preset 'quick'"):
+        parse_runs("quick", 5)
+    with pytest.raises(ValueError, match="integer"):
+        parse_runs("fast@x", 5)
 
 
 def test_time_to_quality_table():
