@@ -3,7 +3,9 @@ import pytest
 import scipy.linalg
 import torch
 
-from pegasus_lab.metrics.distances import fid, kid
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from pegasus_lab.metrics.distances import fid, kid, moments, trace_sqrt_product
 
 
 def reference_fid(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -40,6 +42,51 @@ def test_fid_agrees_with_a_float64_scipy_reference(seed):
     b = _features(450, d=64, seed=seed + 10, scale=1.2, shift=0.3)
     ours, ref = fid(a, b), reference_fid(a, b)
     assert abs(ours - ref) <= 1e-3 * abs(ref)
+
+
+def test_fid_agrees_with_torchmetrics_general_eigendecomposition():
+    # torchmetrics: Tr √(Σ1Σ2) from the non-symmetric eigenvalues of Σ1Σ2; here from the
+    # symmetric √Σ1·Σ2·√Σ1. Same statistics in float64, so they agree to rounding.
+    a = _features(600, d=48, seed=3).double()
+    b = _features(500, d=48, seed=4, scale=0.8, shift=-0.2).double()
+
+    class Given(torch.nn.Module):
+        num_features = 48
+
+        def forward(self, x):
+            return x
+    metric = FrechetInceptionDistance(feature=Given(), sync_on_compute=False)
+    metric.update(a, real=True)
+    metric.update(b, real=False)
+    assert fid(a, b) == pytest.approx(float(metric.compute()), rel=1e-9)
+    assert fid(a, b) == pytest.approx(reference_fid(a, b), rel=1e-8)
+
+
+def test_the_trace_of_the_root_holds_for_singular_covariances():
+    # fewer samples than dimensions (per-class FID of a small class): rank-deficient Σ
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.randn(20, 40, generator=g), torch.randn(25, 40, generator=g) + 0.1
+    (_, s1), (_, s2) = moments(a), moments(b)
+    assert torch.linalg.matrix_rank(s1) == 19
+    root = scipy.linalg.sqrtm(s1.numpy() @ s2.numpy())
+    assert float(trace_sqrt_product(s1, s2)) == pytest.approx(np.trace(root).real, rel=1e-6)
+    assert fid(a, b) == pytest.approx(reference_fid(a, b), rel=1e-6)
+
+
+def test_moments_are_the_mean_and_unbiased_covariance_whatever_the_chunks():
+    x = _features(103, d=8, seed=6, shift=50.0).double()  # a large mean: no cancellation
+    for chunk in (7, 103, 1000):
+        mean, cov = moments(x, chunk=chunk)
+        assert torch.allclose(mean, x.mean(0), rtol=1e-12, atol=1e-12)
+        assert torch.allclose(cov, torch.cov(x.T), rtol=1e-10, atol=1e-12)
+
+
+def test_non_finite_features_are_rejected():
+    a = _features(50)
+    b = a.clone()
+    b[3, 2] = float("nan")
+    with pytest.raises(ValueError, match="not all finite"):
+        fid(a, b)
 
 
 def test_kid_guards_its_subset_size_on_small_sets():
