@@ -16,11 +16,12 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
     assert results["paper0"]["seconds_per_epoch"] > 0
     assert results["paper3"]["seconds_per_epoch"] > 0
     assert results["fid"]["samples"] == 24 and results["fid"]["images_per_s"] > 0
+    assert results["fid"]["statistics_seconds"] > 0
     assert "skipped" in results["yardstick"]
     written = json.loads(out.read_text())
     assert written["table"] == results["table"]
     for row in ("paper-2 generator iterations", "paper-2 loop, host only", "paper-0 250 epochs",
-                "paper-3 DCGAN epoch", "FID of 24 samples", "SMOKE RUN"):
+                "paper-3 DCGAN epoch", "FID of 24 samples", "of which statistics", "SMOKE RUN"):
         assert row in results["table"]
 
 
