@@ -19,6 +19,8 @@ from pegasus_lab.methods.adversarial_pair import AdversarialPair
 
 
 class ACGAN(AdversarialPair):
+    progress_bar_keys = ("d_loss",)
+
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  generator_batch_factor: int = 2, class_weight: float = 1.0,
@@ -90,4 +92,4 @@ class ACGAN(AdversarialPair):
         if self.logging_due():  # clones: a replayed graph overwrites its outputs
             self.log_dict({f"train/{k}": v.clone() for k, v in out.items()},
                           on_step=True, on_epoch=True, batch_size=len(real))
-            self.log("d_loss", out["discriminator"].clone(), prog_bar=True, logger=False)
+            self.log("d_loss", out["discriminator"].clone(), logger=False)

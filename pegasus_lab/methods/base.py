@@ -24,6 +24,8 @@ class GenerativeModule(L.LightningModule):
         # when the module is used alone)
         self.speed = Speed.plain()
         self._graphed: GraphedIteration | None = None
+        # the global step whose losses were last logged (None: none yet)
+        self.logged_at_step: int | None = None
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
@@ -46,13 +48,20 @@ class GenerativeModule(L.LightningModule):
     # whether a step runs several backward passes through one graph (retain_graph=True)
     retains_graph = False
 
+    # values the progress bar shows, logged with logger=False (not prog_bar=True: Lightning
+    # reads prog-bar values back to Python after every batch, a host sync per step on a GPU);
+    # callbacks/progress_bar.py reads them in the steps that log them
+    progress_bar_keys: tuple[str, ...] = ()
+
     def logging_due(self) -> bool:
         """Whether this step's losses reach anyone: every step, or with speed.sparse_logging
         only on the steps the logger writes (trainer.log_every_n_steps), so the other steps
         spend no time or host syncs on values nobody sees."""
-        if not self.speed.sparse_logging or self._trainer is None:
-            return True
-        return bool(self.trainer._logger_connector.should_update_logs)
+        due = (not self.speed.sparse_logging or self._trainer is None
+               or bool(self.trainer._logger_connector.should_update_logs))
+        if due:  # what the progress bar shows is new (callbacks/progress_bar.py)
+            self.logged_at_step = self.global_step
+        return due
 
     def run_backward(self, loss: torch.Tensor, **kwargs) -> None:
         """loss.backward through Lightning when attached to a Trainer (precision, strategy),

@@ -16,6 +16,8 @@ from pegasus_lab.methods.adversarial_pair import AdversarialPair
 
 
 class DCGAN(AdversarialPair):
+    progress_bar_keys = ("d_loss",)
+
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
@@ -75,4 +77,4 @@ class DCGAN(AdversarialPair):
             return
         self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, on_step=True,
                       on_epoch=True, batch_size=len(real))
-        self.log("d_loss", out["d_loss"].clone(), prog_bar=True, logger=False)
+        self.log("d_loss", out["d_loss"].clone(), logger=False)

@@ -24,6 +24,8 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 
 class VAE(GenerativeModule):
+    progress_bar_keys = ("loss",)
+
     def __init__(self, encoder: nn.Module, decoder: nn.Module, optimizer: Callable,
                  scheduler: Callable | None = None, kl_weight: float = 1.0,
                  reconstruction: str = "bce", input_range: Sequence[float] = (0.0, 1.0),
@@ -103,7 +105,7 @@ class VAE(GenerativeModule):
         if self.logging_due():  # clones: a replayed graph overwrites its outputs
             self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, prog_bar=False,
                           on_step=True, on_epoch=True, batch_size=len(x))
-            self.log("loss", out["loss"].clone(), prog_bar=True, logger=False,
+            self.log("loss", out["loss"].clone(), logger=False,
                      batch_size=len(x))
         return out["loss"].clone()
 

@@ -30,6 +30,8 @@ GENERATOR_LOSSES = ("non_saturating", "saturating")
 
 
 class VAEGAN(GenerativeModule):
+    progress_bar_keys = ("d_loss",)
+
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module,
                  encoder_optimizer: Callable, decoder_optimizer: Callable,
                  discriminator_optimizer: Callable, gamma: float = 1e-3,
@@ -125,7 +127,7 @@ class VAEGAN(GenerativeModule):
             # clones: a replayed graph overwrites its outputs in the next step
             self.log_dict({f"train/{k}": v.clone() for k, v in out.items() if k != "x_prior"},
                           on_step=True, on_epoch=True, batch_size=len(x))
-            self.log("d_loss", out["discriminator"].clone(), prog_bar=True, logger=False,
+            self.log("d_loss", out["discriminator"].clone(), logger=False,
                      batch_size=len(x))
 
     def validation_step(self, batch, batch_idx):

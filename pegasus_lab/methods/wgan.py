@@ -39,6 +39,8 @@ def _like(param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 
 
 class WGAN(GenerativeModule):
+    progress_bar_keys = ("W",)
+
     def __init__(self, generator: nn.Module, critic: nn.Module, generator_optimizer: Callable,
                  critic_optimizer: Callable, n_critic: int = 5, critic_batch_size: int = 64,
                  generator_batch_size: int = 128, gp_weight: float = 10.0,
@@ -262,7 +264,7 @@ class WGAN(GenerativeModule):
         if self.logging_due():
             self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, on_step=True,
                           on_epoch=False, batch_size=self.critic_batch_size)
-            self.log("W", -out["wasserstein"].clone(), prog_bar=True, logger=False)
+            self.log("W", -out["wasserstein"].clone(), logger=False)
 
     def lr_schedulers(self):
         scheds = super().lr_schedulers()
