@@ -104,6 +104,44 @@ def test_every_method_replays_its_iteration_with_the_default_switches(name, tmp_
         assert model.critic_update_compiled is True
 
 
+class _NoSyncWindow(L.Callback):
+    """torch's sync debug mode set to raise from the start of batch `first` to the start of
+    batch `last`: any host sync in those steps (the iteration replayed, Lightning's loop, the
+    callbacks, the bar) fails the run, naming the operation."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last, self.watched = first, last, []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        watch = self.first <= batch_idx < self.last
+        torch.cuda.set_sync_debug_mode("error" if watch else "default")
+        if watch:
+            self.watched.append(batch_idx)
+
+    def on_train_end(self, trainer, module):
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@cuda
+@pytest.mark.parametrize("name", ["vae_conv", "vaegan", "dcgan", "acwgan_gp", "study_acgan"])
+def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
+    from pegasus_lab.cli.train import build
+    from tests.conftest import compose_config, smoke
+    cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
+                                   "trainer.max_epochs=1", "trainer.limit_train_batches=12",
+                                   "trainer.max_steps=12", "trainer.log_every_n_steps=1000",
+                                   "trainer.limit_val_batches=0", "logger=none"], tmp_path)
+    datamodule, model, trainer = build(cfg)
+    window = _NoSyncWindow(first=6, last=11)  # recorded at step 3 (graph_warmup_steps 3)
+    trainer.callbacks.append(window)
+    try:
+        trainer.fit(model, datamodule=datamodule)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert model._graphed is not None and model._graphed.recorded
+    assert window.watched == [6, 7, 8, 9, 10]
+
+
 class _StandInGraph:
     """Replays by running the recorded function on the static inputs, writing its results into
     the static outputs, as a CUDA graph's kernels would."""
