@@ -130,7 +130,11 @@ def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
     cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
                                    "trainer.max_epochs=1", "trainer.limit_train_batches=12",
                                    "trainer.max_steps=12", "trainer.log_every_n_steps=1000",
-                                   "trainer.limit_val_batches=0", "logger=none"], tmp_path)
+                                   "trainer.limit_val_batches=0", "logger=none",
+                                   # compiling is the test above's (minutes); syncs are the
+                                   # loop's and the graph's, compiled or not
+                                   "speed.compile=false", "speed.compile_critic_step=false"],
+                         tmp_path)
     datamodule, model, trainer = build(cfg)
     window = _NoSyncWindow(first=6, last=11)  # recorded at step 3 (graph_warmup_steps 3)
     trainer.callbacks.append(window)
