@@ -47,7 +47,8 @@ def test_a_run_given_minutes_decays_its_rates_over_them(tmp_path):
     ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] >= 2
     rates = [o["param_groups"][0]["lr"] for o in ckpt["optimizer_states"]]
-    assert all(0 <= float(r) < 2e-4 for r in rates)
+    # each step's rate is the share of the budget left when it starts: the last one's is small
+    assert all(0 <= float(r) < 0.5 * 2e-4 for r in rates)
     timer = next(v for k, v in ckpt["callbacks"].items() if k.startswith("Timer"))
     assert timer["time_elapsed"]["train"] >= 3
 
