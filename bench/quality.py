@@ -50,6 +50,7 @@ class TrainingClock(Timer):
         super().__init__(duration=timedelta(seconds=seconds), verbose=False)
         self.seconds, self.clock = seconds, clock
         self.start, self.stop, self.excluded = None, None, 0.0
+        self.startup: float | None = None  # seconds to the end of step STARTUP_STEPS
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.start, self.stop, self.excluded = self.clock(), None, 0.0
@@ -75,8 +76,13 @@ class TrainingClock(Timer):
             self.excluded += self.clock() - stopped
 
     def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        if trainer.global_step == STARTUP_STEPS:  # compiling and recording are in these
+            self.startup = self.elapsed()
         if self.elapsed() >= self.seconds:
             trainer.should_stop = True
+
+
+STARTUP_STEPS = 10
 
 
 class FidCurve(Callback):
@@ -178,6 +184,8 @@ def train_and_measure(args, speed: str, seed: int, workdir: Path, extractor) -> 
            "precision": str(trainer.precision), "switches": model.speed.enabled()}
     if curve is not None:
         row["curve"] = curve.points
+    if args.minutes:
+        row["startup_seconds"] = clock.startup
     return row
 
 
@@ -210,6 +218,10 @@ def table(rows: list[dict], minutes: float | None) -> str:
             if r.get("fid_average") is not None:
                 lines.append(f"  sampling from the weights' average (EMA): "
                              f"{r['fid_average']:.2f}")
+            if r.get("startup_seconds") is not None:
+                lines.append(f"  of the {minutes} min, the first {STARTUP_STEPS} iterations "
+                             f"(compiling and recording included) took "
+                             f"{r['startup_seconds']:.0f} s")
             for p in r.get("curve", []):
                 average = "" if p.get("fid_average") is None else \
                     f", EMA {p['fid_average']:.2f}"

@@ -40,8 +40,9 @@ def test_runs_are_presets_with_their_seeds():
 
 def test_time_to_quality_table():
     rows = [{"speed": "fast", "iterations": 30000, "train_seconds": 420.0, "it_per_s": 71.4,
-             "fid": 17.5, "lr_horizon": "run"}]
+             "fid": 17.5, "lr_horizon": "run", "startup_seconds": 75.0}]
     text = table(rows, 7)
+    assert "the first 10 iterations (compiling and recording included) took 75 s" in text
     assert "FID after 7 min (fast): 17.50" in text
     assert "decayed linearly to 0 over the run" in text
 
@@ -61,6 +62,7 @@ def test_a_timed_run_decays_its_rates_over_the_clock(tmp_path, tiny_fid_weights)
         args += ["--override", o]
     (row,) = main(args)
     assert row["lr_horizon"] == "run" and row["train_seconds"] >= 3
+    assert 0 < row["startup_seconds"] < row["train_seconds"]  # its first 10 iterations
     # generator's and critic's: the share of the 3 s left when the last step began, at most
     assert len(row["final_lrs"]) == 2 and all(0 <= lr < 0.5 * 2e-4 for lr in row["final_lrs"])
 def test_a_run_with_an_average_reports_both_fids(tmp_path, tiny_fid_weights):
@@ -94,7 +96,7 @@ def test_the_clock_leaves_out_the_time_paused():
     assert clock.elapsed() == 9.0
 
     class Trainer:
-        should_stop = False
+        should_stop, global_step = False, 3
     trainer = Trainer()
     clock.on_train_batch_end(trainer, None)
     assert not trainer.should_stop
