@@ -131,6 +131,7 @@ def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
     if timer.per_second is None:
         raise RuntimeError("paper-2 stopped before the timed iterations ended")
     return {"it_per_s": timer.per_second, "iters": args.iters, "warmup": args.warmup,
+            "host_syncs": timer.syncs.count, "log_every_n_steps": trainer.log_every_n_steps,
             "precision": str(trainer.precision), "speed": model.speed.enabled(),
             "graph": graph_state(model), "model": model}
 
@@ -300,6 +301,12 @@ def table(results: dict) -> str:
             r = results[key]
             lines.append(f"{label}: iteration {r['graph']}, precision {r['precision']}, "
                          f"switches {', '.join(r['speed']) or 'none'}")
+    p2 = results.get("paper2", {})
+    if p2.get("host_syncs") is not None:
+        logged = p2["iters"] // max(int(p2.get("log_every_n_steps") or 1), 1)
+        lines.append(f"paper-2: {p2['host_syncs']} host syncs in the {p2['iters']} timed "
+                     f"iterations (torch's sync debug mode; about {logged} expected, one per "
+                     f"logging step)")
     if results.get("smoke"):
         lines.insert(0, "SMOKE RUN: tiny networks on the CPU, a check of the script; "
                         "not benchmark figures")

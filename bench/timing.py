@@ -3,6 +3,7 @@ what is measured, so the loop in between runs as it does for users."""
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -13,24 +14,58 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class SyncCount:
+    """Counts the host syncs torch reports on CUDA (its sync debug mode set to warn) between
+    start() and stop(): each is a step's wait for the GPU. Off CUDA it counts nothing (None)."""
+
+    def __init__(self) -> None:
+        self.count: int | None = None
+        self._catch = self._records = None
+
+    def start(self, device: torch.device) -> None:
+        if device.type != "cuda":
+            return
+        self._catch = warnings.catch_warnings(record=True)
+        self._records = self._catch.__enter__()
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+
+    def stop(self) -> None:
+        if self._catch is None:
+            return
+        torch.cuda.set_sync_debug_mode("default")
+        self._catch.__exit__(None, None, None)
+        self.count = sum("synchroniz" in str(w.message) for w in self._records)
+        self._catch = self._records = None
+
+
 class IterationTimer(Callback):
     """Training steps per second between global step `warmup` and `warmup + measure`, then
-    stops the run."""
+    stops the run; on CUDA also how many host syncs the timed steps made."""
 
     def __init__(self, warmup: int, measure: int) -> None:
         self.warmup, self.measure = int(warmup), int(measure)
         self.started: float | None = None
         self.seconds: float | None = None
+        self.syncs = SyncCount()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if step == self.warmup and self.started is None:
             synchronize(pl_module.device)
             self.started = time.perf_counter()
+            self.syncs.start(pl_module.device)
         elif step == self.warmup + self.measure and self.started is not None:
+            self.syncs.stop()
             synchronize(pl_module.device)
             self.seconds = time.perf_counter() - self.started
             trainer.should_stop = True
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self.syncs.stop()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.syncs.stop()
 
     @property
     def per_second(self) -> float | None:

@@ -1,8 +1,12 @@
 """The benchmark script end to end in its smoke mode (tiny networks, CPU): every row is
 measured through the real Trainer and written out. No timing is asserted."""
 import json
+import warnings
+
+import torch
 
 from bench.run import main, table
+from bench.timing import SyncCount
 
 
 def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
@@ -18,6 +22,7 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
     assert results["fid"]["samples"] == 24 and results["fid"]["images_per_s"] > 0
     assert results["fid"]["statistics_seconds"] > 0
     assert "skipped" in results["yardstick"]
+    assert results["paper2"]["host_syncs"] is None  # counted on CUDA only
     written = json.loads(out.read_text())
     assert written["table"] == results["table"]
     for row in ("paper-2 generator iterations", "paper-2 loop, host only", "paper-0 250 epochs",
@@ -55,3 +60,30 @@ def test_ablation_times_paper2_with_each_switch_off_and_the_yardsticks_critic(tm
     for label in ("paper-2, speed=plain", "paper-2, speed.bf16=false",
                   "critic without layer norm"):
         assert label in results["table"]
+
+
+def test_the_table_gives_the_host_syncs_counted_on_a_gpu():
+    results = {"paper2": {"it_per_s": 90.0, "iters": 500, "host_syncs": 5,
+                          "log_every_n_steps": 100, "graph": "replayed", "precision": "bf16",
+                          "speed": ["cuda_graphs"]}}
+    assert "paper-2: 5 host syncs in the 500 timed iterations" in table(results)
+    assert "about 5 expected" in table(results)
+
+
+def test_syncs_are_counted_between_start_and_stop_only_on_cuda():
+    count = SyncCount()
+    count.start(torch.device("cpu"))
+    count.stop()
+    assert count.count is None
+
+
+def test_syncs_counted_are_the_warnings_torchs_debug_mode_gives(monkeypatch):
+    modes = []
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    count = SyncCount()
+    count.start(torch.device("cuda"))  # no GPU needed: the mode is stood in for
+    for _ in range(2):  # the message torch's mode gives (c10/cuda), and another warning
+        warnings.warn("called a synchronizing CUDA operation")
+    warnings.warn("something else")
+    count.stop()
+    assert count.count == 2 and modes == ["warn", "default"]
