@@ -299,6 +299,10 @@ class WGAN(GenerativeModule):
             raise ConfigError("model.lr_decay_over=time decays the learning rates over the "
                               "run's time budget: set trainer.max_time (DD:HH:MM:SS), or use "
                               "model.lr_decay_over=steps")
+        if self.trainer.world_size > 1:
+            raise ConfigError("model.lr_decay_over=time runs in one process only: each "
+                              "process would read its own clock and step its weights with "
+                              "its own rate; use model.lr_decay_over=steps with several")
         timer = timers[0]
 
         def decay(step: int) -> float:

@@ -125,6 +125,16 @@ def test_a_time_decay_needs_a_time_budget(tmp_path):
         _model(lr_decay_over="epochs")
 
 
+def test_a_time_decay_is_refused_across_processes(tmp_path):
+    # each process's clock would give its own rate, and the replicas' weights would drift
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_time={"seconds": 9},
+                        logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    model = _model(lr_decay_over="time")
+    model.trainer = trainer
+    with pytest.raises(ConfigError, match="one process only"):
+        model.configure_optimizers()
+
+
 def test_the_batch_must_hold_the_critic_batches(tmp_path):
     with pytest.raises(ConfigError, match="data.batch_size=20"):
         _trainer(tmp_path, 1).fit(_model(), datamodule=_data(batch_size=16))
