@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One call of the GPU recipe (docs/performance.md, "On the lent GPU machine"), run by the
+# device tool in the repository root: `bash bench/device_call.sh N`, carrying what call N
+# needs (made by bench/device_carry.sh). Results go to $OUT, the folder that comes back.
+#   1  carry .whl .gpu-a   the table (yardstick, paper-2, host, paper-0, paper-3), GPU tests
+#   2  carry .whl .gpu-b   FID of 50k samples, a second paper-2 run, the switch ablation
+#   3  carry .whl .gpu-c   FID after 7 minutes, rates decayed over them, with the EMA's
+#   4  carry .whl .gpu-c   FID after 2,000 iterations: fast, plain, fast with another seed
+#   5  carry .whl .gpu-c   FID after 7 minutes on the paper's 100k-iteration schedule
+# The FID weights travel in halves (calls 1 and 2) and wait in /tmp, which lasts only while
+# the machine stays warm (30 s after a call): run the calls one right after the other.
+# DRY_RUN=1 prints the commands instead of running them. Exit status: 0 all measured, 1 a
+# step failed (said on stderr), 2 a wrong call, 3 the FID weights no longer in /tmp.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+call=${1:-}
+OUT=${OUT:-}
+WEIGHTS=${DEVICE_FID_WEIGHTS:-/tmp/inception-fid.pt}  # where calls 1 and 2 put them
+if [ -z "$OUT" ] && [ -z "${DRY_RUN:-}" ]; then
+  echo "error: OUT is not set (the device tool sets it to the folder that comes back)" >&2
+  exit 2
+fi
+
+setup='python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
+python3 -m pip install -q --no-index --no-deps --target /tmp/site-test .whl/test/*.whl &&
+export PYTHONPATH=/tmp/site:$PWD:/tmp/site-test PYTHONUNBUFFERED=1'
+need_weights="[ -f $WEIGHTS ] || { echo 'error: $WEIGHTS is gone (the machine went cold): run calls 1 and 2 again' >&2; exit 3; }"
+cifar='mkdir -p data/cifar10 && cp .gpu-c/train.zip data/cifar10/'
+quality="python3 -m bench.quality --fid-weights $WEIGHTS --override data=cifar10_folder"
+
+# `prepare`: what a call needs (a failure stops it); `measure`: its measurements, each run
+# even when one before it failed (call 1's GPU tests after its table), the call failing then
+case "$call" in
+  1) prepare=("cp .gpu-a/*.part00 /tmp/" "$setup")
+     measure=("python3 -m bench.run --only yardstick,paper2,host,paper0,paper3 --yardstick .gpu-a/plain_acwgangp.py --out \$OUT/bench.json | tee \$OUT/bench.txt"
+              "python3 -m pytest -q tests/methods/test_step_graph.py tests/callbacks/test_speed.py | tee \$OUT/gpu-tests.txt") ;;
+  2) prepare=("cat /tmp/*.part00 .gpu-b/*.part01 > $WEIGHTS" "$setup")
+     measure=("python3 -m bench.run --only fid --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
+  3) prepare=("$need_weights" "$setup" "$cifar")
+     measure=("$quality --minutes 7 --lr-horizon run --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min.json | tee \$OUT/quality-7min.txt") ;;
+  4) prepare=("$need_weights" "$setup" "$cifar")
+     measure=("$quality --iterations 2000 --speeds fast,plain,fast@1 --out \$OUT/quality-2000.json | tee \$OUT/quality-2000.txt") ;;
+  5) prepare=("$need_weights" "$setup" "$cifar")
+     measure=("$quality --minutes 7 --lr-horizon paper --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min-paper.json | tee \$OUT/quality-7min-paper.txt") ;;
+  *) echo "error: give the call's number, 1 to 5 (bench/device_call.sh says what each does)" >&2
+     exit 2 ;;
+esac
+
+if [ -n "${DRY_RUN:-}" ]; then
+  printf '%s\n' "${prepare[@]}" "${measure[@]}"
+  exit 0
+fi
+for step in "${prepare[@]}"; do
+  eval "$step" || { echo "error: call $call could not prepare: $step" >&2; exit 1; }
+done
+failed=0
+for step in "${measure[@]}"; do
+  eval "$step" || { echo "error: call $call: this failed: $step" >&2; failed=1; }
+done
+exit $failed
