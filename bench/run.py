@@ -131,7 +131,7 @@ def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
     if timer.per_second is None:
         raise RuntimeError("paper-2 stopped before the timed iterations ended")
     return {"it_per_s": timer.per_second, "iters": args.iters, "warmup": args.warmup,
-            "host_syncs": timer.syncs.count, "log_every_n_steps": trainer.log_every_n_steps,
+            "startup_seconds": timer.startup, "host_syncs": timer.syncs.count, "log_every_n_steps": trainer.log_every_n_steps,
             "precision": str(trainer.precision), "speed": model.speed.enabled(),
             "graph": graph_state(model), "model": model}
 
@@ -164,6 +164,7 @@ def time_epochs(args, workdir: Path, paper: str, experiment: str) -> dict:
     seconds = sorted(timer.epoch_seconds[1:]) or timer.epoch_seconds
     median = seconds[len(seconds) // 2]
     return {"seconds_per_epoch": median, "epochs_timed": len(seconds),
+            "first_epoch_seconds": timer.epoch_seconds[0],
             "batches_per_epoch": trainer.num_training_batches,
             "precision": str(trainer.precision), "speed": model.speed.enabled(),
             "graph": graph_state(model)}
@@ -258,7 +259,12 @@ def table(results: dict) -> str:
         rows.append(_row("paper-2 generator iterations", p2["it_per_s"], "it/s", ref or "-",
                          ratio, f"≥ {TARGETS['paper2_it_per_s']:.0f} and ≥ 9×", "yes" if met
                          else "no"))
-        rows.append(_row("paper-2 100k iterations", 100000 / p2["it_per_s"] / 60, "min",
+        # a run as users start it: its warm-up steps (compiling, recording) as measured,
+        # then the rest at the measured rate
+        startup = p2.get("startup_seconds") or 0.0
+        rest = 100000 - (p2.get("warmup") or 0) if startup else 100000
+        rows.append(_row("paper-2 100k iterations (start-up included)",
+                         (startup + rest / p2["it_per_s"]) / 60, "min",
                          100000 / ref / 60 if ref else "-", "", "≤ 20"))
     labels = [("plain", "paper-2, speed=plain")]
     labels += [(f"without_{s}", f"paper-2, speed.{s}=false") for s in SWITCHES]
@@ -274,9 +280,12 @@ def table(results: dict) -> str:
                          f"< {budget:.0f}", "yes" if ms < budget else "no"))
     if "paper0" in results:
         s = results["paper0"]["seconds_per_epoch"]
+        first = results["paper0"].get("first_epoch_seconds", s)  # compiling, autotuning
+        total = (first + 249 * s) / 60
         rows.append(_row("paper-0 VAE-GAN epoch", s, "s"))
-        rows.append(_row("paper-0 250 epochs", 250 * s / 60, "min", "", "", "≤ 5",
-                         "yes" if 250 * s / 60 <= TARGETS["paper0_minutes_250"] else "no"))
+        rows.append(_row("paper-0 first epoch (compiling included)", first, "s"))
+        rows.append(_row("paper-0 250 epochs (first + 249 more)", total, "min", "", "", "≤ 5",
+                         "yes" if total <= TARGETS["paper0_minutes_250"] else "no"))
     if "paper3" in results:
         rows.append(_row("paper-3 DCGAN epoch", results["paper3"]["seconds_per_epoch"], "s"))
     fid = results.get("fid", {})

@@ -47,13 +47,21 @@ class IterationTimer(Callback):
         self.warmup, self.measure = int(warmup), int(measure)
         self.started: float | None = None
         self.seconds: float | None = None
+        # from the start of training to the end of the warm-up steps (compiling, recording)
+        self.startup: float | None = None
+        self._train_start: float | None = None
         self.syncs = SyncCount()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._train_start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if step == self.warmup and self.started is None:
             synchronize(pl_module.device)
             self.started = time.perf_counter()
+            if self._train_start is not None:
+                self.startup = self.started - self._train_start
             self.syncs.start(pl_module.device)
         elif step == self.warmup + self.measure and self.started is not None:
             self.syncs.stop()

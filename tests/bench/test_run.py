@@ -18,6 +18,8 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
     assert results["paper2"]["it_per_s"] > 0 and results["paper2"]["iters"] == 3
     assert results["host"]["ms_per_step"] > 0 and results["host"]["iters"] == 3
     assert results["paper0"]["seconds_per_epoch"] > 0
+    assert results["paper0"]["first_epoch_seconds"] > 0
+    assert results["paper2"]["startup_seconds"] > 0
     assert results["paper3"]["seconds_per_epoch"] > 0
     assert results["fid"]["samples"] == 24 and results["fid"]["images_per_s"] > 0
     assert results["fid"]["statistics_seconds"] > 0
@@ -42,6 +44,17 @@ def test_table_gives_ratios_against_the_yardstick():
     assert next(r for r in text.splitlines() if "250 epochs" in r).rstrip().endswith("yes")
     assert next(r for r in text.splitlines() if "host only" in r).rstrip().endswith("yes")
     assert next(r for r in text.splitlines() if "FID of 50000" in r).rstrip().endswith("yes")
+
+
+def test_the_projections_include_the_start_up_users_wait_for():
+    # paper-0: a 100-s first epoch (compiling) and 1.0 s each after: 100 + 249 = 349 s > 300
+    results = {"paper0": {"seconds_per_epoch": 1.0, "first_epoch_seconds": 100.0},
+               "paper2": {"it_per_s": 100.0, "warmup": 50, "startup_seconds": 90.0}}
+    lines = table(results).splitlines()
+    p0 = next(r for r in lines if "250 epochs" in r)
+    assert "5.82" in p0 and p0.rstrip().endswith("no")
+    p2 = next(r for r in lines if "100k iterations" in r)
+    assert f"{(90 + 99950 / 100) / 60:.2f}" in p2  # 18.16 min
 
 
 def test_ablation_times_paper2_with_each_switch_off_and_the_yardsticks_critic(tmp_path, capsys):
