@@ -40,6 +40,10 @@ from lightning.pytorch.callbacks import Callback, Timer  # noqa: E402
 from bench.run import compose_experiment, machine, text_table  # noqa: E402
 
 
+# a timed run reports how long its first iterations took: compiling and recording are in them
+STARTUP_STEPS = 10
+
+
 class TrainingClock(Timer):
     """Stops training once the training loop has run for `seconds` of wall time, the time
     spent inside `paused()` (measurements along the way) not counted. A Lightning Timer, so a
@@ -80,9 +84,6 @@ class TrainingClock(Timer):
             self.startup = self.elapsed()
         if self.elapsed() >= self.seconds:
             trainer.should_stop = True
-
-
-STARTUP_STEPS = 10
 
 
 class FidCurve(Callback):
@@ -192,8 +193,8 @@ def train_and_measure(args, speed: str, seed: int, workdir: Path, extractor) -> 
 def table(rows: list[dict], minutes: float | None) -> str:
     averaged = any(r.get("fid_average") is not None for r in rows)
     head = ["speed", "seed", "iterations", "train s", "it/s", "FID"] + ["FID (EMA)"] * averaged
-    body = [[r["speed"], str(r.get("seed", "")), str(r["iterations"]), f"{r['train_seconds']:.0f}",
-             f"{r['it_per_s']:.1f}", f"{r['fid']:.2f}"]
+    body = [[r["speed"], str(r.get("seed", "")), str(r["iterations"]),
+             f"{r['train_seconds']:.0f}", f"{r['it_per_s']:.1f}", f"{r['fid']:.2f}"]
             + [_number(r.get("fid_average"))] * averaged for r in rows]
     lines = text_table(head, body)
     spans = {r.get("lr_horizon", "paper") for r in rows}

@@ -131,7 +131,8 @@ def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
     if timer.per_second is None:
         raise RuntimeError("paper-2 stopped before the timed iterations ended")
     return {"it_per_s": timer.per_second, "iters": args.iters, "warmup": args.warmup,
-            "startup_seconds": timer.startup, "host_syncs": timer.syncs.count, "log_every_n_steps": trainer.log_every_n_steps,
+            "startup_seconds": timer.startup, "host_syncs": timer.syncs.count,
+            "log_every_n_steps": trainer.log_every_n_steps,
             "precision": str(trainer.precision), "speed": model.speed.enabled(),
             "graph": graph_state(model), "model": model}
 
