@@ -71,7 +71,10 @@ RUNS = {"vaegan": ["trainer.limit_train_batches=1.0", "trainer.max_epochs=1"],
         "vae_conv": ["trainer.limit_train_batches=1.0", "trainer.max_epochs=1"],
         "acwgan_gp": ["trainer.limit_train_batches=1.0", "trainer.max_steps=16",
                       "trainer.max_epochs=3"],
-        "dcgan": ["trainer.limit_train_batches=1.0", "trainer.max_epochs=1"]}
+        "dcgan": ["trainer.limit_train_batches=1.0", "trainer.max_epochs=1"],
+        "study_acgan": ["trainer.limit_train_batches=1.0", "trainer.max_epochs=1"],
+        "study_wgan": ["trainer.limit_train_batches=1.0", "trainer.max_steps=16",
+                       "trainer.max_epochs=3"]}
 
 
 def _run(tmp_path, name, patch_module=None):
