@@ -132,7 +132,7 @@ def time_paper2(args, workdir: Path, extra: list[str] = ()) -> dict:
         raise RuntimeError("paper-2 stopped before the timed iterations ended")
     return {"it_per_s": timer.per_second, "iters": args.iters, "warmup": args.warmup,
             "startup_seconds": timer.startup, "host_syncs": timer.syncs.count,
-            "log_every_n_steps": trainer.log_every_n_steps,
+            "steps_waiting": timer.syncs.steps, "log_every_n_steps": trainer.log_every_n_steps,
             "precision": str(trainer.precision), "speed": model.speed.enabled(),
             "graph": graph_state(model), "model": model}
 
@@ -314,9 +314,9 @@ def table(results: dict) -> str:
     p2 = results.get("paper2", {})
     if p2.get("host_syncs") is not None:
         logged = p2["iters"] // max(int(p2.get("log_every_n_steps") or 1), 1)
-        lines.append(f"paper-2: {p2['host_syncs']} host syncs in the {p2['iters']} timed "
-                     f"iterations (torch's sync debug mode; about {logged} expected, one per "
-                     f"logging step)")
+        lines.append(f"paper-2: {p2['steps_waiting']} of the {p2['iters']} timed iterations "
+                     f"waited for the GPU ({p2['host_syncs']} host syncs by torch's sync "
+                     f"debug mode; about {logged} expected, the logging steps)")
     if results.get("smoke"):
         lines.insert(0, "SMOKE RUN: tiny networks on the CPU, a check of the script; "
                         "not benchmark figures")

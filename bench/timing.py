@@ -16,11 +16,15 @@ def synchronize(device: torch.device) -> None:
 
 class SyncCount:
     """Counts the host syncs torch reports on CUDA (its sync debug mode set to warn) between
-    start() and stop(): each is a step's wait for the GPU. Off CUDA it counts nothing (None)."""
+    start() and stop(), and how many steps (`step()` marks their ends) had at least one: the
+    steps that waited for the GPU (a logging step reads several values back, one wait). Off
+    CUDA it counts nothing (None)."""
 
     def __init__(self) -> None:
         self.count: int | None = None
+        self.steps: int | None = None
         self._catch = self._records = None
+        self._seen = 0
 
     def start(self, device: torch.device) -> None:
         if device.type != "cuda":
@@ -29,13 +33,22 @@ class SyncCount:
         self._records = self._catch.__enter__()
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
+        self.count, self.steps, self._seen = 0, 0, 0
+
+    def step(self) -> None:
+        if self._records is None:
+            return
+        syncs = [w for w in self._records[self._seen:] if "synchroniz" in str(w.message)]
+        self._seen = len(self._records)
+        self.count += len(syncs)
+        self.steps += bool(syncs)
 
     def stop(self) -> None:
         if self._catch is None:
             return
+        self.step()
         torch.cuda.set_sync_debug_mode("default")
         self._catch.__exit__(None, None, None)
-        self.count = sum("synchroniz" in str(w.message) for w in self._records)
         self._catch = self._records = None
 
 
@@ -68,6 +81,8 @@ class IterationTimer(Callback):
             synchronize(pl_module.device)
             self.seconds = time.perf_counter() - self.started
             trainer.should_stop = True
+        else:
+            self.syncs.step()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self.syncs.stop()

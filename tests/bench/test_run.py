@@ -76,11 +76,12 @@ def test_ablation_times_paper2_with_each_switch_off_and_the_yardsticks_critic(tm
 
 
 def test_the_table_gives_the_host_syncs_counted_on_a_gpu():
-    results = {"paper2": {"it_per_s": 90.0, "iters": 500, "host_syncs": 5,
-                          "log_every_n_steps": 100, "graph": "replayed", "precision": "bf16",
-                          "speed": ["cuda_graphs"]}}
-    assert "paper-2: 5 host syncs in the 500 timed iterations" in table(results)
-    assert "about 5 expected" in table(results)
+    results = {"paper2": {"it_per_s": 90.0, "iters": 500, "host_syncs": 30,
+                          "steps_waiting": 5, "log_every_n_steps": 100, "graph": "replayed",
+                          "precision": "bf16", "speed": ["cuda_graphs"]}}
+    text = table(results)
+    assert "paper-2: 5 of the 500 timed iterations waited for the GPU (30 host syncs" in text
+    assert "about 5 expected" in text
 
 
 def test_syncs_are_counted_between_start_and_stop_only_on_cuda():
@@ -98,5 +99,8 @@ def test_syncs_counted_are_the_warnings_torchs_debug_mode_gives(monkeypatch):
     for _ in range(2):  # the message torch's mode gives (c10/cuda), and another warning
         warnings.warn("called a synchronizing CUDA operation")
     warnings.warn("something else")
-    count.stop()
-    assert count.count == 2 and modes == ["warn", "default"]
+    count.step()  # a step with two syncs: one wait
+    count.step()  # a step with none
+    warnings.warn("called a synchronizing CUDA operation")
+    count.stop()  # the last step's
+    assert count.count == 3 and count.steps == 2 and modes == ["warn", "default"]
