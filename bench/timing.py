@@ -16,7 +16,7 @@ def synchronize(device: torch.device) -> None:
 
 class SyncCount:
     """Counts the host syncs torch reports on CUDA (its sync debug mode set to warn) between
-    start() and stop(), and how many steps (`step()` marks their ends) had at least one: the
+    start() and stop(), and how many steps (`step()` marks their bounds) had at least one: the
     steps that waited for the GPU (a logging step reads several values back, one wait). Off
     CUDA it counts nothing (None)."""
 
@@ -81,8 +81,10 @@ class IterationTimer(Callback):
             synchronize(pl_module.device)
             self.seconds = time.perf_counter() - self.started
             trainer.should_stop = True
-        else:
-            self.syncs.step()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # a step's syncs: from its start to the next one's (its logging comes after its hooks)
+        self.syncs.step()
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         self.syncs.stop()
