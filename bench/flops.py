@@ -95,11 +95,6 @@ def iteration_count(model, networks: list[str], *inputs: torch.Tensor) -> FlopCo
     return count
 
 
-def iteration_flops(model, networks: list[str], *inputs: torch.Tensor) -> float:
-    """FLOP of one `model.iteration(*inputs)` (iteration_count)."""
-    return float(iteration_count(model, networks, *inputs).flops)
-
-
 def count_paper2_iteration(model, channels: int, side: int) -> dict[str, float]:
     """FLOP of one paper-2 generator iteration (its n_critic critic updates and the generator
     update) for images of channels × side × side, split into the two phases."""
@@ -125,10 +120,11 @@ def count_paper0(overrides: list[str], workdir: Path, images: int) -> dict[str, 
     model = model.to("meta")
     side, batch = cfg.data.image_size, cfg.data.batch_size
     x = torch.empty(batch, cfg.data.channels, side, side, device="meta")
-    per_iteration = iteration_flops(model, ["encoder", "decoder", "discriminator"], x)
+    count = iteration_count(model, ["encoder", "decoder", "discriminator"], x)
+    per_iteration = float(count.flops)
     per_epoch = per_iteration * (images // batch)
     return {"per_iteration": per_iteration, "batch_size": batch, "images": images,
-            "per_epoch": per_epoch, "epochs": 250, "total": 250 * per_epoch}
+            "per_epoch": per_epoch, "epochs": 250, "total": 250 * per_epoch, "ops": count.ops}
 
 
 def count_fid_extractor(weights: str, sha256: str | None, samples: int) -> dict[str, float]:
@@ -180,7 +176,8 @@ def main(argv=None) -> dict:
             for r in rows]
     lines = text_table(head, body)
     results = {"rows": rows, "paper0": p0}
-    lines.append(f"paper-0 VAE-GAN: {p0['per_iteration'] / 1e9:.1f} GFLOP per iteration of "
+    lines.append(f"paper-0 VAE-GAN: {p0['per_iteration'] / 1e9:.1f} GFLOP and {p0['ops']} "
+                 f"operators per iteration of "
                  f"{p0['batch_size']}, {p0['per_epoch'] / 1e12:.2f} TFLOP per epoch of "
                  f"{p0['images']} images, {p0['total'] / 1e15:.2f} PFLOP for 250 epochs: "
                  + ", ".join(f"{p0['total'] / (rate * 1e12):.0f} s at {rate:g} TFLOP/s"
