@@ -88,22 +88,6 @@ def test_wgan_iterations_replay_as_one_graph(tmp_path):
     assert float(lr) == pytest.approx(2e-4 * (1 - 12 / 12), abs=1e-9)
 
 
-@cuda
-@pytest.mark.parametrize("name", ["vae_conv", "vaegan", "dcgan", "acwgan_gp", "study_acgan"])
-def test_every_method_replays_its_iteration_with_the_default_switches(name, tmp_path):
-    from pegasus_lab.cli.train import build
-    from tests.conftest import compose_config, smoke
-    cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
-                                   "trainer.max_epochs=3", "trainer.limit_train_batches=4"],
-                         tmp_path)
-    datamodule, model, trainer = build(cfg)
-    trainer.fit(model, datamodule=datamodule)
-    assert model._graphed is not None and model._graphed.recorded and not model._graphed.failed
-    assert all(torch.isfinite(p).all() for p in model.parameters())
-    if name == "acwgan_gp":  # its critic update compiled whole, inside the recorded graph
-        assert model.critic_update_compiled is True
-
-
 class _NoSyncWindow(L.Callback):
     """torch's sync debug mode set to raise from the start of batch `first` to the start of
     batch `last`: any host sync in those steps (the iteration replayed, Lightning's loop, the
@@ -144,6 +128,22 @@ def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
         torch.cuda.set_sync_debug_mode("default")
     assert model._graphed is not None and model._graphed.recorded
     assert window.watched == [6, 7, 8, 9, 10]
+
+
+@cuda
+@pytest.mark.parametrize("name", ["vae_conv", "vaegan", "dcgan", "acwgan_gp", "study_acgan"])
+def test_every_method_replays_its_iteration_with_the_default_switches(name, tmp_path):
+    from pegasus_lab.cli.train import build
+    from tests.conftest import compose_config, smoke
+    cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
+                                   "trainer.max_epochs=3", "trainer.limit_train_batches=4"],
+                         tmp_path)
+    datamodule, model, trainer = build(cfg)
+    trainer.fit(model, datamodule=datamodule)
+    assert model._graphed is not None and model._graphed.recorded and not model._graphed.failed
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    if name == "acwgan_gp":  # its critic update compiled whole, inside the recorded graph
+        assert model.critic_update_compiled is True
 
 
 class _StandInGraph:
