@@ -22,6 +22,12 @@ def test_plain_preset_turns_everything_off():
     assert speed.on("cuda").enabled() == [] and speed.on("cpu").enabled() == []
 
 
+def test_fast_fp32_preset_is_the_fast_one_without_bf16():
+    speed = instantiate(compose_config("train", ["speed=fast_fp32"]).speed)
+    assert set(speed.on("cuda").enabled()) == set(SWITCHES) - {"bf16"}
+    assert speed.precision("cuda") == "32-true"
+
+
 def test_precision_follows_the_bf16_switch_and_the_device():
     speed = Speed(bf16=True)
     assert speed.precision("cuda") == "bf16-mixed"
