@@ -34,10 +34,10 @@ class SpeedUp(Callback):
         networks = pl_module.compilable_networks() if speed.compile else []
         steps = speed.compile_critic_step and hasattr(pl_module, "compile_steps")
         if networks or steps:
-            import torch._dynamo
+            from torch._dynamo import config as dynamo_config
             # where compilation fails (no Triton for this GPU, an unsupported op) the network
             # runs eagerly, with torch's warning, instead of stopping the run
-            torch._dynamo.config.suppress_errors = True
+            dynamo_config.suppress_errors = True
         if networks:
             if pl_module.retains_graph:
                 # compiled backward passes may free ("donate") saved buffers unless told that
