@@ -3,7 +3,8 @@
 Each switch is a field of `Speed`; conf/speed/fast.yaml (the default) turns them on,
 conf/speed/plain.yaml turns them all off (the unoptimised path, for comparisons). They act only
 on the device types listed in `devices` (the GPU by default): on the CPU a run is the plain one,
-so CPU results and tests do not depend on them unless a test asks for it.
+so CPU results and tests do not depend on them unless a test asks for it; conf/speed/cpu.yaml
+lists the CPU instead, with the switches that pay there.
 
 - cudnn_benchmark: let cuDNN time its algorithms once per input shape (shapes are static here).
 - tf32: TensorFloat-32 for fp32 matmuls and convolutions (Ampere and later).

@@ -28,6 +28,17 @@ def test_fast_fp32_preset_is_the_fast_one_without_bf16():
     assert speed.precision("cuda") == "32-true"
 
 
+def test_cpu_preset_turns_on_what_applies_on_a_cpu_in_fp32():
+    speed = instantiate(compose_config("train", ["speed=cpu"]).speed)
+    # torch.compile of whole networks measured slower on a CPU (docs/performance.md)
+    assert set(speed.on("cpu").enabled()) == set(SWITCHES) - {
+        "bf16", "cuda_graphs", "cudnn_benchmark", "tf32", "compile"}
+    assert speed.precision("cpu") == "32-true"
+    assert speed.on("cuda").enabled() == []  # a GPU run takes speed=fast
+    with_bf16 = instantiate(compose_config("train", ["speed=cpu", "speed.bf16=true"]).speed)
+    assert with_bf16.precision("cpu") == "bf16-mixed"
+
+
 def test_precision_follows_the_bf16_switch_and_the_device():
     speed = Speed(bf16=True)
     assert speed.precision("cuda") == "bf16-mixed"

@@ -70,6 +70,20 @@ def test_wgan_gp_runs_with_every_switch(tmp_path, recwarn):
     assert all(o.defaults["fused"] for o in trainer.optimizers)
 
 
+def test_cpu_preset_speeds_up_a_cpu_run_in_fp32(tmp_path, recwarn):
+    cfg = compose_config("train", [*smoke("acwgan_gp"), "speed=cpu",
+                                   "speed.compile_backend=aot_eager"], tmp_path)
+    datamodule, model, trainer = build(cfg)
+    assert trainer.precision == "32-true"
+    trainer.fit(model, datamodule=datamodule)
+    assert trainer.global_step == 5
+    assert all(m.fused for m in model.modules() if isinstance(m, (*REWRITES, LayerNorm2d)))
+    assert _is_nhwc(model.critic) and _is_nhwc(model.generator)
+    assert all(o.defaults["fused"] for o in trainer.optimizers)
+    assert model.generator._compiled_call_impl is None  # whole networks stay eager on a CPU
+    _critic_update_compiled(model, recwarn)
+
+
 # -- the exact switches change nothing but the speed -------------------------------------------
 def _wgan():
     # SGD: Adam would turn the rounding noise of gradients that are zero in exact arithmetic
