@@ -70,7 +70,7 @@ def test_wgan_gp_runs_with_every_switch(tmp_path, recwarn):
     assert all(o.defaults["fused"] for o in trainer.optimizers)
 
 
-def test_cpu_preset_speeds_up_a_cpu_run_in_fp32(tmp_path, recwarn):
+def test_cpu_preset_runs_a_cpu_run_with_its_switches_in_fp32(tmp_path, recwarn):
     cfg = compose_config("train", [*smoke("acwgan_gp"), "speed=cpu",
                                    "speed.compile_backend=aot_eager"], tmp_path)
     datamodule, model, trainer = build(cfg)
