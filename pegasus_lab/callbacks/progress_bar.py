@@ -15,6 +15,10 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 
 class LoggedValuesProgressBar(TQDMProgressBar):
+    # the methods log their progress_bar_keys for this bar without prog_bar=True
+    # (GenerativeModule.log_for_progress_bar); for any other bar, with it
+    reads_progress_bar_keys = True
+
     def __init__(self, refresh_rate: int = 1, process_position: int = 0,
                  leave: bool = False) -> None:
         super().__init__(refresh_rate=refresh_rate, process_position=process_position,

@@ -92,4 +92,4 @@ class ACGAN(AdversarialPair):
         if self.logging_due():  # clones: a replayed graph overwrites its outputs
             self.log_dict({f"train/{k}": v.clone() for k, v in out.items()},
                           on_step=True, on_epoch=True, batch_size=len(real))
-            self.log("d_loss", out["discriminator"].clone(), logger=False)
+            self.log_for_progress_bar("d_loss", out["discriminator"].clone())

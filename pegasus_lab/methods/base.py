@@ -53,6 +53,15 @@ class GenerativeModule(L.LightningModule):
     # callbacks/progress_bar.py reads them in the steps that log them
     progress_bar_keys: tuple[str, ...] = ()
 
+    def log_for_progress_bar(self, name: str, value: torch.Tensor, **kwargs) -> None:
+        """Log one of `progress_bar_keys` for the bar: with logger=False for a bar that reads
+        those keys itself in the steps that log them (callbacks/progress_bar.py); with
+        prog_bar=True for any other bar (Lightning's own, Rich), which then shows the value at
+        the cost of Lightning's read-back after every batch."""
+        bar = self._trainer.progress_bar_callback if self._trainer is not None else None
+        reads_keys = getattr(bar, "reads_progress_bar_keys", False)
+        self.log(name, value, logger=False, prog_bar=not reads_keys, **kwargs)
+
     def logging_due(self) -> bool:
         """Whether this step's losses reach anyone: every step, or with speed.sparse_logging
         only on the steps the logger writes (trainer.log_every_n_steps), so the other steps

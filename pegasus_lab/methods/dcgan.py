@@ -77,4 +77,4 @@ class DCGAN(AdversarialPair):
             return
         self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, on_step=True,
                       on_epoch=True, batch_size=len(real))
-        self.log("d_loss", out["d_loss"].clone(), logger=False)
+        self.log_for_progress_bar("d_loss", out["d_loss"].clone())

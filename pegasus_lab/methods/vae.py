@@ -105,8 +105,7 @@ class VAE(GenerativeModule):
         if self.logging_due():  # clones: a replayed graph overwrites its outputs
             self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, prog_bar=False,
                           on_step=True, on_epoch=True, batch_size=len(x))
-            self.log("loss", out["loss"].clone(), logger=False,
-                     batch_size=len(x))
+            self.log_for_progress_bar("loss", out["loss"].clone(), batch_size=len(x))
         return out["loss"].clone()
 
     def on_train_epoch_end(self) -> None:

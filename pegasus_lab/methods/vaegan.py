@@ -127,8 +127,8 @@ class VAEGAN(GenerativeModule):
             # clones: a replayed graph overwrites its outputs in the next step
             self.log_dict({f"train/{k}": v.clone() for k, v in out.items() if k != "x_prior"},
                           on_step=True, on_epoch=True, batch_size=len(x))
-            self.log("d_loss", out["discriminator"].clone(), logger=False,
-                     batch_size=len(x))
+            self.log_for_progress_bar("d_loss", out["discriminator"].clone(),
+                                      batch_size=len(x))
 
     def validation_step(self, batch, batch_idx):
         x, _ = batch

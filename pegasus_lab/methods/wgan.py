@@ -264,7 +264,7 @@ class WGAN(GenerativeModule):
         if self.logging_due():
             self.log_dict({f"train/{k}": v.clone() for k, v in out.items()}, on_step=True,
                           on_epoch=False, batch_size=self.critic_batch_size)
-            self.log("W", -out["wasserstein"].clone(), logger=False)
+            self.log_for_progress_bar("W", -out["wasserstein"].clone())
 
     def lr_schedulers(self):
         scheds = super().lr_schedulers()

@@ -77,8 +77,9 @@ RUNS = {"vaegan": ["trainer.limit_train_batches=1.0", "trainer.max_epochs=1"],
                        "trainer.max_epochs=3"]}
 
 
-def _run(tmp_path, name, patch_module=None):
-    cfg = compose_config("train", [*smoke(name), *FAST_ON_CPU, *RUNS[name]], tmp_path)
+def _run(tmp_path, name, patch_module=None, overrides=()):
+    cfg = compose_config("train", [*smoke(name), *FAST_ON_CPU, *RUNS[name], *overrides],
+                         tmp_path)
     datamodule, model, trainer = build(cfg)
     if patch_module:
         patch_module(model)
@@ -111,6 +112,16 @@ def test_a_value_logged_for_lightnings_bar_is_read_back_after_every_batch(tmp_pa
         model.log = lambda name, value, **kw: log(name, value, **{**kw, "prog_bar": True})
     reads, _, _ = _run(tmp_path, "vaegan", prog_bar_logging)
     assert len(reads.reads - reads.logged) >= 10
+
+
+def test_another_bar_shows_the_values_at_lightnings_read_back_cost(tmp_path):
+    # a user's own choice of bar (Lightning's stock one here) still shows the losses: logged
+    # with prog_bar=True for it, at the cost of Lightning's read-back after every batch
+    reads, bar, model = _run(tmp_path, "acwgan_gp", overrides=[
+        "callbacks.progress_bar._target_=lightning.pytorch.callbacks.TQDMProgressBar"])
+    assert type(bar) is TQDMProgressBar
+    assert set(model.progress_bar_keys) <= set(bar.get_metrics(bar.trainer, model))
+    assert reads.reads - reads.logged
 
 
 def test_the_bar_is_lightnings_with_the_same_options():
