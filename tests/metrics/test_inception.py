@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from pegasus_lab.errors import CheckpointError
-from pegasus_lab.metrics.inception import FID_WEIGHTS_SHA256, InceptionFeatures, preprocess
+from pegasus_lab.metrics.inception import (CPU_CHUNK, FID_WEIGHTS_SHA256, InceptionFeatures,
+                                          preprocess)
 from tests.conftest import CIFAR_MINI, SHARED_FID_PARTS
 
 
@@ -46,6 +47,27 @@ def test_loads_a_torchscript_extractor_and_is_batch_independent(tiny_fid_weights
     assert torch.allclose(together, alone, atol=1e-5)
     ext.train()
     assert not ext.training  # stays in inference mode
+
+
+class _BatchSizes(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.sizes = net, []
+
+    def forward(self, x):
+        self.sizes.append(len(x))
+        return self.net(x)
+
+
+def test_on_the_cpu_a_large_batch_goes_through_in_chunks_with_the_same_features(
+        tiny_fid_weights):
+    ext = InceptionFeatures(*tiny_fid_weights)
+    imgs = torch.randint(0, 256, (2 * CPU_CHUNK + 3, 3, 32, 32), dtype=torch.uint8)
+    alone = torch.cat([ext(imgs[i:i + 1]) for i in range(len(imgs))])
+    ext.net = _BatchSizes(ext.net)
+    together = ext(imgs)
+    assert ext.net.sizes == [CPU_CHUNK, CPU_CHUNK, 3]
+    assert together.shape == alone.shape and torch.allclose(together, alone, atol=1e-5)
 
 
 @pytest.mark.skipif(not SHARED_FID_PARTS.exists(), reason="../shared FID weights not present")
