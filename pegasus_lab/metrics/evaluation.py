@@ -25,7 +25,8 @@ def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device
     key = (f"{datamodule.source.fingerprint()}|{datamodule.image_size}|"
            f"{datamodule.channels}|{extractor.sha256}")
     feats = cached_features(
-        key, lambda: extract(extractor, uint8_batches(images, batch_size), device), cache_dir)
+        key, lambda: extract(extractor, uint8_batches(images, batch_size), device, len(images)),
+        cache_dir)
     return feats, labels
 
 
@@ -55,7 +56,7 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
             results["inception_score_unavailable"] = reason
         else:
             batches = _tee(batches, is_metric)
-    fake = extract(extractor, batches, device)
+    fake = extract(extractor, batches, device, num_samples)
     results["fid"] = distances.fid(real, fake, device=device)
     if with_kid:
         kid_mean, kid_std, used = distances.kid(real, fake, kid_subset_size, kid_subsets, seed,
