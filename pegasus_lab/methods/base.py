@@ -57,10 +57,10 @@ class GenerativeModule(L.LightningModule):
         """Log one of `progress_bar_keys` for the bar: with logger=False for a bar that reads
         those keys itself in the steps that log them (callbacks/progress_bar.py); with
         prog_bar=True for any other bar (Lightning's own, Rich), which then shows the value at
-        the cost of Lightning's read-back after every batch."""
+        the cost of Lightning's read-back after every batch; without a bar, for nobody."""
         bar = self._trainer.progress_bar_callback if self._trainer is not None else None
-        reads_keys = getattr(bar, "reads_progress_bar_keys", False)
-        self.log(name, value, logger=False, prog_bar=not reads_keys, **kwargs)
+        other_bar = bar is not None and not getattr(bar, "reads_progress_bar_keys", False)
+        self.log(name, value, logger=False, prog_bar=other_bar, **kwargs)
 
     def logging_due(self) -> bool:
         """Whether this step's losses reach anyone: every step, or with speed.sparse_logging

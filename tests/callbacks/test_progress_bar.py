@@ -90,7 +90,7 @@ def _run(tmp_path, name, patch_module=None, overrides=()):
     finally:
         reads.restore()
     assert model.speed.sparse_logging and trainer.global_step >= 15
-    bar = next(c for c in trainer.callbacks if isinstance(c, TQDMProgressBar))
+    bar = next((c for c in trainer.callbacks if isinstance(c, TQDMProgressBar)), None)
     return reads, bar, model
 
 
@@ -122,6 +122,15 @@ def test_another_bar_shows_the_values_at_lightnings_read_back_cost(tmp_path):
     assert type(bar) is TQDMProgressBar
     assert set(model.progress_bar_keys) <= set(bar.get_metrics(bar.trainer, model))
     assert reads.reads - reads.logged
+
+
+def test_without_a_bar_nothing_is_read_back_for_one(tmp_path):
+    # as the benchmark runs (bench/run.py): a value logged for a bar that is not there must
+    # not bring Lightning's read-back after every batch
+    reads, bar, model = _run(tmp_path, "acwgan_gp", overrides=[
+        "+trainer.enable_progress_bar=false", "~callbacks.progress_bar"])
+    assert bar is None and model.trainer.progress_bar_callback is None
+    assert reads.reads <= reads.logged | reads.epoch_ends
 
 
 def test_the_bar_is_lightnings_with_the_same_options():
