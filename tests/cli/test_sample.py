@@ -68,14 +68,16 @@ def test_unknown_mode(trained_ckpt, tmp_path):
     assert result.returncode == 2 and "valid choices" in result.stderr
 
 
-def test_pegasus_mode_blends_ranks_and_saves_the_white_one(tmp_path):
-    from tests.conftest import TINY
+def test_pegasus_mode_blends_ranks_and_saves_the_white_one(tmp_path, tiny_fid_weights):
+    from tests.conftest import TINY, fid_overrides
     run = train_on_fixture(tmp_path / "train", ["model=vaegan", *TINY["vaegan"]], "callbacks=vaegan")
     assert (run / "images" / "train_discriminator_epoch.png").exists()  # the D-loss curve
     ckpt = run / "checkpoints" / "last.ckpt"
     out = tmp_path / "pegasi.png"
+    # no pegasus classifier (whatever a user's data/ holds): ranked by whiteness alone
     result = run_cli("pegasus_lab.cli.sample", f"ckpt={ckpt}", "mode=pegasus", f"out={out}",
                      "blend.count=20", "blend.top_k=4", "blend.large_size=64",
+                     f"pegasus.classifier={tmp_path / 'no-probe.pt'}",
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert Image.open(out).size == (_grid_side(5), _grid_side(4))  # 20 pegasi, 5 per row
@@ -87,6 +89,21 @@ def test_pegasus_mode_blends_ranks_and_saves_the_white_one(tmp_path):
     w = report["whiteness"]
     assert w[report["ranking"][0]] == max(w)
     assert len(report["body_index"]) == len(report["wing_index"]) == 20
+
+    # with one: whiteness × min(p_body, p_wing), from the classifier's probabilities
+    from pegasus_lab.metrics.pegasus_score import LinearProbe, save_probe
+    probe = save_probe(LinearProbe(16, ["airplane", "bird", "horse", "ship"]),
+                       tmp_path / "probe.pt", feature_sha256=tiny_fid_weights[1],
+                       test_accuracy=0.5)
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={ckpt}", "mode=pegasus", f"out={out}",
+                     "blend.count=20", "blend.top_k=4", f"pegasus.classifier={probe}",
+                     *fid_overrides(tiny_fid_weights), f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["ranked_by"] == "whiteness × min(p_body, p_wing)"
+    score = [w * min(b, g) for w, b, g in zip(report["whiteness"], report["p_body"],
+                                              report["p_wing"])]
+    assert report["ranking"][0] == max(range(20), key=score.__getitem__)
 
 
 @pytest.fixture(scope="module")
