@@ -45,6 +45,11 @@ def _data(cfg, stored):
     return ready_datamodule(OmegaConf.merge(stored.data, cfg.get("data") or {}))
 
 
+def _fraction(value) -> str:
+    """A stored fraction (e.g. the probe's test accuracy) to 4 digits, or 'unknown'."""
+    return "unknown" if value is None else f"{float(value):.4f}"
+
+
 def _pegasus_report(cfg: DictConfig, images: torch.Tensor, device) -> dict:
     """Each image's p(body) and p(wing) from the pegasus classifier ({} when unavailable)."""
     if cfg.pegasus_score is False:
@@ -58,7 +63,7 @@ def _pegasus_report(cfg: DictConfig, images: torch.Tensor, device) -> dict:
     log.info("pegasus score: %.3f of images pass (threshold %.2f), mean min(p_body, p_wing) "
              "%.3f; classifier test accuracy %s", report["pegasus_share"],
              report["pegasus_threshold"], report["pegasus_mean_min"],
-             report["classifier_test_accuracy"])
+             _fraction(report["classifier_test_accuracy"]))
     return report
 
 
@@ -109,7 +114,8 @@ def _figures(cfg: DictConfig, model, stored, out: Path) -> tuple[dict, dict]:
         images, made_from = make_pegasi(model, _data(cfg, stored), spec)
         scores = _pegasus_report(cfg, images, model.device)
         picked = pick_white(images, spec.top_k, spec.large_size, scores or None)
-        log.info("whitest pegasus: image %d", picked["report"]["ranking"][0])
+        log.info("best pegasus (by %s): image %d", picked["report"]["ranked_by"],
+                 picked["report"]["ranking"][0])
         figures = {"": (images, math.ceil(math.sqrt(len(images)))),
                    f"_top{spec.top_k}": picked["top"], "_best": picked["best"]}
         return figures, {**scores, **made_from, **picked["report"]}
