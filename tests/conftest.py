@@ -125,5 +125,27 @@ def tiny_fid_weights(tmp_path_factory) -> tuple[Path, str]:
     return path, sha256_of(path)
 
 
+@pytest.fixture(scope="session")
+def random_is_weights(tmp_path_factory) -> Path:
+    """torch-fidelity's InceptionV3 with its classifier, randomly initialised (the real weights
+    are a download), saved as its weights file: ~95 MB, once per session. The classifier's
+    weights are large enough that the logits differ from image to image."""
+    from unittest import mock
+
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+    net_class = tf_inception.FeatureExtractorInceptionV3
+    torch.manual_seed(0)
+    with mock.patch.object(tf_inception, "load_state_dict_from_url", return_value={}), \
+            mock.patch.object(net_class, "load_state_dict", lambda self, state: None):
+        net = net_class("inception-v3-compat", ["logits_unbiased"])
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight)
+    torch.nn.init.normal_(net.fc.weight, std=3.0)
+    path = tmp_path_factory.mktemp("is-weights") / "random-inception-with-logits.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
 def fid_overrides(weights: tuple[Path, str]) -> list[str]:
     return [f"fid.weights={weights[0]}", f"fid.sha256={weights[1]}", "fid.batch_size=16"]

@@ -89,7 +89,7 @@ class InceptionFeatures(nn.Module):
             return torch.cat([self.net(preprocess(chunk)).flatten(1).float()
                               for chunk in images.split(CPU_CHUNK)])
         x = preprocess(images)
-        with _fp32_precision("tf32" if self.precision == "tf32" else "ieee"):
+        with fp32_precision("tf32" if self.precision == "tf32" else "ieee"):
             x = x.contiguous(memory_format=torch.channels_last)
             return self.net(x).flatten(1).float()
 
@@ -98,7 +98,7 @@ class InceptionFeatures(nn.Module):
 
 
 @contextlib.contextmanager
-def _fp32_precision(kind: str):
+def fp32_precision(kind: str):
     """fp32 matmuls and convolutions as `kind` ("tf32" or "ieee") inside, as before after."""
     if not hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch < 2.9
         old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32

@@ -1,25 +1,102 @@
-"""The Inception Score needs the standard InceptionV3 *with logits* (torch-fidelity's weights,
-downloaded on first use). The offline FID network has no logits, so when those weights cannot
-be loaded the score is reported as unavailable, with the reason, never approximated."""
+"""The Inception Score (Salimans et al. 2016): exp(E_x KL(p(y|x) ‖ p(y))) on each of `splits`
+consecutive equal parts of the samples; the mean and the (population) standard deviation of
+the parts, in float64, as the original code and torch-fidelity compute it.
+
+p(y|x) needs InceptionV3 *with its classifier*: torch-fidelity's port of the TF 2015-12-05
+graph (1008 classes, TF-exact bilinear resize to 299², the logits without the bias, as
+torch-fidelity scores). The FID file has no classifier, so these are other weights:
+torch-fidelity's, downloaded into torch's hub cache on first use, or a local copy named by
+`weights`. When they cannot be had the score is reported as unavailable with the reason,
+never approximated; a local copy that is named but missing is an error.
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from torch import nn
+
+from pegasus_lab.errors import CheckpointError
+from pegasus_lab.metrics.inception import CPU_CHUNK, fp32_precision
+
+SPLITS = 10
 
 
-def inception_score_metric():
-    """(metric, None) when the standard weights load; (None, reason) otherwise."""
+def inception_score(logits: torch.Tensor, splits: int = SPLITS) -> tuple[float, float]:
+    """(mean, std) of the score over `splits` consecutive parts of N×classes `logits`; part i
+    holds rows i·N//splits to (i+1)·N//splits."""
+    n = len(logits)
+    if n < splits:
+        raise ValueError(f"the Inception Score takes at least {splits} samples ({splits} "
+                         f"parts), got {n}")
+    log_p = logits.double().log_softmax(dim=1)
+    p = log_p.exp()
+    scores = []
+    for i in range(splits):
+        part, log_part = p[i * n // splits:(i + 1) * n // splits], \
+            log_p[i * n // splits:(i + 1) * n // splits]
+        log_marginal = part.mean(dim=0, keepdim=True).log()
+        scores.append((part * (log_part - log_marginal)).sum(dim=1).mean().exp())
+    scores = torch.stack(scores)
+    return float(scores.mean()), float(scores.std(correction=0))
+
+
+class InceptionLogits(nn.Module):
+    """uint8 N×{1,3}×H×W images → N×1008 unbiased logits, in IEEE fp32 (a few images at a
+    time on a CPU, as the FID extractor)."""
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        super().__init__()
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+        self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["logits_unbiased"],
+                                               feature_extractor_weights_path=weights)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        if images.device.type != "cuda":
+            return torch.cat([self.net(chunk)[0] for chunk in images.split(CPU_CHUNK)])
+        with fp32_precision("ieee"):
+            return self.net(images)[0]
+
+    def train(self, mode: bool = True):  # always inference: its batch norm stays frozen
+        return super().train(False)
+
+
+class InceptionScore:
+    """Collects the logits of generated uint8 batches on their device; `compute()` scores
+    them."""
+
+    def __init__(self, net: InceptionLogits, device, splits: int = SPLITS) -> None:
+        self.net, self.device, self.splits = net.to(device), device, splits
+        self.logits: list[torch.Tensor] = []
+
+    def update(self, images_uint8: torch.Tensor) -> None:
+        self.logits.append(self.net(images_uint8.to(self.device)))
+
+    def compute(self) -> tuple[float, float]:
+        return inception_score(torch.cat(self.logits).cpu(), self.splits)
+
+
+def inception_score_metric(device, weights: str | Path | None = None
+                           ) -> tuple[InceptionScore | None, str | None]:
+    """(metric, None) when the network with logits loads; (None, reason) otherwise. `weights`:
+    a local copy of torch-fidelity's InceptionV3 weights (a named file that is missing or does
+    not load is an error); None: torch-fidelity's own download, cached by torch hub."""
+    if weights is not None:
+        weights = Path(weights).expanduser()
+        if not weights.is_file():
+            raise CheckpointError(f"Inception Score weights not found at {weights}: set "
+                                  "inception_score_weights to a copy of torch-fidelity's "
+                                  "weights-inception-2015-12-05-6726825d.pth, or null (download "
+                                  "them), or inception_score=false")
     try:
-        from torchmetrics.image.inception import InceptionScore
-        return InceptionScore(feature="logits_unbiased", splits=10), None
-    except Exception as err:  # missing torch-fidelity, no network, no cached weights…
-        return None, f"Inception Score unavailable: {type(err).__name__}: {err}"
-
-
-def compute(metric) -> tuple[float, float]:
-    mean, std = metric.compute()
-    return float(mean), float(std)
-
-
-def update(metric, images_uint8: torch.Tensor) -> None:
-    metric.update(images_uint8.cpu() if images_uint8.shape[1] == 3
-                  else images_uint8.expand(-1, 3, -1, -1).cpu())
+        net = InceptionLogits(None if weights is None else str(weights))
+    except Exception as err:  # noqa: BLE001 — no torch-fidelity, no network, a damaged file…
+        reason = f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:300]}"
+        if weights is not None:  # the file asked for: an error, not a silent gap
+            raise CheckpointError(f"cannot load the Inception Score weights {weights}: "
+                                  f"{reason}") from err
+        return None, f"Inception Score unavailable: {reason}"
+    return InceptionScore(net, device), None

@@ -1,9 +1,12 @@
-"""model_metrics with a stand-in conditional generator: per-class FID follows the labels."""
+"""model_metrics with a stand-in conditional generator: per-class FID follows the labels; the
+Inception Score is that of the very samples FID was computed on."""
 import torch
 
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
-from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
+from pegasus_lab.metrics.evaluation import (dataset_features, images_inception_score,
+                                            inception_score_or_reason, model_metrics)
+from pegasus_lab.metrics.generated import generated_uint8
 from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.methods.base import GenerativeModule
 
@@ -40,3 +43,22 @@ def test_per_class_fid_follows_the_labels(tiny_fid_weights):
         assert right["fid_per_class"][name] < 0.1 * wrong["fid_per_class"][name]
     # over all classes both are the same mixture: the overall FID cannot tell them apart
     assert abs(right["fid"] - wrong["fid"]) < 0.5 * wrong["fid_per_class"][dm.classes[0]]
+
+
+def test_inception_score_of_the_samples_fid_saw(tiny_fid_weights, random_is_weights):
+    dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=20, image_size=16),
+                         image_size=16, batch_size=8, num_workers=0)
+    dm.setup("fit")
+    extractor = InceptionFeatures(*tiny_fid_weights)
+    real, labels = dataset_features(extractor, dm, 32, None, "cpu")
+    model = ReplayGenerator(*dm.uint8_images())
+    out = model_metrics(model, extractor, real, labels, dm.classes, 24, 10, seed=3,
+                        kid_subset_size=10, kid_subsets=2,
+                        inception=inception_score_or_reason(True, "cpu", random_is_weights))
+    # the same 24 samples (seed, batches and labels as model_metrics draws them), on their own
+    samples = generated_uint8(model, 24, 10, 3, torch.arange(24) % 2)
+    alone = images_inception_score(inception_score_or_reason(True, "cpu", random_is_weights),
+                                   samples)
+    assert out["inception_score"] == alone["inception_score"] > 1.0
+    assert out["inception_score_std"] == alone["inception_score_std"]
+    assert inception_score_or_reason(False, "cpu") == {}  # not wanted: no field at all
