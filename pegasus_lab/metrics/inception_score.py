@@ -20,6 +20,7 @@ from pegasus_lab.errors import CheckpointError
 from pegasus_lab.metrics.inception import CPU_CHUNK, fp32_precision
 
 SPLITS = 10
+WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
 
 
 def inception_score(logits: torch.Tensor, splits: int = SPLITS) -> tuple[float, float]:
@@ -88,9 +89,9 @@ def inception_score_metric(device, weights: str | Path | None = None
         weights = Path(weights).expanduser()
         if not weights.is_file():
             raise CheckpointError(f"Inception Score weights not found at {weights}: set "
-                                  "inception_score_weights to a copy of torch-fidelity's "
-                                  "weights-inception-2015-12-05-6726825d.pth, or null (download "
-                                  "them), or inception_score=false")
+                                  f"inception_score_weights to a copy of torch-fidelity's "
+                                  f"{WEIGHTS_FILE}, or null (download them), or "
+                                  f"inception_score=false")
     try:
         net = InceptionLogits(None if weights is None else str(weights))
     except Exception as err:  # noqa: BLE001 — no torch-fidelity, no network, a damaged file…
@@ -98,5 +99,6 @@ def inception_score_metric(device, weights: str | Path | None = None
         if weights is not None:  # the file asked for: an error, not a silent gap
             raise CheckpointError(f"cannot load the Inception Score weights {weights}: "
                                   f"{reason}") from err
-        return None, f"Inception Score unavailable: {reason}"
+        return None, (f"Inception Score unavailable: {reason} (offline: name a copy of "
+                      f"{WEIGHTS_FILE} with inception_score_weights=…)")
     return InceptionScore(net, device), None

@@ -82,6 +82,7 @@ def test_without_a_download_the_score_is_unavailable_with_the_reason():
         metric, reason = inception_score_metric("cpu")
     assert metric is None
     assert reason.startswith("Inception Score unavailable: URLError") and "no network" in reason
+    assert "inception_score_weights=" in reason  # and what to do offline
 
 
 def test_named_weights_missing_or_damaged_are_errors(tmp_path):
