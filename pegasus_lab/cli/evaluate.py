@@ -54,7 +54,7 @@ def evaluate(cfg: DictConfig) -> dict:
         results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used,
                        num_real=len(real), num_generated=len(fake),
                        candidate=candidate.source.describe())
-        # the candidate set's own Inception Score (CIFAR-10 train: 11.24 ± 0.12 in Salimans
+        # the candidate set's own Inception Score (real CIFAR-10: 11.24 ± 0.12 in Salimans
         # et al. 2016), from its images: the features cached for FID have no logits
         results.update(images_inception_score(
             inception, uint8_batches(candidate.uint8_images()[0], batch)))

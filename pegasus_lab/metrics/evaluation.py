@@ -57,7 +57,10 @@ def images_inception_score(score: dict, batches: Iterator[torch.Tensor]) -> dict
 
 def _is_fields(score: dict) -> dict:
     if "metric" in score:
-        mean, std = score["metric"].compute()
+        try:
+            mean, std = score["metric"].compute()
+        except ValueError as err:  # too few samples: said, and FID's numbers are kept
+            return {"inception_score": None, "inception_score_unavailable": str(err)}
         return {"inception_score": mean, "inception_score_std": std}
     if "unavailable" in score:
         return {"inception_score": None, "inception_score_unavailable": score["unavailable"]}

@@ -7,7 +7,7 @@ graph (1008 classes, TF-exact bilinear resize to 299², the logits without the b
 torch-fidelity scores). The FID file has no classifier, so these are other weights:
 torch-fidelity's, downloaded into torch's hub cache on first use, or a local copy named by
 `weights`. When they cannot be had the score is reported as unavailable with the reason,
-never approximated; a local copy that is named but missing is an error.
+never approximated; a local copy that is named but missing (or does not load) is an error.
 """
 from __future__ import annotations
 

@@ -62,3 +62,17 @@ def test_inception_score_of_the_samples_fid_saw(tiny_fid_weights, random_is_weig
     assert out["inception_score"] == alone["inception_score"] > 1.0
     assert out["inception_score_std"] == alone["inception_score_std"]
     assert inception_score_or_reason(False, "cpu") == {}  # not wanted: no field at all
+
+
+def test_too_few_samples_for_the_inception_score_keep_the_fid(tiny_fid_weights,
+                                                              random_is_weights):
+    dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=10, image_size=16),
+                         image_size=16, batch_size=8, num_workers=0)
+    dm.setup("fit")
+    extractor = InceptionFeatures(*tiny_fid_weights)
+    real, labels = dataset_features(extractor, dm, 32, None, "cpu")
+    out = model_metrics(ReplayGenerator(*dm.uint8_images()), extractor, real, labels,
+                        dm.classes, 6, 6, kid_subset_size=6, kid_subsets=2,
+                        inception=inception_score_or_reason(True, "cpu", random_is_weights))
+    assert out["fid"] > 0 and out["inception_score"] is None
+    assert "at least 10 samples" in out["inception_score_unavailable"]
