@@ -51,6 +51,10 @@ class InceptionLogits(nn.Module):
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["logits_unbiased"],
                                                feature_extractor_weights_path=weights)
+        # inference from the start: torch-fidelity 0.3 leaves the network in training mode,
+        # whose batch norm would use (and update) batch statistics
+        self.net.requires_grad_(False)
+        self.eval()
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -76,6 +76,13 @@ def test_grey_images_are_scored_as_three_equal_channels(random_is_weights):
     assert torch.allclose(logits, net(grey.expand(-1, 3, -1, -1)))
 
 
+def test_the_network_is_frozen_in_inference_mode(random_is_weights):
+    net = InceptionLogits(str(random_is_weights))
+    net.train()  # as Lightning or a caller might
+    assert not any(m.training for m in net.modules())  # batch norm: running statistics
+    assert not any(p.requires_grad for p in net.parameters())
+
+
 def test_without_a_download_the_score_is_unavailable_with_the_reason():
     with mock.patch.object(tf_inception, "load_state_dict_from_url",
                            side_effect=URLError("no network")):
