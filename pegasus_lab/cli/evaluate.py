@@ -15,10 +15,9 @@ from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodu
                                     report_user_errors, require_all_values)
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.metrics import distances
-from pegasus_lab.metrics.evaluation import (build_extractor, dataset_features,
-                                            images_inception_score, inception_score_or_reason,
-                                            model_metrics)
+from pegasus_lab.metrics.evaluation import build_extractor, dataset_features, model_metrics
 from pegasus_lab.metrics.features import uint8_batches
+from pegasus_lab.metrics.inception_score import inception_score_metric
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -29,8 +28,8 @@ def evaluate(cfg: DictConfig) -> dict:
     device = pick_device(cfg.device)
     started = time.perf_counter()
     extractor = build_extractor(cfg.fid)
-    inception = inception_score_or_reason(cfg.inception_score, device,
-                                          cfg.get("inception_score_weights"))
+    inception = (inception_score_metric(device, cfg.get("inception_score_weights"))
+                 if cfg.inception_score else None)
     model = stored = None
     if cfg.ckpt:
         model, stored = model_from_checkpoint(cfg.ckpt, device)
@@ -54,10 +53,13 @@ def evaluate(cfg: DictConfig) -> dict:
         results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used,
                        num_real=len(real), num_generated=len(fake),
                        candidate=candidate.source.describe())
-        # the candidate set's own Inception Score (real CIFAR-10: 11.24 ± 0.12 in Salimans
-        # et al. 2016), from its images: the features cached for FID have no logits
-        results.update(images_inception_score(
-            inception, uint8_batches(candidate.uint8_images()[0], batch)))
+        if inception is not None:
+            # the candidate set's own Inception Score (real CIFAR-10: 11.24 ± 0.12 in Salimans
+            # et al. 2016), from its images: the features cached for FID have no logits
+            if inception.available:
+                for b in uint8_batches(candidate.uint8_images()[0], batch):
+                    inception.update(b)
+            results.update(inception.fields())
     results.update(reference=reference.source.describe(), ckpt=cfg.ckpt,
                    feature_extractor={"weights": extractor.weights, "sha256": extractor.sha256},
                    seconds=round(time.perf_counter() - started, 2))

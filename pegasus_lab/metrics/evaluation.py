@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 import torch
 
-from pegasus_lab.metrics import distances, inception_score
+from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.features import cached_features, extract, uint8_batches
 from pegasus_lab.metrics.generated import generated_uint8
 from pegasus_lab.metrics.inception import InceptionFeatures
@@ -36,60 +36,29 @@ def _tee(batches: Iterator[torch.Tensor], metric) -> Iterator[torch.Tensor]:
         yield b
 
 
-def inception_score_or_reason(enabled: bool, device, weights=None) -> dict:
-    """{"metric": InceptionScore} when it is wanted and its network loads, {"unavailable":
-    reason} when it cannot load, {} when it is not wanted. Built before any long work, so that
-    a named weights file that is missing stops the command at once."""
-    if not enabled:
-        return {}
-    metric, reason = inception_score.inception_score_metric(device, weights)
-    return {"metric": metric} if metric is not None else {"unavailable": reason}
-
-
-def images_inception_score(score: dict, batches: Iterator[torch.Tensor]) -> dict:
-    """The JSON fields of the Inception Score of `batches` (uint8), from
-    `inception_score_or_reason`'s answer."""
-    if "metric" in score:
-        for b in batches:
-            score["metric"].update(b)
-    return _is_fields(score)
-
-
-def _is_fields(score: dict) -> dict:
-    if "metric" in score:
-        try:
-            mean, std = score["metric"].compute()
-        except ValueError as err:  # too few samples: said, and FID's numbers are kept
-            return {"inception_score": None, "inception_score_unavailable": str(err)}
-        return {"inception_score": mean, "inception_score_std": std}
-    if "unavailable" in score:
-        return {"inception_score": None, "inception_score_unavailable": score["unavailable"]}
-    return {}
-
-
 def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tensor,
                   classes: list[str], num_samples: int, batch_size: int = 200, seed: int = 0,
                   kid_subset_size: int = 1000, kid_subsets: int = 100,
-                  per_class: bool = True, inception: dict | None = None,
+                  per_class: bool = True, inception=None,
                   with_kid: bool = True) -> dict:
     """FID/KID of `num_samples` generated images against `real` features (the statistics
     computed on the model's device); their Inception Score too with `inception`
-    (`inception_score_or_reason`'s answer)."""
+    (`inception_score.inception_score_metric`'s answer)."""
     device = model.device
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     labels = (torch.arange(num_samples) % num_classes) if num_classes else None
     batches = generated_uint8(model, num_samples, batch_size, seed, labels)
     results: dict = {}
-    inception = inception or {}
-    if "metric" in inception:
-        batches = _tee(batches, inception["metric"])
+    if inception is not None and inception.available:
+        batches = _tee(batches, inception)
     fake = extract(extractor, batches, device, num_samples)
     results["fid"] = distances.fid(real, fake, device=device)
     if with_kid:
         kid_mean, kid_std, used = distances.kid(real, fake, kid_subset_size, kid_subsets, seed,
                                                 device=device)
         results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used)
-    results.update(_is_fields(inception))
+    if inception is not None:
+        results.update(inception.fields())
     if num_classes and per_class:
         results["fid_per_class"] = {}
         for k, name in enumerate(classes[:num_classes]):

@@ -70,8 +70,8 @@ class InceptionLogits(nn.Module):
 
 
 class InceptionScore:
-    """Collects the logits of generated uint8 batches on their device; `compute()` scores
-    them."""
+    """Collects the logits of uint8 image batches on `device`; `fields()` scores them."""
+    available = True
 
     def __init__(self, net: InceptionLogits, device, splits: int = SPLITS) -> None:
         self.net, self.device, self.splits = net.to(device), device, splits
@@ -80,15 +80,36 @@ class InceptionScore:
     def update(self, images_uint8: torch.Tensor) -> None:
         self.logits.append(self.net(images_uint8.to(self.device)))
 
-    def compute(self) -> tuple[float, float]:
-        return inception_score(torch.cat(self.logits).cpu(), self.splits)
+    def fields(self) -> dict:
+        """The score's JSON fields; too few images are said there rather than raised, so that
+        the numbers computed beside it are kept."""
+        try:
+            mean, std = inception_score(torch.cat(self.logits).cpu(), self.splits)
+        except ValueError as err:
+            return {"inception_score": None, "inception_score_unavailable": str(err)}
+        return {"inception_score": mean, "inception_score_std": std}
+
+
+class UnavailableScore:
+    """Stands in for the score when its network cannot load: says why in the JSON."""
+    available = False
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def update(self, images_uint8: torch.Tensor) -> None:
+        pass
+
+    def fields(self) -> dict:
+        return {"inception_score": None, "inception_score_unavailable": self.reason}
 
 
 def inception_score_metric(device, weights: str | Path | None = None
-                           ) -> tuple[InceptionScore | None, str | None]:
-    """(metric, None) when the network with logits loads; (None, reason) otherwise. `weights`:
-    a local copy of torch-fidelity's InceptionV3 weights (a named file that is missing or does
-    not load is an error); None: torch-fidelity's own download, cached by torch hub."""
+                           ) -> InceptionScore | UnavailableScore:
+    """The score's collector when the network with logits loads, else why not. `weights`: a
+    local copy of torch-fidelity's InceptionV3 weights (a named file that is missing or does
+    not load is an error); None: torch-fidelity's own download, cached by torch hub. Built
+    before any long work, so that a bad file stops the command at once."""
     if weights is not None:
         weights = Path(weights).expanduser()
         if not weights.is_file():
@@ -103,6 +124,6 @@ def inception_score_metric(device, weights: str | Path | None = None
         if weights is not None:  # the file asked for: an error, not a silent gap
             raise CheckpointError(f"cannot load the Inception Score weights {weights}: "
                                   f"{reason}") from err
-        return None, (f"Inception Score unavailable: {reason} (offline: name a copy of "
-                      f"{WEIGHTS_FILE} with inception_score_weights=…)")
-    return InceptionScore(net, device), None
+        return UnavailableScore(f"Inception Score unavailable: {reason} (offline: name a copy "
+                                f"of {WEIGHTS_FILE} with inception_score_weights=…)")
+    return InceptionScore(net, device)

@@ -4,9 +4,9 @@ import torch
 
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
-from pegasus_lab.metrics.evaluation import (dataset_features, images_inception_score,
-                                            inception_score_or_reason, model_metrics)
+from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
 from pegasus_lab.metrics.generated import generated_uint8
+from pegasus_lab.metrics.inception_score import inception_score_metric
 from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.methods.base import GenerativeModule
 
@@ -54,14 +54,17 @@ def test_inception_score_of_the_samples_fid_saw(tiny_fid_weights, random_is_weig
     model = ReplayGenerator(*dm.uint8_images())
     out = model_metrics(model, extractor, real, labels, dm.classes, 24, 10, seed=3,
                         kid_subset_size=10, kid_subsets=2,
-                        inception=inception_score_or_reason(True, "cpu", random_is_weights))
+                        inception=inception_score_metric("cpu", random_is_weights))
     # the same 24 samples (seed, batches and labels as model_metrics draws them), on their own
-    samples = generated_uint8(model, 24, 10, 3, torch.arange(24) % 2)
-    alone = images_inception_score(inception_score_or_reason(True, "cpu", random_is_weights),
-                                   samples)
-    assert out["inception_score"] == alone["inception_score"] > 1.0
-    assert out["inception_score_std"] == alone["inception_score_std"]
-    assert inception_score_or_reason(False, "cpu") == {}  # not wanted: no field at all
+    alone = inception_score_metric("cpu", random_is_weights)
+    for batch in generated_uint8(model, 24, 10, 3, torch.arange(24) % 2):
+        alone.update(batch)
+    assert out["inception_score"] == alone.fields()["inception_score"] > 1.0
+    assert out["inception_score_std"] == alone.fields()["inception_score_std"]
+    # not wanted: no field at all
+    assert not {k for k in model_metrics(model, extractor, real, labels, dm.classes, 12, 12,
+                                         kid_subset_size=10, kid_subsets=2)
+                if k.startswith("inception")}
 
 
 def test_too_few_samples_for_the_inception_score_keep_the_fid(tiny_fid_weights,
@@ -73,6 +76,6 @@ def test_too_few_samples_for_the_inception_score_keep_the_fid(tiny_fid_weights,
     real, labels = dataset_features(extractor, dm, 32, None, "cpu")
     out = model_metrics(ReplayGenerator(*dm.uint8_images()), extractor, real, labels,
                         dm.classes, 6, 6, kid_subset_size=6, kid_subsets=2,
-                        inception=inception_score_or_reason(True, "cpu", random_is_weights))
+                        inception=inception_score_metric("cpu", random_is_weights))
     assert out["fid"] > 0 and out["inception_score"] is None
     assert "at least 10 samples" in out["inception_score_unavailable"]

@@ -46,11 +46,12 @@ def _images(n, channels=3, seed=0):
 
 def test_the_whole_path_matches_torch_fidelity(random_is_weights):
     images = _images(2 * isc.CPU_CHUNK + 4)  # two whole CPU chunks and a part
-    metric, reason = inception_score_metric("cpu", random_is_weights)
-    assert reason is None
+    metric = inception_score_metric("cpu", random_is_weights)
+    assert metric.available
     metric.update(images[:7])  # batches of any size
     metric.update(images[7:])
-    mean, std = metric.compute()
+    fields = metric.fields()
+    mean, std = fields["inception_score"], fields["inception_score_std"]
 
     class Images(torch.utils.data.Dataset):
         def __len__(self):
@@ -86,9 +87,11 @@ def test_the_network_is_frozen_in_inference_mode(random_is_weights):
 def test_without_a_download_the_score_is_unavailable_with_the_reason():
     with mock.patch.object(tf_inception, "load_state_dict_from_url",
                            side_effect=URLError("no network")):
-        metric, reason = inception_score_metric("cpu")
-    assert metric is None
-    assert reason.startswith("Inception Score unavailable: URLError") and "no network" in reason
+        metric = inception_score_metric("cpu")
+    assert not metric.available
+    metric.update(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))  # nothing to do
+    reason = metric.fields()["inception_score_unavailable"]
+    assert metric.fields()["inception_score"] is None and reason.startswith("Inception Score unavailable: URLError") and "no network" in reason
     assert "inception_score_weights=" in reason  # and what to do offline
 
 
