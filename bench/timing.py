@@ -99,17 +99,26 @@ class IterationTimer(Callback):
 
 class EpochTimer(Callback):
     """Seconds per whole epoch (training, validation, checkpoints, figures): the time between
-    the starts of consecutive epochs, and from the last start to the end of training."""
+    the starts of consecutive epochs, and from the last start to the end of training. The first
+    epoch's time starts with the fit, so it holds what a user waits for before it: Lightning's
+    sanity-check validation batches (and whatever they compile)."""
 
     def __init__(self) -> None:
         self.marks: list[float] = []
+        self._first_epoch = True
 
     def _mark(self, pl_module) -> None:
         synchronize(pl_module.device)
         self.marks.append(time.perf_counter())
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
+    def on_fit_start(self, trainer, pl_module) -> None:
         self._mark(pl_module)
+        self._first_epoch = True
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if not self._first_epoch:  # the first epoch counts from the fit's start
+            self._mark(pl_module)
+        self._first_epoch = False
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._mark(pl_module)

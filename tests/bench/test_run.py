@@ -6,7 +6,7 @@ import warnings
 import torch
 
 from bench.run import main, table
-from bench.timing import SyncCount
+from bench.timing import EpochTimer, SyncCount
 
 
 def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
@@ -55,6 +55,30 @@ def test_the_projections_include_the_start_up_users_wait_for():
     assert "5.82" in p0 and p0.rstrip().endswith("no")
     p2 = next(r for r in lines if "100k iterations" in r)
     assert f"{(90 + 99950 / 100) / 60:.2f}" in p2  # 18.16 min
+
+
+def test_the_first_epoch_includes_the_sanity_check(tmp_path):
+    # what runs before the first training batch (the sanity check's validation, and all it
+    # compiles) is part of the wait a user has, so part of the 250-epoch projection
+    import time
+
+    import lightning as L
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    class SlowSanityCheck(L.Callback):
+        def on_sanity_check_end(self, trainer, pl_module):
+            time.sleep(0.5)
+
+    timer = EpochTimer()
+    trainer = L.Trainer(max_epochs=3, limit_train_batches=2, limit_val_batches=2,
+                        num_sanity_val_steps=1, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[SlowSanityCheck(), timer])
+    trainer.fit(BoringModel())
+    seconds = timer.epoch_seconds
+    assert len(seconds) == 3
+    assert seconds[0] >= 0.5 and max(seconds[1:]) < 0.5
 
 
 def test_ablation_times_paper2_with_each_switch_off_and_the_yardsticks_critic(tmp_path, capsys):
