@@ -17,7 +17,8 @@ lists the CPU instead, with the switches that pay there.
   in a graph.
 - compile: torch.compile for every network no double backward passes through (VAE, VAE-GAN,
   DCGAN, AC-GAN, and WGAN's generator; not a WGAN-GP critic, whose gradient penalty is
-  differentiated twice); the parameter names, hence checkpoints, stay the same. Its
+  differentiated twice), for its calls in training mode (`compile_training_calls`); the
+  parameter names, hence checkpoints, stay the same. Its
   `compile_mode` may not be one that records CUDA graphs of its own (reduce-overhead,
   max-autotune) while cuda_graphs records the whole iteration: a clear error says so.
 - compile_critic_step: a WGAN-GP critic update's loss and gradients (the gradient penalty's
@@ -142,3 +143,26 @@ def channels_last(modules: Sequence[torch.nn.Module]) -> None:
     so optimizers built before or after keep working)."""
     for m in modules:
         m.to(memory_format=torch.channels_last)
+
+
+def compile_training_calls(module: torch.nn.Module, **options) -> None:
+    """torch.compile `module` (as `module.compile(**options)` would: the parameter names stay)
+    for its calls in training mode, the training steps', and leave its calls in eval mode —
+    validation, the sanity check, sampling, figures, FID — eager. Each of those would compile
+    graphs of its own (batch norm on running statistics, no autograd, other batch sizes): 10 of
+    paper-0's 15 graphs at the start of a run, for a few batches per epoch."""
+    module.compile(**options)
+    module._compiled_call_impl = _TrainingCallsCompiled(module, module._compiled_call_impl)
+
+
+class _TrainingCallsCompiled:
+    """What a compiled module calls (nn.Module keeps it as `_compiled_call_impl`): the compiled
+    call in training mode, the module's own otherwise."""
+
+    def __init__(self, module: torch.nn.Module, compiled: Callable) -> None:
+        self.module, self.compiled = module, compiled
+
+    def __call__(self, *args, **kwargs):
+        if self.module.training:
+            return self.compiled(*args, **kwargs)
+        return self.module._call_impl(*args, **kwargs)

@@ -1,4 +1,5 @@
 """The speed switches: where they apply, what they ask of Lightning and the optimizers."""
+import copy
 import dataclasses
 
 import pytest
@@ -112,3 +113,38 @@ def test_backend_flags_are_set_and_reset():
 def test_every_switch_is_a_field():
     fields = {f.name for f in dataclasses.fields(Speed)}
     assert set(SWITCHES) <= fields
+
+
+class _ConvNormNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return torch.relu(self.norm(self.conv(x)))
+
+
+def test_compiled_networks_compile_their_training_calls_only():
+    # validation, sampling and figures call the networks in eval mode, under no_grad, at other
+    # batch sizes: each would be a graph of its own to compile, for a few batches per epoch
+    from torch._dynamo.testing import CompileCounter
+
+    from pegasus_lab.speed import compile_training_calls
+    torch.manual_seed(0)
+    net = _ConvNormNet()
+    eager = copy.deepcopy(net)
+    names = [n for n, _ in net.named_parameters()]
+    counter = CompileCounter()
+    compile_training_calls(net, backend=counter)
+    assert [n for n, _ in net.named_parameters()] == names  # checkpoints stay the same
+    x = torch.randn(8, 3, 6, 6)
+    assert torch.allclose(net(x), eager(x), atol=1e-6)  # training mode: compiled
+    assert counter.frame_count == 1
+    net.eval(), eager.eval()
+    with torch.no_grad():
+        for batch in (x, x[:3]):  # eval mode, no autograd, another batch size: eager
+            assert torch.allclose(net(batch), eager(batch), atol=1e-6)
+    assert counter.frame_count == 1
+    net.train()
+    net(x).sum().backward()
+    assert counter.frame_count == 1 and net.conv.weight.grad is not None  # the same graph again

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import Callback
 
 from pegasus_lab.nets.fused_ops import REWRITES
 from pegasus_lab.nets.layer_norm import LayerNorm2d
-from pegasus_lab.speed import Speed, channels_last
+from pegasus_lab.speed import Speed, channels_last, compile_training_calls
 
 
 class SpeedUp(Callback):
@@ -45,9 +45,9 @@ class SpeedUp(Callback):
                 import torch._functorch.config as functorch_config
                 if hasattr(functorch_config, "donated_buffer"):
                     functorch_config.donated_buffer = False
-            for name in networks:
-                getattr(pl_module, name).compile(backend=speed.compile_backend,
-                                                 mode=speed.compile_mode)
+            for name in networks:  # training calls compiled, eval calls eager
+                compile_training_calls(getattr(pl_module, name),
+                                       backend=speed.compile_backend, mode=speed.compile_mode)
         if steps:
             pl_module.compile_steps(functools.partial(
                 torch.compile, backend=speed.compile_backend, mode=speed.compile_mode))
