@@ -60,12 +60,13 @@ class IterationTimer(Callback):
         self.warmup, self.measure = int(warmup), int(measure)
         self.started: float | None = None
         self.seconds: float | None = None
-        # from the start of training to the end of the warm-up steps (compiling, recording)
+        # from the fit's start (the sanity check's validation included) to the end of the
+        # warm-up steps (compiling, recording)
         self.startup: float | None = None
         self._train_start: float | None = None
         self.syncs = SyncCount()
 
-    def on_train_start(self, trainer, pl_module) -> None:
+    def on_fit_start(self, trainer, pl_module) -> None:
         self._train_start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
