@@ -145,6 +145,12 @@ def channels_last(modules: Sequence[torch.nn.Module]) -> None:
         m.to(memory_format=torch.channels_last)
 
 
+def logs_sparsely(pl_module) -> bool:
+    """Whether a method logs its losses only on the steps the logger writes (its applied
+    `speed.sparse_logging`); False for a module without speed settings."""
+    return bool(getattr(getattr(pl_module, "speed", None), "sparse_logging", False))
+
+
 def compile_training_calls(module: torch.nn.Module, **options) -> None:
     """torch.compile `module` (as `module.compile(**options)` would: the parameter names stay)
     for its calls in training mode, the training steps', and leave its calls in eval mode —

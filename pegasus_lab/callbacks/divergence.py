@@ -9,6 +9,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from pegasus_lab.errors import PegasusError
+from pegasus_lab.speed import logs_sparsely
 
 
 class DivergenceError(PegasusError):
@@ -25,8 +26,7 @@ class DivergenceGuard(Callback):
     def _interval(self, trainer, pl_module) -> int:
         if self.every_n_steps is not None:
             return self.every_n_steps
-        sparse = getattr(getattr(pl_module, "speed", None), "sparse_logging", False)
-        return max(int(trainer.log_every_n_steps or 1), 1) if sparse else 1
+        return max(int(trainer.log_every_n_steps or 1), 1) if logs_sparsely(pl_module) else 1
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self._interval(trainer, pl_module):

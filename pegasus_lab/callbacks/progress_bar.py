@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from pegasus_lab.speed import logs_sparsely
+
 
 class LoggedValuesProgressBar(TQDMProgressBar):
     # the methods log their progress_bar_keys for this bar without prog_bar=True
@@ -32,8 +34,7 @@ class LoggedValuesProgressBar(TQDMProgressBar):
         try:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
             bar = self._train_progress_bar
-            sparse = getattr(getattr(pl_module, "speed", None), "sparse_logging", False)
-            if sparse and bar is not None and not bar.disable \
+            if logs_sparsely(pl_module) and bar is not None and not bar.disable \
                     and getattr(pl_module, "logged_at_step", None) != self._shown_step:
                 # new values on a batch that is no refresh: read them now, in the step whose
                 # logging reads them anyway, not on a later one (shown at the next refresh)
