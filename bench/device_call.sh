@@ -3,7 +3,8 @@
 # device tool in the repository root: `bash bench/device_call.sh N`, carrying what call N
 # needs (made by bench/device_carry.sh). Results go to $OUT, the folder that comes back.
 #   1  carry .whl .gpu-a   the table (yardstick, paper-2, host, paper-0, paper-3), GPU tests
-#   2  carry .whl .gpu-b   FID of 50k samples, a second paper-2 run, the switch ablation
+#   2  carry .whl .gpu-b   FID of 50k samples, a second paper-2 run, the switch ablation,
+#                          Adam for-loop / foreach / fused
 #   3  carry .whl .gpu-c   FID after 7 minutes, rates decayed over them, with the EMA's
 #   4  carry .whl .gpu-c   FID after 2,000 iterations: fast, plain, fast with another seed
 #   5  carry .whl .gpu-c   FID after 7 minutes on the paper's 100k-iteration schedule
@@ -37,7 +38,7 @@ case "$call" in
      measure=("timeout 450 python3 -m bench.run --only yardstick,paper2,host,paper0,paper3 --yardstick .gpu-a/plain_acwgangp.py --out \$OUT/bench.json | tee \$OUT/bench.txt"
               "python3 -m pytest -q tests/methods/test_step_graph.py tests/callbacks/test_speed.py | tee \$OUT/gpu-tests.txt") ;;
   2) prepare=("cat /tmp/*.part00 .gpu-b/*.part01 > $WEIGHTS" "$setup")
-     measure=("python3 -m bench.run --only fid --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
+     measure=("python3 -m bench.run --only fid,optimizers --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
   3) prepare=("$need_weights" "$setup" "$cifar")
      measure=("$quality --minutes 7 --lr-horizon run --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min.json | tee \$OUT/quality-7min.txt") ;;
   4) prepare=("$need_weights" "$setup" "$cifar")

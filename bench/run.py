@@ -9,6 +9,7 @@ LightningModule with the experiment's own config; the plain-PyTorch yardstick
     python -m bench.run --fid-weights PATH   # the FID row (the TorchScript Inception weights)
     python -m bench.run --smoke              # seconds on the CPU: checks the script itself
     python -m bench.run --only host          # the loop's host time per step, iteration empty
+    python -m bench.run --only optimizers    # paper-2's Adam steps: for-loop, foreach, fused
 
 Data: generated images of each experiment's size and count (the timing does not depend on
 pixel values; the data path is the same fast path), so the benchmark needs no download;
@@ -154,6 +155,21 @@ def time_host(args, workdir: Path) -> dict:
     return {**result, "ms_per_step": 1000 / result["it_per_s"]}
 
 
+def time_optimizers(args, workdir: Path) -> dict:
+    """Paper-2's optimizer steps per iteration with Adam as a for-loop, foreach and fused
+    (bench/optimizers.py), on its networks as configured (smoke: tiny), on the GPU if any."""
+    from hydra.utils import instantiate
+
+    from bench.optimizers import time_optimizer_steps
+    cfg = compose_experiment("paper2_cifar10", bench_overrides(args, "paper2", []), workdir)
+    device = "cuda" if torch.cuda.is_available() and not args.smoke else "cpu"
+    networks = {n: instantiate(cfg.model[n]).to(device) for n in ("critic", "generator")}
+    factories = {n: instantiate(cfg.model[f"{n}_optimizer"]) for n in networks}
+    steps = ["critic"] * int(cfg.model.n_critic) + ["generator"]
+    result = time_optimizer_steps(networks, factories, steps, iters=2 if args.smoke else 50)
+    return {**result, "device": device}
+
+
 def time_epochs(args, workdir: Path, paper: str, experiment: str) -> dict:
     """Median seconds per epoch after the first (cuDNN autotuning, compilation) of `paper`."""
     epochs = ["trainer.max_epochs=%d" % (1 + args.epochs), "trainer.max_steps=-1"]
@@ -279,6 +295,13 @@ def table(results: dict) -> str:
         ms, budget = results["host"]["ms_per_step"], 1000 / TARGETS["paper2_it_per_s"]
         rows.append(_row("paper-2 loop, host only (empty iteration)", ms, "ms/step", "", "",
                          f"< {budget:.0f}", "yes" if ms < budget else "no"))
+    if "optimizers" in results:
+        opt = results["optimizers"]
+        for variant, label in (("for_loop", "for-loop"), ("foreach", "foreach"),
+                               ("fused", "fused (speed.fused_optimizers)")):
+            rows.append(_row(f"paper-2 Adam steps per iteration, {label}", opt[f"{variant}_ms"],
+                             "ms", "", opt["foreach_ms"] / opt[f"{variant}_ms"],
+                             "(foreach ÷ this)"))
     if "paper0" in results:
         s = results["paper0"]["seconds_per_epoch"]
         first = results["paper0"].get("first_epoch_seconds", s)  # compiling, autotuning
@@ -336,7 +359,7 @@ def machine() -> dict:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", default="yardstick,paper2,host,paper0,paper3,fid",
+    p.add_argument("--only", default="yardstick,paper2,host,optimizers,paper0,paper3,fid",
                    help="comma-separated subset of yardstick,paper2,host,paper0,paper3,fid")
     p.add_argument("--iters", type=int, default=None,
                    help="timed paper-2 iterations (default 500; smoke: 3)")
@@ -389,6 +412,8 @@ def main(argv=None) -> dict:
         if "host" in wanted:
             results["host"] = report("host", time_host(args, workdir))
             release_device_memory()
+        if "optimizers" in wanted:
+            results["optimizers"] = report("optimizers", time_optimizers(args, workdir))
         if args.ablate:
             ablation = results["ablation"] = {}
             runs = [("plain", ["speed=plain"])]

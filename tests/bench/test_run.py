@@ -21,6 +21,8 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
     assert results["paper0"]["first_epoch_seconds"] > 0
     assert results["paper2"]["startup_seconds"] > 0
     assert results["paper3"]["seconds_per_epoch"] > 0
+    assert all(results["optimizers"][f"{v}_ms"] > 0 for v in ("for_loop", "foreach", "fused"))
+    assert results["optimizers"]["steps_per_iteration"] == 6  # 5 critic steps, 1 generator
     assert results["fid"]["samples"] == 24 and results["fid"]["images_per_s"] > 0
     assert results["fid"]["statistics_seconds"] > 0
     assert "skipped" in results["yardstick"]
@@ -28,7 +30,7 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
     written = json.loads(out.read_text())
     assert written["table"] == results["table"]
     for row in ("paper-2 generator iterations", "paper-2 loop, host only", "paper-0 250 epochs",
-                "paper-3 DCGAN epoch", "FID of 24 samples", "of which statistics", "SMOKE RUN"):
+                "paper-3 DCGAN epoch", "FID of 24 samples", "Adam steps per iteration, fused", "of which statistics", "SMOKE RUN"):
         assert row in results["table"]
 
 
