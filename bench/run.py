@@ -360,7 +360,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="yardstick,paper2,host,optimizers,paper0,paper3,fid",
-                   help="comma-separated subset of yardstick,paper2,host,paper0,paper3,fid")
+                   help="comma-separated subset of yardstick,paper2,host,optimizers,paper0,"
+                        "paper3,fid")
     p.add_argument("--iters", type=int, default=None,
                    help="timed paper-2 iterations (default 500; smoke: 3)")
     p.add_argument("--warmup", type=int, default=None,
@@ -414,6 +415,7 @@ def main(argv=None) -> dict:
             release_device_memory()
         if "optimizers" in wanted:
             results["optimizers"] = report("optimizers", time_optimizers(args, workdir))
+            release_device_memory()
         if args.ablate:
             ablation = results["ablation"] = {}
             runs = [("plain", ["speed=plain"])]

@@ -148,3 +148,18 @@ def test_compiled_networks_compile_their_training_calls_only():
     net.train()
     net(x).sum().backward()
     assert counter.frame_count == 1 and net.conv.weight.grad is not None  # the same graph again
+
+
+def test_a_copy_of_a_compiled_network_computes_with_its_own_weights():
+    # (nn.Module leaves the compiled call out of what it copies; the EMA copies a generator)
+    from torch._dynamo.testing import CompileCounter
+
+    from pegasus_lab.speed import compile_training_calls
+    net = _ConvNormNet()
+    compile_training_calls(net, backend=CompileCounter())
+    twin = copy.deepcopy(net)
+    with torch.no_grad():
+        twin.conv.weight.zero_(), twin.conv.bias.fill_(1.0)
+    x = torch.randn(4, 3, 6, 6)
+    assert not torch.allclose(twin(x), net(x))  # not the original's compiled call
+    assert torch.equal(twin.conv(x), torch.ones(4, 4, 4, 4))
