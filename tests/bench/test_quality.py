@@ -55,8 +55,8 @@ def test_the_schedule_spans_the_paper_or_the_run():
 
 
 def test_a_timed_run_decays_its_rates_over_the_clock(tmp_path, tiny_fid_weights, monkeypatch):
-    # the start-up is timed to the end of a step count; 2 steps fit in the 3 s on any machine
-    # (10, the script's, did not on a loaded 2-core one)
+    # the start-up is timed to the end of a step count: 2 steps take about 1 of the 3 s here
+    # (10, the script's, did not fit in them on a loaded 2-core machine)
     monkeypatch.setattr(quality, "STARTUP_STEPS", 2)
     weights, sha = tiny_fid_weights
     args = ["--minutes", str(3 / 60), "--lr-horizon", "run", "--samples", "16",
