@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from pegasus_lab.errors import ConfigError
-from pegasus_lab.speed import SWITCHES, Speed
+from pegasus_lab.speed import SWITCHES, Speed, compile_training_calls
 from tests.conftest import compose_config
 
 
@@ -128,8 +128,6 @@ def test_compiled_networks_compile_their_training_calls_only():
     # validation, sampling and figures call the networks in eval mode, under no_grad, at other
     # batch sizes: each would be a graph of its own to compile, for a few batches per epoch
     from torch._dynamo.testing import CompileCounter
-
-    from pegasus_lab.speed import compile_training_calls
     torch.manual_seed(0)
     net = _ConvNormNet()
     eager = copy.deepcopy(net)
@@ -140,7 +138,8 @@ def test_compiled_networks_compile_their_training_calls_only():
     x = torch.randn(8, 3, 6, 6)
     assert torch.allclose(net(x), eager(x), atol=1e-6)  # training mode: compiled
     assert counter.frame_count == 1
-    net.eval(), eager.eval()
+    net.eval()
+    eager.eval()
     with torch.no_grad():
         for batch in (x, x[:3]):  # eval mode, no autograd, another batch size: eager
             assert torch.allclose(net(batch), eager(batch), atol=1e-6)
@@ -153,8 +152,6 @@ def test_compiled_networks_compile_their_training_calls_only():
 def test_a_copy_of_a_compiled_network_computes_with_its_own_weights():
     # (nn.Module leaves the compiled call out of what it copies; the EMA copies a generator)
     from torch._dynamo.testing import CompileCounter
-
-    from pegasus_lab.speed import compile_training_calls
     net = _ConvNormNet()
     compile_training_calls(net, backend=CompileCounter())
     twin = copy.deepcopy(net)

@@ -1,9 +1,12 @@
 """The benchmark script end to end in its smoke mode (tiny networks, CPU): every row is
 measured through the real Trainer and written out. No timing is asserted."""
 import json
+import time
 import warnings
 
+import lightning as L
 import torch
+from lightning.pytorch.demos.boring_classes import BoringModel
 
 from bench.run import main, table
 from bench.timing import EpochTimer, SyncCount
@@ -30,7 +33,8 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
     written = json.loads(out.read_text())
     assert written["table"] == results["table"]
     for row in ("paper-2 generator iterations", "paper-2 loop, host only", "paper-0 250 epochs",
-                "paper-3 DCGAN epoch", "FID of 24 samples", "Adam steps per iteration, fused", "of which statistics", "SMOKE RUN"):
+                "paper-3 DCGAN epoch", "FID of 24 samples", "of which statistics",
+                "Adam steps per iteration, fused", "SMOKE RUN"):
         assert row in results["table"]
 
 
@@ -62,11 +66,6 @@ def test_the_projections_include_the_start_up_users_wait_for():
 def test_the_first_epoch_includes_the_sanity_check(tmp_path):
     # what runs before the first training batch (the sanity check's validation, and all it
     # compiles) is part of the wait a user has, so part of the 250-epoch projection
-    import time
-
-    import lightning as L
-    from lightning.pytorch.demos.boring_classes import BoringModel
-
     class SlowSanityCheck(L.Callback):
         def on_sanity_check_end(self, trainer, pl_module):
             time.sleep(0.5)
