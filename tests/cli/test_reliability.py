@@ -62,8 +62,11 @@ def test_resume_after_sigkill_continues_step_schedule_and_curves(tmp_path):
     events.Reload()
     steps = [e.step for e in events.Scalars("train/critic")]
     assert min(steps) < first and max(steps) >= 119  # one curve, before and after the kill
-    early = [s for s in steps if s <= first]
-    assert len(early) == len(set(early))  # not restarted from 0: no step before it twice
+    # not restarted from 0: no step before the checkpoint's twice. The steps after it may be:
+    # the killed run can log (and flush) them before the kill, and the resumed run trains them
+    # again (a kill 0.12 s after the checkpoint at step 6 gives steps 6 and 7 twice)
+    twice = {s for s in steps if steps.count(s) > 1}
+    assert all(s >= first for s in twice), sorted(twice)
 
 
 def test_atomic_checkpoint_write_keeps_the_old_file(tmp_path, monkeypatch):
