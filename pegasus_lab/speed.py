@@ -8,7 +8,9 @@ lists the CPU instead, with the switches that pay there.
 
 - cudnn_benchmark: let cuDNN time its algorithms once per input shape (shapes are static here).
 - tf32: TensorFloat-32 for fp32 matmuls and convolutions (Ampere and later).
-- channels_last: networks' 4-D weights (hence activations) in NHWC, the layout tensor cores use.
+- channels_last: networks' 4-D weights (hence activations) in NHWC, the layout tensor cores use,
+  and the image batches too (`images_channels_last`), so that no step starts with a layout copy
+  and a compiled network sees real and generated images alike (one graph, not two).
 - bf16: train under bfloat16 autocast (Lightning's precision "bf16-mixed"); no loss scaler is
   needed, which the multi-optimizer methods rely on.
 - fused_optimizers: one fused kernel per optimizer step where the optimizer offers it (Adam…).
@@ -143,6 +145,16 @@ def channels_last(modules: Sequence[torch.nn.Module]) -> None:
     so optimizers built before or after keep working)."""
     for m in modules:
         m.to(memory_format=torch.channels_last)
+
+
+def images_channels_last(batch):
+    """`batch` (a tensor or a collection of them) with its 4-D tensors, the image batches, in
+    NHWC as the networks' weights are under `channels_last`; labels and the rest as they are."""
+    from lightning_utilities.core.apply_func import apply_to_collection
+
+    def nhwc(t: torch.Tensor) -> torch.Tensor:
+        return t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t
+    return apply_to_collection(batch, torch.Tensor, nhwc)
 
 
 def logs_sparsely(pl_module) -> bool:

@@ -11,7 +11,7 @@ from pegasus_lab.checkpoints import load_checkpoint
 from pegasus_lab.data.transforms import check_range, to_unit
 from pegasus_lab.errors import CheckpointError, ConfigError
 from pegasus_lab.methods.step_graph import GraphedIteration, make_capturable
-from pegasus_lab.speed import Speed
+from pegasus_lab.speed import Speed, images_channels_last
 
 
 class GenerativeModule(L.LightningModule):
@@ -36,6 +36,16 @@ class GenerativeModule(L.LightningModule):
 
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         return to_unit(images, self.input_range)
+
+    def in_network_layout(self, batch):
+        """`batch` with its images laid out as the networks' weights: NHWC under
+        speed.channels_last. Real images then meet the weights and the generated images in one
+        layout: no layout copy where a step starts, and a compiled discriminator sees real and
+        fake batches alike (paper-3 compiled a graph for each)."""
+        return images_channels_last(batch) if self.speed.channels_last else batch
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        return self.in_network_layout(batch)
 
     def build_optimizer(self, factory: Callable, params) -> torch.optim.Optimizer:
         return factory(params=params, **self.speed.optimizer_options(factory))

@@ -224,8 +224,9 @@ class WGAN(GenerativeModule):
         if len(images) >= self.n_critic * b:
             return [(images[i * b:(i + 1) * b], labels[i * b:(i + 1) * b])
                     for i in range(self.n_critic)]
-        return [(images, labels)] + [self.trainer.datamodule.sample_train(b)
-                                     for _ in range(self.n_critic - 1)]
+        return [(images, labels)] + [
+            self.in_network_layout(self.trainer.datamodule.sample_train(b))
+            for _ in range(self.n_critic - 1)]
 
     def iteration(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """One generator iteration: n_critic critic updates, one generator update, the EMA;
@@ -235,7 +236,10 @@ class WGAN(GenerativeModule):
         for real, y in self._critic_batches(images, labels):
             if self.dequantize:  # uniform noise of one 8-bit level, as the reference code
                 level = (self.input_range[1] - self.input_range[0]) / 256
-                real = real + torch.rand_like(real) * level
+                # drawn in (N, C, H, W) order whatever the batch's memory layout (rand_like
+                # would follow NHWC strides): the same noise with speed.channels_last or not
+                noise = torch.rand(real.shape, device=real.device, dtype=real.dtype)
+                real = real + noise * level  # real first: the sum keeps its layout
             with torch.no_grad():
                 fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
                                       y if self.num_classes else None)

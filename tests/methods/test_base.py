@@ -1,7 +1,8 @@
 """What every method's `iteration` promises so that it can be recorded as a CUDA graph: device
 work only. On the CPU the host syncs a GPU would pay for are caught by making each way a tensor
 reaches Python raise while an iteration runs, when called from pegasus_lab's own code (torch's
-CPU optimizers read their step counts this way; their capturable CUDA forms do not)."""
+CPU optimizers read their step counts this way; their capturable CUDA forms do not).
+And the layout the batches reach the networks in (speed.channels_last)."""
 import contextlib
 import functools
 import sys
@@ -13,6 +14,7 @@ import torch
 import pegasus_lab
 
 from pegasus_lab.cli.train import build
+from pegasus_lab.speed import Speed
 from tests.conftest import compose_config, smoke
 
 TO_PYTHON = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__",
@@ -62,3 +64,48 @@ def test_iterations_stay_on_the_device(name, tmp_path):
     model.iteration = guarded
     trainer.fit(model, datamodule=datamodule)
     assert len(seen) == 2 and seen[0]  # both steps ran through the guard and returned losses
+
+
+# -- the batches' layout ------------------------------------------------------------------------
+def test_image_batches_take_the_weights_layout_under_channels_last(tmp_path):
+    model = build(compose_config("train", smoke("dcgan"), tmp_path))[1]
+    images, labels = torch.rand(4, 3, 16, 16), torch.arange(4)
+    batch = (images, labels)
+    assert model.on_after_batch_transfer(batch, 0) is batch  # plain: as it came
+    model.speed = Speed(devices=("cpu",), channels_last=True)
+    nhwc, same_labels = model.on_after_batch_transfer(batch, 0)
+    assert nhwc.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(nhwc, images) and same_labels is labels
+
+
+def _image_inputs_layouts(model, networks):
+    """Record, per network, whether each 4-D input it is called with in training is NHWC."""
+    seen = {name: [] for name in networks}
+    for name in networks:
+        def record(module, args, name=name):
+            if module.training:
+                seen[name] += [x.is_contiguous(memory_format=torch.channels_last)
+                               for x in args if isinstance(x, torch.Tensor) and x.ndim == 4]
+        getattr(model, name).register_forward_pre_hook(record)
+    return seen
+
+
+@pytest.mark.parametrize("name, networks, extra", [
+    ("dcgan", ["discriminator"], []),
+    ("vaegan", ["encoder", "discriminator"], []),
+    ("acwgan_gp", ["critic"], []),
+    # one critic batch per data batch: the other four drawn from the training set in the step
+    ("acwgan_gp", ["critic"], ["data.batch_size=4"]),
+])
+def test_networks_see_real_and_generated_images_in_one_layout(name, networks, extra, tmp_path):
+    # real batches NCHW and generated ones NHWC meant a layout copy at each step's start and,
+    # compiled, a graph of its own for each (paper-3's discriminator: 3 graphs, now 2)
+    cfg = compose_config("train", [*smoke(name), *extra, "trainer.max_steps=2",
+                                   "trainer.max_epochs=1", "logger=none", "callbacks=gan",
+                                   "speed.devices=[cpu]", "speed=plain",
+                                   "speed.channels_last=true"], tmp_path)
+    datamodule, model, trainer = build(cfg)
+    seen = _image_inputs_layouts(model, networks)
+    trainer.fit(model, datamodule=datamodule)
+    for network, layouts in seen.items():
+        assert layouts and all(layouts), (network, layouts)
