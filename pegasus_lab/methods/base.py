@@ -41,11 +41,10 @@ class GenerativeModule(L.LightningModule):
         """`batch` with its images laid out as the networks' weights: NHWC under
         speed.channels_last. Real images then meet the weights and the generated images in one
         layout: no layout copy where a step starts, and a compiled discriminator sees real and
-        fake batches alike (paper-3 compiled a graph for each)."""
+        fake batches alike (paper-3 compiled a graph for each). Applied where an iteration
+        starts (`run_iteration`), not in Lightning's `on_after_batch_transfer`, which warns in
+        every run that has a data module."""
         return images_channels_last(batch) if self.speed.channels_last else batch
-
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        return self.in_network_layout(batch)
 
     def build_optimizer(self, factory: Callable, params) -> torch.optim.Optimizer:
         return factory(params=params, **self.speed.optimizer_options(factory))
@@ -142,6 +141,7 @@ class GenerativeModule(L.LightningModule):
     def run_iteration(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """`iteration(*inputs)`, replayed as one CUDA graph when speed.cuda_graphs applies
         (methods/step_graph.py), then counted as one training step (trainer.global_step)."""
+        inputs = self.in_network_layout(inputs)
         runner = self._graph_runner(inputs)
         out = runner(*inputs) if runner is not None else self.iteration(*inputs)
         optimizers = self.optimizers()

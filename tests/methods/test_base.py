@@ -71,9 +71,9 @@ def test_image_batches_take_the_weights_layout_under_channels_last(tmp_path):
     model = build(compose_config("train", smoke("dcgan"), tmp_path))[1]
     images, labels = torch.rand(4, 3, 16, 16), torch.arange(4)
     batch = (images, labels)
-    assert model.on_after_batch_transfer(batch, 0) is batch  # plain: as it came
+    assert model.in_network_layout(batch) is batch  # plain: as it came
     model.speed = Speed(devices=("cpu",), channels_last=True)
-    nhwc, same_labels = model.on_after_batch_transfer(batch, 0)
+    nhwc, same_labels = model.in_network_layout(batch)
     assert nhwc.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(nhwc, images) and same_labels is labels
 
