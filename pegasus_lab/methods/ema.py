@@ -26,8 +26,9 @@ class EMA(nn.Module):
         shadow_params = list(self.shadow.parameters())
         torch._foreach_lerp_(shadow_params, [p.detach() for p in online.parameters()],
                              1.0 - self.decay)
-        for s, o in zip(self.shadow.buffers(), online.buffers()):
-            s.copy_(o)
+        shadow_buffers = list(self.shadow.buffers())
+        if shadow_buffers:  # one foreach call, not a copy kernel per buffer (paper-2: 21)
+            torch._foreach_copy_(shadow_buffers, list(online.buffers()))
 
     def forward(self, *args, **kwargs):
         return self.shadow(*args, **kwargs)
