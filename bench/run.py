@@ -147,8 +147,13 @@ class HostOnlyWGAN(WGAN):
     share (Lightning's loop, callbacks, schedulers, the batch gather, the graph replay)."""
 
     def iteration(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        zero = images.new_zeros(())
-        return {k: zero for k in ("critic", "wasserstein", "gradient_penalty", "generator")}
+        # the values the real iteration returns, for the loop to log the same
+        keys = ["wasserstein", "critic", "generator_wasserstein", "generator"]
+        if self.gp_weight:
+            keys.append("gradient_penalty")
+        if self.num_classes:
+            keys += ["aux_real", "aux_fake", "aux_real_accuracy", "generator_aux"]
+        return dict.fromkeys(keys, images.new_zeros(()))
 
 
 def time_host(args, workdir: Path) -> dict:
@@ -164,9 +169,9 @@ class HostOnlyVAEGAN(VAEGAN):
     share (the loop, its callbacks, three optimizers counted as one step, the graph replay)."""
 
     def iteration(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        zero = x.new_zeros(())
-        return {k: zero for k in ("encoder", "decoder", "discriminator", "prior", "like",
-                                  "adversarial", "d_real", "d_rec", "d_prior")}
+        # the values the real iteration returns, for the loop to log the same
+        return dict.fromkeys(("encoder", "decoder", "discriminator", "prior", "like",
+                              "adversarial", "d_real", "d_rec", "d_prior"), x.new_zeros(()))
 
 
 def time_paper0_host(args, workdir: Path) -> dict:

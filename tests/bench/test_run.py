@@ -161,3 +161,18 @@ def test_the_empty_paper0_iteration_logs_what_the_real_one_logs(tmp_path):
     x = torch.rand(4, 3, 16, 16) * 2 - 1
     logged = set(model.losses(x)) - {"x_prior"}  # VAEGAN.training_step logs all but x_prior
     assert set(HostOnlyVAEGAN.iteration(model, x)) == logged
+
+
+@pytest.mark.parametrize("name, extra", [("acwgan_gp", []), ("wgan_gp", []),
+                                         ("acwgan_gp", ["model.gp_weight=0"])])
+def test_the_empty_paper2_iteration_logs_what_the_real_one_logs(name, extra, tmp_path):
+    from hydra.utils import instantiate
+
+    from bench.run import HostOnlyWGAN
+    from tests.conftest import compose_config, smoke
+    model = instantiate(compose_config("train", [*smoke(name), *extra], tmp_path).model)
+    real, fake = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    labels = torch.tensor([0, 1]) if model.num_classes else None
+    returned = {*model.critic_losses(real, labels, fake), *model.generator_losses(2)}
+    images, batch_labels = torch.zeros(20, 3, 16, 16), torch.zeros(20, dtype=torch.long)
+    assert set(HostOnlyWGAN.iteration(model, images, batch_labels)) == returned
