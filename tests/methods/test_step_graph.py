@@ -205,9 +205,11 @@ def test_other_shapes_run_eagerly_and_a_failed_recording_stays_eager():
     assert failing(torch.ones(2))["y"].tolist() == [2.0, 2.0]
 
 
-def test_a_method_trains_through_the_runner(monkeypatch, tmp_path):
+@pytest.mark.parametrize("nhwc", [False, True])
+def test_a_method_trains_through_the_runner(nhwc, monkeypatch, tmp_path):
     """WGAN-GP through run_iteration with the stand-in graph: recorded once, one counted step
-    per replay, the learning rate decaying in a tensor the graph reads."""
+    per replay, the learning rate decaying in a tensor the graph reads; under channels_last
+    the recorded inputs are NHWC images, as every batch copied into them."""
     import pegasus_lab.methods.base as base
 
     def rate_in_tensor(optimizer, device):  # capturable=True itself needs CUDA
@@ -222,11 +224,14 @@ def test_a_method_trains_through_the_runner(monkeypatch, tmp_path):
                            hflip=False, num_workers=0)
     trainer = L.Trainer(max_steps=6, accelerator="cpu", logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
-                        callbacks=[SpeedUp(Speed(devices=("cpu",), cuda_graphs=True))],
+                        callbacks=[SpeedUp(Speed(devices=("cpu",), cuda_graphs=True,
+                                                 channels_last=nhwc))],
                         default_root_dir=tmp_path)
     trainer.fit(model, datamodule=data)
     runner = model._graphed
     assert runner.recorded and runner.warmups == 3 and runner.graph.replays == 3
+    images = runner.static_inputs[0]
+    assert images.ndim == 4 and images.is_contiguous(memory_format=torch.channels_last) == nhwc
     assert trainer.global_step == 6
     lr = trainer.optimizers[0].param_groups[0]["lr"]
     assert isinstance(lr, torch.Tensor) and float(lr) == pytest.approx(0.0, abs=1e-12)
