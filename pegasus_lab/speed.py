@@ -43,6 +43,7 @@ import inspect
 from collections.abc import Callable, Sequence
 
 import torch
+from lightning_utilities.core.apply_func import apply_to_collection
 
 from pegasus_lab.errors import ConfigError
 
@@ -150,8 +151,6 @@ def channels_last(modules: Sequence[torch.nn.Module]) -> None:
 def images_channels_last(batch):
     """`batch` (a tensor or a collection of them) with its 4-D tensors, the image batches, in
     NHWC as the networks' weights are under `channels_last`; labels and the rest as they are."""
-    from lightning_utilities.core.apply_func import apply_to_collection
-
     def nhwc(t: torch.Tensor) -> torch.Tensor:
         return t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t
     return apply_to_collection(batch, torch.Tensor, nhwc)

@@ -7,10 +7,12 @@ import warnings
 import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from bench.run import main, parse_args, table
+from bench.run import HostOnlyVAEGAN, HostOnlyWGAN, main, parse_args, table
 from bench.timing import EpochTimer, SyncCount
+from tests.conftest import compose_config, smoke
 
 
 def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
@@ -152,10 +154,6 @@ def test_an_unknown_row_is_refused_not_skipped(capsys):
 
 def test_the_empty_paper0_iteration_logs_what_the_real_one_logs(tmp_path):
     # the host row times the loop's logging too: the same values, so the same work
-    from hydra.utils import instantiate
-
-    from bench.run import HostOnlyVAEGAN
-    from tests.conftest import compose_config, smoke
     cfg = compose_config("train", smoke("vaegan"), tmp_path)
     model = instantiate(cfg.model)
     x = torch.rand(4, 3, 16, 16) * 2 - 1
@@ -166,10 +164,6 @@ def test_the_empty_paper0_iteration_logs_what_the_real_one_logs(tmp_path):
 @pytest.mark.parametrize("name, extra", [("acwgan_gp", []), ("wgan_gp", []),
                                          ("acwgan_gp", ["model.gp_weight=0"])])
 def test_the_empty_paper2_iteration_logs_what_the_real_one_logs(name, extra, tmp_path):
-    from hydra.utils import instantiate
-
-    from bench.run import HostOnlyWGAN
-    from tests.conftest import compose_config, smoke
     model = instantiate(compose_config("train", [*smoke(name), *extra], tmp_path).model)
     real, fake = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
     labels = torch.tensor([0, 1]) if model.num_classes else None
