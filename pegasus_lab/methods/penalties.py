@@ -27,5 +27,7 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     else:
         mixed = mixed.detach().requires_grad_(True)
         grad, = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    slopes = torch.sqrt(grad.flatten(1).pow(2).sum(1) + 1e-12)
+    # summed over every dimension but the batch's in place of flatten(1), which copies a
+    # channels_last gradient into NCHW order (and its backward copies back)
+    slopes = torch.sqrt(grad.pow(2).sum(tuple(range(1, grad.ndim))) + 1e-12)
     return (slopes - 1.0).pow(2).mean()

@@ -1,4 +1,5 @@
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from pegasus_lab.methods.penalties import gradient_penalty
 
@@ -44,3 +45,34 @@ def test_the_functional_penalty_is_the_autograd_one():
     for (name, p), g in zip(critic.named_parameters(),
                             torch.autograd.grad(expected, list(critic.parameters()))):
         assert torch.allclose(grads[name], g, atol=1e-10), name
+
+
+class OperatorNames(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(func._overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def test_penalty_of_channels_last_images_copies_nothing_and_matches_nchw():
+    # speed.channels_last: the input gradient comes out NHWC; the slopes must not copy it
+    # into NCHW order (flatten(1) did, and its backward copied back)
+    torch.manual_seed(2)
+    conv = torch.nn.Conv2d(3, 4, 3).double()
+    real, fake = torch.randn(3, 3, 6, 6).double(), torch.randn(3, 3, 6, 6).double()
+    alpha = torch.rand(3, 1, 1, 1).double()
+    expected = gradient_penalty(lambda x: torch.tanh(conv(x)).mean((1, 2, 3)), real, fake,
+                                alpha)
+    grads = torch.autograd.grad(expected, list(conv.parameters()))
+    conv = conv.to(memory_format=torch.channels_last)
+    nhwc = [t.contiguous(memory_format=torch.channels_last) for t in (real, fake)]
+    with OperatorNames() as ops:
+        gp = gradient_penalty(lambda x: torch.tanh(conv(x)).mean((1, 2, 3)), *nhwc, alpha)
+        nhwc_grads = torch.autograd.grad(gp, list(conv.parameters()))
+    assert "clone" not in ops.names and "_to_copy" not in ops.names
+    assert torch.allclose(gp, expected, atol=1e-12)
+    for g, h in zip(nhwc_grads, grads):
+        assert torch.allclose(g, h, atol=1e-10)
