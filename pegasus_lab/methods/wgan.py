@@ -179,7 +179,10 @@ class WGAN(GenerativeModule):
                                             real, labels, fake, alpha)
         if result is None:
             out = self.critic_losses(real, labels, fake, alpha)
-            self.run_backward(out["critic"])
+            # the critic's parameters only: not the penalty's interpolates, a leaf that
+            # requires grad, whose gradient nobody reads (the first layer's input gradient
+            # in the double backward, and its accumulation)
+            self.run_backward(out["critic"], inputs=list(self.critic.parameters()))
         else:
             grads, out = result
             for name, p in params.items():

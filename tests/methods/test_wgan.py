@@ -155,6 +155,22 @@ def test_generator_step_leaves_the_critic_gradients_alone():
     assert any(p.grad is not None for p in model.generator.parameters())
 
 
+def test_critic_update_computes_gradients_for_the_critic_only():
+    # the gradient penalty's interpolates are a leaf that requires grad: the update's
+    # backward must not compute and store their gradient (work nobody reads)
+    torch.manual_seed(0)
+    model = _model()
+    inputs = []
+    model.critic.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    real, fake = torch.rand(4, 3, 16, 16) * 2 - 1, torch.rand(4, 3, 16, 16) * 2 - 1
+    opt = torch.optim.Adam(model.critic.parameters())
+    model.critic_update(real, torch.tensor([0, 1, 2, 3]), fake, opt)
+    interpolates = [x for x in inputs if x.is_leaf and x.requires_grad]
+    assert len(interpolates) == 1
+    assert interpolates[0].grad is None
+    assert all(p.grad is not None for p in model.critic.parameters())
+
+
 def test_critic_loss_parts():
     torch.manual_seed(0)
     model = _model(aux_weight_fake=1.0)
