@@ -5,6 +5,8 @@ from collections.abc import Callable
 
 import torch
 
+from pegasus_lab.methods.reductions import sum_per_example
+
 
 def mixing_weights(real: torch.Tensor) -> torch.Tensor:
     """The penalty's α ~ U[0, 1], one per image, broadcastable over the image."""
@@ -27,7 +29,5 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     else:
         mixed = mixed.detach().requires_grad_(True)
         grad, = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    # summed over every dimension but the batch's in place of flatten(1), which copies a
-    # channels_last gradient into NCHW order (and its backward copies back)
-    slopes = torch.sqrt(grad.pow(2).sum(tuple(range(1, grad.ndim))) + 1e-12)
+    slopes = torch.sqrt(sum_per_example(grad.pow(2)) + 1e-12)
     return (slopes - 1.0).pow(2).mean()

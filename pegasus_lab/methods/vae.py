@@ -14,6 +14,7 @@ from torch import nn
 
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.reductions import sum_per_example
 
 RECONSTRUCTIONS = ("bce", "mse")
 
@@ -79,7 +80,7 @@ class VAE(GenerativeModule):
                 self.decoder.logits(z, *self._cond(labels)), x, reduction="none")
         else:
             per_pixel = F.mse_loss(self.decode(z, labels), x, reduction="none")
-        recon = per_pixel.flatten(1).sum(1).mean()
+        recon = sum_per_example(per_pixel).mean()
         kl = kl_to_standard_normal(mu, logvar).mean()
         return {"loss": recon + self.kl_weight * kl, "recon": recon, "kl": kl}
 

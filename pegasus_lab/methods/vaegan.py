@@ -24,6 +24,7 @@ from torch import nn
 
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.reductions import sum_per_example
 from pegasus_lab.methods.vae import kl_to_standard_normal
 
 GENERATOR_LOSSES = ("non_saturating", "saturating")
@@ -74,7 +75,7 @@ class VAEGAN(GenerativeModule):
         logit_prior, _ = self.discriminator(x_prior)
 
         prior = kl_to_standard_normal(mu, logvar).mean()
-        like = 0.5 * (feat_real - feat_rec).pow(2).flatten(1).sum(1).mean()
+        like = 0.5 * sum_per_example((feat_real - feat_rec).pow(2)).mean()
         ones, zeros = torch.ones_like(logit_real), torch.zeros_like(logit_real)
         bce = F.binary_cross_entropy_with_logits
         fake_rec, fake_prior = bce(logit_rec, zeros), bce(logit_prior, zeros)
