@@ -1,9 +1,12 @@
-"""Callbacks the tests inject into real runs (importable by subprocesses run from the repo)."""
+"""Callbacks the tests inject into real runs (importable by subprocesses run from the repo),
+and a recorder of the copies an operation makes."""
 import hashlib
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from lightning.pytorch.callbacks import Callback
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 class ParamDigest(Callback):
@@ -20,3 +23,29 @@ class ParamDigest(Callback):
                 h.update(p.detach().cpu().to(torch.float64).numpy().tobytes())
         out = Path(trainer.default_root_dir) / f"digest_rank{trainer.global_rank}.txt"
         out.write_text(h.hexdigest() + "\n")
+
+
+class Copy(NamedTuple):
+    operator: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    node: str  # the autograd node running it ("" outside a backward)
+
+
+class CopyRecorder(TorchDispatchMode):
+    """Records every operator that copies a tensor (a layout or dtype change: a kernel and a
+    memory pass of its own on a GPU) run inside it."""
+    OPERATORS = frozenset({"clone", "copy_", "_to_copy", "contiguous"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copies: list[Copy] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func._overloadpacket.__name__
+        if name in self.OPERATORS:
+            node = torch._C._current_autograd_node()
+            self.copies.append(Copy(name, tuple(out.shape), out.dtype,
+                                    node.name() if node is not None else ""))
+        return out

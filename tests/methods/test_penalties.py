@@ -1,7 +1,7 @@
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from pegasus_lab.methods.penalties import gradient_penalty
+from tests.helpers import CopyRecorder
 
 
 def test_penalty_of_a_linear_critic_is_computed_by_hand():
@@ -47,16 +47,6 @@ def test_the_functional_penalty_is_the_autograd_one():
         assert torch.allclose(grads[name], g, atol=1e-10), name
 
 
-class OperatorNames(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.append(func._overloadpacket.__name__)
-        return func(*args, **(kwargs or {}))
-
-
 def test_penalty_of_channels_last_images_copies_nothing_and_matches_nchw():
     # speed.channels_last: the input gradient comes out NHWC; the slopes must not copy it
     # into NCHW order (flatten(1) did, and its backward copied back)
@@ -69,10 +59,10 @@ def test_penalty_of_channels_last_images_copies_nothing_and_matches_nchw():
     grads = torch.autograd.grad(expected, list(conv.parameters()))
     conv = conv.to(memory_format=torch.channels_last)
     nhwc = [t.contiguous(memory_format=torch.channels_last) for t in (real, fake)]
-    with OperatorNames() as ops:
+    with CopyRecorder() as recorder:
         gp = gradient_penalty(lambda x: torch.tanh(conv(x)).mean((1, 2, 3)), *nhwc, alpha)
         nhwc_grads = torch.autograd.grad(gp, list(conv.parameters()))
-    assert "clone" not in ops.names and "_to_copy" not in ops.names
+    assert recorder.copies == []
     assert torch.allclose(gp, expected, atol=1e-12)
     for g, h in zip(nhwc_grads, grads):
         assert torch.allclose(g, h, atol=1e-10)

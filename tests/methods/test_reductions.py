@@ -1,18 +1,8 @@
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from pegasus_lab.methods.reductions import sum_per_example
-
-
-class OperatorNames(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.append(func._overloadpacket.__name__)
-        return func(*args, **(kwargs or {}))
+from tests.helpers import CopyRecorder
 
 
 @pytest.mark.parametrize("shape", [(3, 2, 4, 5), (3, 7), (3, 2, 3, 4, 2)])
@@ -30,9 +20,9 @@ def test_a_vector_is_one_value_per_example():
 def test_a_channels_last_tensor_is_summed_without_a_copy_forward_or_backward():
     t = torch.randn(3, 4, 5, 6, dtype=torch.float64)
     nhwc = t.contiguous(memory_format=torch.channels_last).requires_grad_(True)
-    with OperatorNames() as ops:
+    with CopyRecorder() as recorder:
         out = sum_per_example(nhwc.pow(2))
         grad, = torch.autograd.grad(out.sum(), nhwc)
-    assert not {"clone", "_to_copy", "copy_"} & set(ops.names)
+    assert recorder.copies == []
     assert torch.allclose(out, t.pow(2).reshape(3, -1).sum(1), atol=1e-12)
     assert torch.allclose(grad, 2 * t, atol=1e-12)

@@ -7,6 +7,8 @@ from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
 from pegasus_lab.methods.vaegan import VAEGAN
 from pegasus_lab.nets.vaegan import VaeGanDecoder, VaeGanDiscriminator, VaeGanEncoder
+from pegasus_lab.speed import channels_last
+from tests.helpers import CopyRecorder
 
 
 def _model(**kw):
@@ -33,6 +35,25 @@ def test_each_network_gets_exactly_its_own_loss_gradient():
         expected = torch.autograd.grad(out[name], params, allow_unused=True)
         for g, e in zip(got[name], expected):
             assert torch.allclose(g, torch.zeros_like(g) if e is None else e, atol=1e-6)
+
+
+def test_an_nhwc_iteration_copies_only_at_the_linear_layers():
+    # speed.channels_last: the only layout copies are where 2×2 NHWC activations meet a
+    # linear layer, whose weights read (C, H, W) order: forward, the encoder's flatten and
+    # the discriminator's in its three passes; backward, the gradient of the decoder's first
+    # activation for its linear output's view (in the encoder's backward, and in the
+    # decoder's for reconstructions and prior samples). The loss on the discriminator's
+    # features must not copy them (flatten(1) of an NHWC tensor did)
+    torch.manual_seed(0)
+    model = _model()
+    channels_last([model])
+    optimizers = [torch.optim.Adam(getattr(model, n).parameters()) for n in NETS]
+    model.optimizers = lambda: optimizers
+    x = (torch.rand(8, 3, 16, 16) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    with CopyRecorder() as recorder:
+        model.iteration(x)
+    assert all(c.operator == "clone" and c.shape[2:] == (2, 2) for c in recorder.copies)
+    assert [c.node for c in recorder.copies] == [""] * 4 + ["ViewBackward0"] * 3
 
 
 def test_the_decoded_prior_samples_reach_the_discriminator():

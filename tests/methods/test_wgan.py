@@ -9,6 +9,8 @@ from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.wgan import WGAN
 from pegasus_lab.nets.layer_norm import LayerNorm2d
 from pegasus_lab.nets.resnet_gan import ResNetCritic, ResNetGenerator
+from pegasus_lab.speed import channels_last
+from tests.helpers import CopyRecorder
 
 
 def _model(num_classes=4, **kw):
@@ -169,6 +171,34 @@ def test_critic_update_computes_gradients_for_the_critic_only():
     assert len(interpolates) == 1
     assert interpolates[0].grad is None
     assert all(p.grad is not None for p in model.critic.parameters())
+
+
+def test_an_nhwc_iteration_copies_no_activation_or_image():
+    # speed.channels_last with the GPU's exact rewrites, the autograd critic update: copies
+    # left are autograd laying gradients out as the NHWC weights (the backend's choice),
+    # the accuracy's dtype change, and the generator's first activation gradient, which the
+    # view of its linear layer's output needs in NCHW order; a layout copy of images or
+    # activations anywhere else (a flatten of an NHWC tensor, a leaf's gradient nobody
+    # reads, group_norm's backward) fails
+    torch.manual_seed(0)
+    adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.0, 0.9))
+    model = WGAN(ResNetGenerator(latent_dim=8, width=8, num_classes=4, image_size=16,
+                                 fused_upsample=True),
+                 ResNetCritic(width=8, num_classes=4, image_size=16, fused_downsample=True,
+                              fused_norm=True), adam, adam, critic_batch_size=4,
+                 generator_batch_size=8)
+    channels_last([model])
+    optimizers = [adam(model.generator.parameters()), adam(model.critic.parameters())]
+    model.optimizers = lambda: optimizers
+    images = torch.rand(20, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, 4, (20,))
+    with CopyRecorder() as recorder:
+        model.iteration(images, labels)
+    parameter_shapes = {tuple(p.shape) for p in model.parameters()}
+    left = [c for c in recorder.copies
+            if not (c.node.endswith("AccumulateGrad") and c.shape in parameter_shapes)
+            and not (c.operator == "_to_copy" and c.shape == (4,))]
+    assert left == [("clone", (8, 8, 4, 4), torch.float32, "ViewBackward0")]
 
 
 def test_critic_loss_parts():
