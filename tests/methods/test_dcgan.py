@@ -1,4 +1,5 @@
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
@@ -6,6 +7,8 @@ from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
 from pegasus_lab.methods.dcgan import DCGAN
 from pegasus_lab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from pegasus_lab.speed import channels_last
+from tests.helpers import CopyRecorder
 
 
 def _model(num_classes=0):
@@ -72,3 +75,22 @@ def test_the_two_backwards_accumulate():
     g_fake = torch.autograd.grad(loss_fake, params)
     for acc, a, b in zip(accumulated, g_real, g_fake):
         assert torch.allclose(acc, a + b, atol=1e-6)
+
+
+@pytest.mark.parametrize("num_classes", [0, 4])
+def test_an_nhwc_iteration_copies_no_activation_or_image(num_classes):
+    # speed.channels_last (paper-3): convolutions all the way, so no layout copy at all; a
+    # conditional DCGAN only turns its one-hot labels into floats, once per network call
+    # (the discriminator on real and fake images, the generator, both again for the generator)
+    torch.manual_seed(0)
+    model = _model(num_classes)
+    channels_last([model])
+    optimizers = [torch.optim.Adam(model.generator.parameters()),
+                  torch.optim.Adam(model.discriminator.parameters())]
+    model.optimizers = lambda: optimizers
+    images = torch.rand(8, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    with CopyRecorder() as recorder:
+        model.iteration(images, torch.randint(0, 4, (8,)))
+    assert all(c.operator == "_to_copy" and c.shape == (8, num_classes)
+               for c in recorder.copies)
+    assert len(recorder.copies) == (5 if num_classes else 0)
