@@ -5,6 +5,8 @@ from torch.distributions import Normal, kl_divergence
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.vae import VAE, kl_to_standard_normal
 from pegasus_lab.nets.vae_conv import ConvDecoder, ConvEncoder
+from pegasus_lab.speed import channels_last
+from tests.helpers import CopyRecorder
 
 
 def _vae(latent=4, **kw):
@@ -17,6 +19,26 @@ def test_closed_form_kl_matches_torch_distributions():
     mu, logvar = torch.randn(5, 7), torch.randn(5, 7)
     ref = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1)
     assert torch.allclose(kl_to_standard_normal(mu, logvar), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("reconstruction", ["bce", "mse"])
+def test_an_nhwc_iteration_copies_only_at_the_linear_layers(reconstruction):
+    # speed.channels_last (paper-1, paper-4): the only layout copies are where 2×2 NHWC
+    # activations meet a linear layer (the encoder's flatten, the gradient of the decoder's
+    # view); the per-pixel loss of NHWC reconstructions is summed without copying the
+    # images (flatten(1) of an NHWC tensor did)
+    torch.manual_seed(0)
+    nets = dict(image_size=32, latent_dim=4, width=8, hidden_dim=32)  # 2×2 at the bottom
+    model = VAE(ConvEncoder(**nets), ConvDecoder(**nets), optimizer=torch.optim.Adam,
+                reconstruction=reconstruction)
+    channels_last([model])
+    optimizer = torch.optim.Adam(model.parameters())
+    model.optimizers = lambda: optimizer
+    x = torch.rand(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    with CopyRecorder() as recorder:
+        model.iteration(x, torch.zeros(4, dtype=torch.long))
+    assert [(c.operator, c.shape[2:], c.node) for c in recorder.copies] == [
+        ("clone", (2, 2), ""), ("clone", (2, 2), "ViewBackward0")]
 
 
 def test_loss_is_pixel_sum_bce_plus_kl_batch_mean():
