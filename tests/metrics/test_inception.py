@@ -4,8 +4,9 @@ import torch.nn.functional as F
 
 from pegasus_lab.errors import CheckpointError
 from pegasus_lab.metrics.inception import (CPU_CHUNK, FID_WEIGHTS_SHA256, InceptionFeatures,
-                                          preprocess)
+                                          preprocess, preprocess_nhwc)
 from tests.conftest import CIFAR_MINI, SHARED_FID_PARTS
+from tests.helpers import CopyRecorder
 
 
 def test_preprocessing_on_a_known_image():
@@ -25,6 +26,19 @@ def test_preprocessing_on_a_known_image():
 def test_grey_images_become_three_channels():
     x = preprocess(torch.full((2, 1, 32, 32), 255, dtype=torch.uint8))
     assert x.shape == (2, 3, 299, 299) and torch.allclose(x, torch.ones_like(x))
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_nhwc_preprocessing_is_the_same_without_copying_the_resized_batch(channels):
+    # the GPU path: NHWC for the extractor, laid out at 32² before the resize rather than
+    # copied at 299² after it
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (4, channels, 32, 32), dtype=torch.uint8)
+    with CopyRecorder() as recorder:
+        x = preprocess_nhwc(images)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x, preprocess(images))
+    assert recorder.copies and all(c.shape[-2:] == (32, 32) for c in recorder.copies)
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path):
