@@ -41,6 +41,31 @@ def test_nhwc_preprocessing_is_the_same_without_copying_the_resized_batch(channe
     assert recorder.copies and all(c.shape[-2:] == (32, 32) for c in recorder.copies)
 
 
+def test_the_weights_take_the_layout_of_the_device_they_move_to(tiny_fid_weights):
+    # NCHW on the CPU, whatever they were before; NHWC on a GPU (the next test)
+    extractor = InceptionFeatures(*tiny_fid_weights)
+    extractor.net.to(memory_format=torch.channels_last)
+    conv = [p for p in extractor.net.parameters() if p.ndim == 4]
+    assert conv and not all(p.is_contiguous() for p in conv)
+    extractor.to("cpu")
+    assert all(p.is_contiguous() for p in extractor.net.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_on_a_gpu_the_weights_are_nhwc_and_the_features_the_cpus(tiny_fid_weights):
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    extractor = InceptionFeatures(*tiny_fid_weights)  # fp32: IEEE on the GPU as well
+    expected = extractor(images)
+    extractor.to("cuda")
+    assert all(p.is_contiguous(memory_format=torch.channels_last)
+               for p in extractor.net.parameters() if p.ndim == 4)
+    got = extractor(images.cuda()).cpu()
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+    extractor.to("cpu")
+    assert all(p.is_contiguous() for p in extractor.net.parameters())
+
+
 def test_missing_weights_say_how_to_get_them(tmp_path):
     with pytest.raises(CheckpointError, match="make fid-weights"):
         InceptionFeatures(tmp_path / "none.pt")
