@@ -106,9 +106,9 @@ class InceptionFeatures(nn.Module):
 
     def _apply(self, fn, recurse: bool = True):
         """After a move (`.to(device)`…), the convolution weights in the layout the extractor
-        runs in there: NHWC on a GPU, whose inputs are NHWC (with NCHW weights cuDNN would
-        copy every weight into NHWC at every call: 88 MB and 94 kernels per batch), NCHW on
-        the CPU."""
+        runs in there: NHWC on a GPU, whose inputs are NHWC (with NCHW weights, cuDNN's
+        convolution would lay every weight out as its input at every call: 88 MB and 94
+        kernels per batch), NCHW on the CPU."""
         super()._apply(fn, recurse)
         on_gpu = any(p.is_cuda for p in self.net.parameters())
         layout = torch.channels_last if on_gpu else torch.contiguous_format
