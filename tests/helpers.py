@@ -30,6 +30,8 @@ class Copy(NamedTuple):
     shape: tuple[int, ...]
     dtype: torch.dtype
     node: str  # the autograd node running it ("" outside a backward)
+    source: str = ""  # the device type copied from (the first tensor argument's)
+    target: str = ""  # … and to
 
 
 class CopyRecorder(TorchDispatchMode):
@@ -46,6 +48,10 @@ class CopyRecorder(TorchDispatchMode):
         name = func._overloadpacket.__name__
         if name in self.OPERATORS:
             node = torch._C._current_autograd_node()
+            source = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "")
+            if name == "copy_":  # copy_(destination, source)
+                source = args[1].device.type
             self.copies.append(Copy(name, tuple(out.shape), out.dtype,
-                                    node.name() if node is not None else ""))
+                                    node.name() if node is not None else "", source,
+                                    out.device.type))
         return out

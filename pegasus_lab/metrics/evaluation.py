@@ -51,7 +51,9 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
     results: dict = {}
     if inception is not None and inception.available:
         batches = _tee(batches, inception)
-    fake = extract(extractor, batches, device, num_samples)
+    # the generated features stay on the device, where their statistics are computed (50k
+    # of them are 400 MB to send to the host and back)
+    fake = extract(extractor, batches, device, num_samples, keep_on_device=True)
     results["fid"] = distances.fid(real, fake, device=device)
     if with_kid:
         kid_mean, kid_std, used = distances.kid(real, fake, kid_subset_size, kid_subsets, seed,
@@ -63,7 +65,7 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
         results["fid_per_class"] = {}
         for k, name in enumerate(classes[:num_classes]):
             real_k = real[real_labels == k]
-            fake_k = fake[labels == k]
+            fake_k = fake[(labels == k).to(fake.device)]
             if len(real_k) >= 2 and len(fake_k) >= 2:
                 results["fid_per_class"][name] = distances.fid(real_k, fake_k, device=device)
     results.update(num_real=len(real), num_generated=len(fake))

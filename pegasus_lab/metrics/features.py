@@ -20,10 +20,12 @@ PROGRESS_EVERY_S = 30.0
 
 @torch.no_grad()
 def extract(extractor: torch.nn.Module, batches: Iterable[torch.Tensor],
-            device: torch.device | str = "cpu", total: int | None = None) -> torch.Tensor:
-    """Concatenated float32 features of uint8 image batches, on the CPU. They stay on the
-    device until the end: one copy back, no wait for the host after each batch. Every
-    PROGRESS_EVERY_S seconds a log line counts the images done (of `total`, when given)."""
+            device: torch.device | str = "cpu", total: int | None = None,
+            keep_on_device: bool = False) -> torch.Tensor:
+    """Concatenated float32 features of uint8 image batches, on the CPU (`keep_on_device`:
+    left on `device`, for statistics computed there). They stay on the device until the end:
+    one copy back, no wait for the host after each batch. Every PROGRESS_EVERY_S seconds a
+    log line counts the images done (of `total`, when given)."""
     extractor = extractor.to(device).eval()
     out, done = [], 0
     start = last = time.monotonic()
@@ -38,7 +40,8 @@ def extract(extractor: torch.nn.Module, batches: Iterable[torch.Tensor],
                      done / (now - start))
     if not out:
         raise ValueError("no images to extract features from")
-    return torch.cat(out).cpu()
+    features = torch.cat(out)
+    return features if keep_on_device else features.cpu()
 
 
 def uint8_batches(images: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:

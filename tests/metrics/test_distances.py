@@ -6,6 +6,7 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from pegasus_lab.metrics.distances import fid, kid, moments, trace_sqrt_product
+from tests.helpers import CopyRecorder
 
 
 def reference_fid(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -79,6 +80,17 @@ def test_moments_are_the_mean_and_unbiased_covariance_whatever_the_chunks():
         mean, cov = moments(x, chunk=chunk)
         assert torch.allclose(mean, x.mean(0), rtol=1e-12, atol=1e-12)
         assert torch.allclose(cov, torch.cov(x.T), rtol=1e-10, atol=1e-12)
+
+
+def test_the_features_reach_the_device_in_one_copy():
+    # a GPU's statistics of host features: one upload of the set (400 MB at 50k × 2048),
+    # not one per chunk and pass; "meta" stands in for the device
+    features = torch.randn(50, 6)
+    with CopyRecorder() as recorder:
+        mean, cov = moments(features, chunk=10, device="meta")
+    assert mean.device.type == cov.device.type == "meta" and cov.shape == (6, 6)
+    uploads = [c for c in recorder.copies if (c.source, c.target) == ("cpu", "meta")]
+    assert [c.shape for c in uploads] == [(50, 6)]
 
 
 def test_non_finite_features_are_rejected():

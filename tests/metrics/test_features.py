@@ -20,6 +20,13 @@ def test_features_come_in_the_batches_order():
     assert torch.equal(out, images.float().mean((2, 3)))
 
 
+def test_features_can_stay_on_the_device():
+    # for statistics computed there ("meta" stands in for a GPU)
+    images = torch.randint(0, 256, (10, 3, 4, 4), dtype=torch.uint8)
+    out = extract(_MeanColour(), uint8_batches(images, 3), device="meta", keep_on_device=True)
+    assert out.device.type == "meta" and out.shape == (10, 3)
+
+
 def test_no_images_is_a_clear_error():
     with pytest.raises(ValueError, match="no images"):
         extract(_MeanColour(), [])
