@@ -10,6 +10,14 @@ def to_uint8(images_unit: torch.Tensor) -> torch.Tensor:
     return images_unit.mul(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor sent to `device`; to a GPU through pinned memory without waiting, since
+    a copy from pageable memory holds the host until the GPU has done all it was given."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 @torch.no_grad()
 def generated_uint8(model, num: int, batch_size: int = 250, seed: int = 0,
                     labels: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
@@ -20,8 +28,9 @@ def generated_uint8(model, num: int, batch_size: int = 250, seed: int = 0,
     try:
         for start in range(0, num, batch_size):
             k = min(batch_size, num - start)
-            z = torch.randn(k, model.latent_dim, generator=g).to(model.device)
-            y = None if labels is None else labels[start:start + k].to(model.device)
+            # drawn on the host by a seeded generator: the same samples on any device
+            z = to_device(torch.randn(k, model.latent_dim, generator=g), model.device)
+            y = None if labels is None else to_device(labels[start:start + k], model.device)
             yield to_uint8(model.to_unit(model.generate(z, y)))
     finally:
         model.train(was_training)

@@ -1,5 +1,6 @@
 """model_metrics with a stand-in conditional generator: per-class FID follows the labels; the
 Inception Score is that of the very samples FID was computed on."""
+import pytest
 import torch
 
 from pegasus_lab.data.datamodule import ImageDataModule
@@ -79,3 +80,30 @@ def test_too_few_samples_for_the_inception_score_keep_the_fid(tiny_fid_weights,
                         inception=inception_score_metric("cpu", random_is_weights))
     assert out["fid"] > 0 and out["inception_score"] is None
     assert "at least 10 samples" in out["inception_score_unavailable"]
+
+
+class _Tiny(GenerativeModule):
+    def __init__(self):
+        super().__init__(latent_dim=4)
+        self.num_classes = 2
+        self.net = torch.nn.Linear(4, 3 * 8 * 8)
+
+    def generate(self, z, labels=None):
+        return torch.sigmoid(self.net(z) + labels[:, None]).view(-1, 3, 8, 8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_samples_on_a_gpu_are_the_cpus_and_drawn_without_host_syncs():
+    torch.manual_seed(0)
+    model = _Tiny()
+    labels = torch.arange(20) % 2
+    expected = torch.cat(list(generated_uint8(model, 20, 8, 3, labels)))
+    model = model.cuda()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # a wait for the GPU raises
+    try:
+        batches = list(generated_uint8(model, 20, 8, 3, labels))
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    got = torch.cat(batches).cpu()
+    assert (got.int() - expected.int()).abs().max() <= 1  # rounding at the .5 boundaries
