@@ -67,9 +67,10 @@ class FIDCurve(Callback):
         labels = (torch.arange(rank * share, (rank + 1) * share) % k) if k else None
         batches = generated_uint8(pl_module, share, self.fid_cfg.get("batch_size", 200),
                                   self.seed + rank, labels)
-        fake = extract(self.extractor, batches, pl_module.device)
+        # the features stay on the device, for the gather and the statistics there
+        fake = extract(self.extractor, batches, pl_module.device, keep_on_device=True)
         if world > 1:
-            fake = trainer.strategy.all_gather(fake.to(pl_module.device)).flatten(0, 1).cpu()
+            fake = trainer.strategy.all_gather(fake).flatten(0, 1)
         if not trainer.is_global_zero:
             return
         fake = fake[:self.num_samples]
