@@ -30,13 +30,13 @@ class Copy(NamedTuple):
     shape: tuple[int, ...]
     dtype: torch.dtype
     node: str  # the autograd node running it ("" outside a backward)
-    source: str = ""  # the device type copied from (the first tensor argument's)
-    target: str = ""  # … and to
+    source: str  # the device type copied from
+    target: str  # … and to
 
 
 class CopyRecorder(TorchDispatchMode):
-    """Records every operator that copies a tensor (a layout or dtype change: a kernel and a
-    memory pass of its own on a GPU) run inside it."""
+    """Records every operator that copies a tensor (a change of layout, dtype or device: on
+    a GPU a kernel or transfer and a memory pass of its own) run inside it."""
     OPERATORS = frozenset({"clone", "copy_", "_to_copy", "contiguous"})
 
     def __init__(self) -> None:
