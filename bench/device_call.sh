@@ -36,7 +36,7 @@ quality="python3 -m bench.quality --fid-weights $WEIGHTS --override data=cifar10
 case "$call" in
   1) prepare=("cp .gpu-a/*.part00 /tmp/" "$setup")
      measure=("timeout 450 python3 -m bench.run --only yardstick,paper2,host,paper0_host,paper0,paper3 --yardstick .gpu-a/plain_acwgangp.py --out \$OUT/bench.json | tee \$OUT/bench.txt"
-              "python3 -m pytest -q tests/methods/test_step_graph.py tests/callbacks/test_speed.py tests/metrics/test_inception.py tests/metrics/test_evaluation.py | tee \$OUT/gpu-tests.txt") ;;
+              "python3 -m pytest -q tests/methods/test_step_graph.py tests/callbacks/test_speed.py tests/metrics/test_inception.py tests/metrics/test_evaluation.py tests/metrics/test_features.py | tee \$OUT/gpu-tests.txt") ;;
   2) prepare=("cat /tmp/*.part00 .gpu-b/*.part01 > $WEIGHTS" "$setup")
      measure=("python3 -m bench.run --only fid,optimizers --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
   3) prepare=("$need_weights" "$setup" "$cifar")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from pegasus_lab.metrics.generated import to_device
+
 log = logging.getLogger(__name__)
 PREPROCESSING_VERSION = "pytorch-fid-bilinear-299-v1"
 # a long extraction (a CPU's: ~13 images/s on 2 cores) says how far it got this often
@@ -30,7 +32,7 @@ def extract(extractor: torch.nn.Module, batches: Iterable[torch.Tensor],
     out, done = [], 0
     start = last = time.monotonic()
     for b in batches:
-        out.append(extractor(b.to(device, non_blocking=True)).float())
+        out.append(extractor(to_device(b, device)).float())
         done += len(b)
         now = time.monotonic()
         if now - last >= PROGRESS_EVERY_S:

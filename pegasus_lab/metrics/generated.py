@@ -10,10 +10,11 @@ def to_uint8(images_unit: torch.Tensor) -> torch.Tensor:
     return images_unit.mul(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A host tensor sent to `device`; to a GPU through pinned memory without waiting, since
-    a copy from pageable memory holds the host until the GPU has done all it was given."""
-    if device.type == "cuda":
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """`t` on `device`; from the host to a GPU through pinned memory without waiting, since a
+    copy from pageable memory holds the host until the GPU has done all it was given."""
+    device = torch.device(device)
+    if t.device.type == "cpu" and device.type == "cuda":
         return t.pin_memory().to(device, non_blocking=True)
     return t.to(device)
 

@@ -47,3 +47,16 @@ def test_a_short_extraction_logs_nothing(caplog):
     with caplog.at_level(logging.INFO, logger=features.__name__):
         extract(_MeanColour(), uint8_batches(torch.zeros(4, 3, 4, 4, dtype=torch.uint8), 2))
     assert not caplog.records
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_host_batches_reach_a_gpu_without_host_syncs():
+    images = torch.randint(0, 256, (10, 3, 4, 4), dtype=torch.uint8)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # a wait for the GPU raises
+    try:
+        out = extract(_MeanColour(), uint8_batches(images, 3), device="cuda",
+                      keep_on_device=True)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert torch.equal(out.cpu(), images.float().mean((2, 3)))
