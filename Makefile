@@ -26,10 +26,24 @@ FID_PARTS ?=
 help:
 	@grep -E '^#' Makefile | head -5
 
+# pip runs again when it fails: a connection dropped in the middle of a 4-GB torch install
+# (CI has seen one) costs a pause, not the build. Wheels pip finished are in its cache.
+PIP_ATTEMPTS ?= 4
+PIP_PAUSE ?= 15
+define pip_install
+	for try in $$(seq $(PIP_ATTEMPTS)); do \
+	  $(BIN)/python -m pip install --retries 10 $(1) && break; \
+	  if [ $$try -eq $(PIP_ATTEMPTS) ]; then \
+	    echo "pip install $(1) failed $(PIP_ATTEMPTS) times; giving up" >&2; exit 1; fi; \
+	  echo "pip install $(1) failed (try $$try of $(PIP_ATTEMPTS)); again in $$(($(PIP_PAUSE) * try)) s" >&2; \
+	  sleep $$(($(PIP_PAUSE) * try)); \
+	done
+endef
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(call pip_install,--upgrade pip)
+	$(call pip_install,-e '.[dev]')
 	touch $(STAMP)
 
 install: $(STAMP)
