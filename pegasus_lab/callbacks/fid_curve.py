@@ -1,6 +1,7 @@
 """FID during training: every N steps (or epochs), `num_samples` generated images against the
 training set's (cached) Inception features, logged as the `metrics/fid` curve (and KID); the
-(step, FID) history also lands in the run's summary.json."""
+(step, FID) history also lands in the run's summary.json. The training set's FID statistics
+are computed at the first point and kept for the others."""
 from __future__ import annotations
 
 import logging
@@ -28,6 +29,7 @@ class FIDCurve(Callback):
         self.seed, self.at_end = seed, at_end
         self.extractor = None
         self.real = self.real_labels = None
+        self.reference: distances.Reference | None = None  # the real set's, from the first point
         self._last_step = -1
         self.history: list[tuple[int, float]] = []
 
@@ -74,7 +76,9 @@ class FIDCurve(Callback):
         if not trainer.is_global_zero:
             return
         fake = fake[:self.num_samples]
-        fid = distances.fid(self.real, fake, device=pl_module.device)
+        if self.reference is None:
+            self.reference = distances.Reference.of(self.real, device=pl_module.device)
+        fid = distances.fid(self.reference, fake, device=pl_module.device)
         kid = distances.kid(self.real, fake, subsets=20, device=pl_module.device)[0]
         self.history.append((step, fid))
         log.info("step %d: FID %.3f (%d samples)", step, fid, len(fake))

@@ -14,6 +14,7 @@ KID is torchmetrics', fed the features through an identity 'feature extractor'.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -60,25 +61,67 @@ def moments(features: torch.Tensor, chunk: int = 10_000,
     return mean, cov / (n - 1)
 
 
-def trace_sqrt_product(cov1: torch.Tensor, cov2: torch.Tensor) -> torch.Tensor:
-    """Tr √(Σ1Σ2) for symmetric positive semi-definite Σ1, Σ2: the sum of the square roots of
-    the eigenvalues of √Σ1·Σ2·√Σ1 (rounding's tiny negative eigenvalues count as 0)."""
-    values, vectors = torch.linalg.eigh(cov1)
-    root = (vectors * values.clamp_min(0).sqrt()) @ vectors.T
-    middle = root @ cov2 @ root
+def _psd_root(cov: torch.Tensor) -> torch.Tensor:
+    """√Σ of a symmetric positive semi-definite Σ (rounding's tiny negative eigenvalues as 0)."""
+    values, vectors = torch.linalg.eigh(cov)
+    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
+
+
+def _trace_sqrt_given_root(root1: torch.Tensor, cov2: torch.Tensor) -> torch.Tensor:
+    middle = root1 @ cov2 @ root1
     return torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
 
 
-def fid(real: torch.Tensor, fake: torch.Tensor, chunk: int = 10_000,
+def trace_sqrt_product(cov1: torch.Tensor, cov2: torch.Tensor) -> torch.Tensor:
+    """Tr √(Σ1Σ2) for symmetric positive semi-definite Σ1, Σ2: the sum of the square roots of
+    the eigenvalues of √Σ1·Σ2·√Σ1."""
+    return _trace_sqrt_given_root(_psd_root(cov1), cov2)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What FID needs of the reference (real) set, computed once: its mean, covariance and √Σ.
+    A curve measures FID many times against the same training set; this spares each point
+    the reference's two passes over 50k × 2048 features and one of its two
+    eigendecompositions (float64: seconds on a CPU)."""
+    mean: torch.Tensor
+    cov: torch.Tensor
+    root: torch.Tensor
+    count: int
+
+    @classmethod
+    def of(cls, features: torch.Tensor, chunk: int = 10_000,
+           device: torch.device | str = "cpu") -> Reference:
+        if features.ndim != 2 or len(features) < 2:
+            raise ValueError(f"FID needs an N×d reference set with N ≥ 2, got "
+                             f"{tuple(features.shape)}")
+        mean, cov = moments(features, chunk, device)
+        if not torch.isfinite(cov).all():
+            raise ValueError("FID: the features are not all finite")
+        return cls(mean, cov, _psd_root(cov), len(features))
+
+    def to(self, device: torch.device | str) -> Reference:
+        return Reference(self.mean.to(device), self.cov.to(device), self.root.to(device),
+                         self.count)
+
+
+def fid(real: torch.Tensor | Reference, fake: torch.Tensor, chunk: int = 10_000,
         device: torch.device | str = "cpu") -> float:
-    """FID in float64; on `device` (a GPU: 50k samples' statistics in milliseconds)."""
-    _check(real, fake)
-    mean1, cov1 = moments(real, chunk, device)
+    """FID in float64; on `device` (a GPU: 50k samples' statistics in milliseconds). `real` is
+    the reference set's features or its `Reference`, when FID is measured against it again."""
+    if isinstance(real, Reference):
+        ref = real.to(device)
+        if fake.ndim != 2 or fake.shape[1] != ref.mean.shape[0] or len(fake) < 2:
+            raise ValueError(f"FID needs N×{ref.mean.shape[0]} generated features with N ≥ 2, "
+                             f"got {tuple(fake.shape)}")
+    else:
+        _check(real, fake)
+        ref = Reference.of(real, chunk, device)
     mean2, cov2 = moments(fake, chunk, device)
-    if not (torch.isfinite(cov1).all() and torch.isfinite(cov2).all()):
+    if not torch.isfinite(cov2).all():
         raise ValueError("FID: the features are not all finite")
-    value = (mean1 - mean2).square().sum() + cov1.trace() + cov2.trace() \
-        - 2 * trace_sqrt_product(cov1, cov2)
+    value = (ref.mean - mean2).square().sum() + ref.cov.trace() + cov2.trace() \
+        - 2 * _trace_sqrt_given_root(ref.root, cov2)
     return float(value)
 
 

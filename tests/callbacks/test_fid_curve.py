@@ -3,10 +3,18 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pegasus_lab.cli.train import train
+from pegasus_lab.metrics import distances
 from tests.conftest import SMOKE, compose_config, fid_overrides
 
 
-def test_fid_is_logged_as_a_curve(tmp_path, tiny_fid_weights):
+def test_fid_is_logged_as_a_curve(tmp_path, tiny_fid_weights, monkeypatch):
+    made = []
+    original = distances.Reference.of.__func__
+
+    def counted(cls, *args, **kwargs):
+        made.append(len(args[0]))
+        return original(cls, *args, **kwargs)
+    monkeypatch.setattr(distances.Reference, "of", classmethod(counted))
     cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=2",
                                    "callbacks.fid_curve.num_samples=24",
                                    *fid_overrides(tiny_fid_weights)], tmp_path)
@@ -16,6 +24,7 @@ def test_fid_is_logged_as_a_curve(tmp_path, tiny_fid_weights):
     steps = [e.step for e in events.Scalars("metrics/fid")]
     assert steps == [2, 4, 6]  # every 2 of the 6 steps, and not twice at the end
     assert all(e.value > 0 for e in events.Scalars("metrics/fid"))
+    assert len(made) == 1  # the training set's statistics, once for the three points
 
 
 def test_missing_weights_stop_the_run_before_training(tmp_path):

@@ -5,7 +5,7 @@ import torch
 
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from pegasus_lab.metrics.distances import fid, kid, moments, trace_sqrt_product
+from pegasus_lab.metrics.distances import Reference, fid, kid, moments, trace_sqrt_product
 from tests.helpers import CopyRecorder
 
 
@@ -91,6 +91,32 @@ def test_the_features_reach_the_device_in_one_copy():
     assert mean.device.type == cov.device.type == "meta" and cov.shape == (6, 6)
     uploads = [c for c in recorder.copies if (c.source, c.target) == ("cpu", "meta")]
     assert [c.shape for c in uploads] == [(50, 6)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fid_against_a_kept_reference_is_the_same_number(seed):
+    # the FID curve keeps the training set's statistics; each point must equal a fresh FID
+    a = _features(500, d=64, seed=seed)
+    ref = Reference.of(a)
+    for k in range(3):
+        b = _features(300, d=64, seed=seed + 20 + k, scale=1.1, shift=0.2 * k)
+        assert fid(ref, b) == fid(a, b)
+    assert ref.count == 500 and ref.root.shape == (64, 64)
+    assert torch.allclose(ref.root @ ref.root, ref.cov, atol=1e-10)
+
+
+def test_a_kept_reference_follows_the_device_and_checks_the_generated_set():
+    ref = Reference.of(_features(50, d=6))
+    moved = ref.to("meta")
+    assert {t.device.type for t in (moved.mean, moved.cov, moved.root)} == {"meta"}
+    with pytest.raises(ValueError, match="N×6 generated features"):
+        fid(ref, _features(50, d=7))
+    with pytest.raises(ValueError, match="N ≥ 2"):
+        Reference.of(_features(1, d=6))
+    bad = _features(50, d=6)
+    bad[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="not all finite"):
+        Reference.of(bad)
 
 
 def test_non_finite_features_are_rejected():
