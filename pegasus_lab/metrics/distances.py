@@ -87,7 +87,6 @@ class Reference:
     mean: torch.Tensor
     cov: torch.Tensor
     root: torch.Tensor
-    count: int
 
     @classmethod
     def of(cls, features: torch.Tensor, chunk: int = 10_000,
@@ -98,11 +97,10 @@ class Reference:
         mean, cov = moments(features, chunk, device)
         if not torch.isfinite(cov).all():
             raise ValueError("FID: the features are not all finite")
-        return cls(mean, cov, _psd_root(cov), len(features))
+        return cls(mean, cov, _psd_root(cov))
 
     def to(self, device: torch.device | str) -> Reference:
-        return Reference(self.mean.to(device), self.cov.to(device), self.root.to(device),
-                         self.count)
+        return Reference(self.mean.to(device), self.cov.to(device), self.root.to(device))
 
 
 def fid(real: torch.Tensor | Reference, fake: torch.Tensor, chunk: int = 10_000,

@@ -101,7 +101,7 @@ def test_fid_against_a_kept_reference_is_the_same_number(seed):
     for k in range(3):
         b = _features(300, d=64, seed=seed + 20 + k, scale=1.1, shift=0.2 * k)
         assert fid(ref, b) == fid(a, b)
-    assert ref.count == 500 and ref.root.shape == (64, 64)
+    assert ref.root.shape == (64, 64)
     assert torch.allclose(ref.root @ ref.root, ref.cov, atol=1e-10)
 
 
