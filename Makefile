@@ -48,8 +48,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The tests run in one pytest-xdist worker per core (8 at most), each computing on its share
+# of the cores (tests/cores.py); TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses=8 --dist worksteal $(ARGS)
 
 train: $(STAMP)
 	$(BIN)/pegasus-train $(ARGS)

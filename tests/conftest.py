@@ -7,12 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests import cores
+
+_WORKER_THREADS = cores.share_between_workers()  # before torch is imported
+
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from tests import warm_cli
+
+if _WORKER_THREADS is not None:
+    torch.set_num_threads(_WORKER_THREADS)  # should a plugin have imported torch earlier
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
