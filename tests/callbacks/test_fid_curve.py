@@ -25,6 +25,22 @@ def test_fid_is_logged_as_a_curve(tmp_path, tiny_fid_weights, monkeypatch):
     assert steps == [2, 4, 6]  # every 2 of the 6 steps, and not twice at the end
     assert all(e.value > 0 for e in events.Scalars("metrics/fid"))
     assert len(made) == 1  # the training set's statistics, once for the three points
+    assert [e.step for e in events.Scalars("metrics/kid")] == steps
+
+
+def test_kid_can_be_left_out_of_the_curve(tmp_path, tiny_fid_weights, monkeypatch):
+    def no_kid(*args, **kwargs):
+        raise AssertionError("KID computed with kid=false")
+    monkeypatch.setattr(distances, "kid", no_kid)
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=3",
+                                   "callbacks.fid_curve.num_samples=24",
+                                   "callbacks.fid_curve.kid=false",
+                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    train(cfg)
+    events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("metrics/fid")] == [3, 6]
+    assert "metrics/kid" not in events.Tags()["scalars"]
 
 
 def test_missing_weights_stop_the_run_before_training(tmp_path):
