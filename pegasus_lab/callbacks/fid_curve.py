@@ -3,7 +3,7 @@ training set's (cached) Inception features, logged as the `metrics/fid` curve (a
 `metrics/kid`, unless `kid` is false); the (step, FID) history also lands in the run's
 summary.json. The training set's FID statistics are computed at the first point and kept for
 the others. KID's 20 subsets of 1000 cost the same at every point whatever the sample count
-(5–6 s on a 2-core CPU, twice the FID of 10k samples there): `kid: false` saves them."""
+(5–6 s on a 2-core CPU, about twice the FID of 10k samples there): `kid: false` saves them."""
 from __future__ import annotations
 
 import logging
