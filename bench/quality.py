@@ -146,6 +146,7 @@ def parse_runs(speeds: str, seed: int) -> list[tuple[str, int]]:
 
 def train_and_measure(args, speed: str, seed: int, workdir: Path, extractor) -> dict:
     from pegasus_lab.cli.train import build
+    from pegasus_lab.metrics.distances import Reference
     from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
     overrides = [f"speed={speed}", f"seed={seed}", "trainer.max_epochs=-1", "logger=none"]
     overrides += ["trainer.max_steps=100000"] if args.minutes else [
@@ -156,12 +157,15 @@ def train_and_measure(args, speed: str, seed: int, workdir: Path, extractor) -> 
     real = {}
 
     def fid() -> dict:
-        if not real:  # the training images' features, once (cached on disk where configured)
+        if not real:  # the training images' features (cached on disk where configured) and
+            # their statistics, once: a run measures against them at every curve point and
+            # twice at its end with an average of its weights
             real["features"], real["labels"] = dataset_features(
                 extractor, datamodule, args.batch_size, cfg.fid.get("cache_dir"), model.device)
+            real["reference"] = Reference.of(real["features"], device=model.device)
         return model_metrics(model, extractor, real["features"], real["labels"],
                              datamodule.classes, args.samples, args.batch_size, seed=seed,
-                             per_class=False, with_kid=False)
+                             per_class=False, with_kid=False, reference=real["reference"])
 
     curve = None
     if args.minutes:

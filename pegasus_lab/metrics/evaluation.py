@@ -40,10 +40,11 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
                   classes: list[str], num_samples: int, batch_size: int = 200, seed: int = 0,
                   kid_subset_size: int = 1000, kid_subsets: int = 100,
                   per_class: bool = True, inception=None,
-                  with_kid: bool = True) -> dict:
+                  with_kid: bool = True, reference: distances.Reference | None = None) -> dict:
     """FID/KID of `num_samples` generated images against `real` features (the statistics
     computed on the model's device); their Inception Score too with `inception`
-    (`inception_score.inception_score_metric`'s answer)."""
+    (`inception_score.inception_score_metric`'s answer). `reference`: `real`'s statistics
+    (`distances.Reference.of(real)`), kept by a caller that measures against `real` again."""
     device = model.device
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     labels = (torch.arange(num_samples) % num_classes) if num_classes else None
@@ -54,7 +55,8 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
     # the generated features stay on the device, where their statistics are computed (50k
     # of them are 400 MB to send to the host and back)
     fake = extract(extractor, batches, device, num_samples, keep_on_device=True)
-    results["fid"] = distances.fid(real, fake, device=device)
+    results["fid"] = distances.fid(real if reference is None else reference, fake,
+                                   device=device)
     if with_kid:
         kid_mean, kid_std, used = distances.kid(real, fake, kid_subset_size, kid_subsets, seed,
                                                 device=device)

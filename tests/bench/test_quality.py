@@ -5,6 +5,7 @@ import json
 import pytest
 
 from bench import quality
+from pegasus_lab.metrics import distances
 from bench.quality import TrainingClock, main, parse_runs, schedule_overrides, table
 
 TINY = ["data=synthetic", "data.source.per_class=10", "data.source.num_classes=4",
@@ -109,9 +110,13 @@ def test_the_clock_leaves_out_the_time_paused():
     assert trainer.should_stop
 
 
-def test_a_timed_run_with_a_curve(tmp_path, tiny_fid_weights):
+def test_a_timed_run_with_a_curve(tmp_path, tiny_fid_weights, monkeypatch):
     # a few seconds of training, the FID every second on the way (not counted as training)
     weights, sha = tiny_fid_weights
+    references = []  # the training set's statistics: computed once for all the run's FIDs
+    of = distances.Reference.of
+    monkeypatch.setattr(distances.Reference, "of",
+                        lambda *a, **k: references.append(of(*a, **k)) or references[-1])
     args = ["--minutes", str(4 / 60), "--curve-minutes", str(1 / 60), "--samples", "16",
             "--batch-size", "8", "--speeds", "plain", "--fid-weights", str(weights),
             "--fid-sha256", sha, "--out", str(tmp_path / "q.json"),
@@ -127,5 +132,6 @@ def test_a_timed_run_with_a_curve(tmp_path, tiny_fid_weights):
     steps = [p["iterations"] for p in curve] + [row["iterations"]]
     assert steps == sorted(steps) and steps[0] > 0
     assert row["train_seconds"] >= 4  # four seconds of training, the measurements left out
+    assert len(references) == 1  # for 2 FIDs (generator and average) at 3 or more points
     text = json.loads((tmp_path / "q.json").read_text())["table"]
     assert "on the way, after" in text and "FID after" in text

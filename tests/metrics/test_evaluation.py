@@ -5,6 +5,7 @@ import torch
 
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
+from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
 from pegasus_lab.metrics.generated import generated_uint8
 from pegasus_lab.metrics.inception_score import inception_score_metric
@@ -66,6 +67,31 @@ def test_inception_score_of_the_samples_fid_saw(tiny_fid_weights, random_is_weig
     assert not {k for k in model_metrics(model, extractor, real, labels, dm.classes, 12, 12,
                                          kid_subset_size=10, kid_subsets=2)
                 if k.startswith("inception")}
+
+
+def test_a_kept_reference_gives_the_same_fid(tiny_fid_weights, monkeypatch):
+    dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=20, image_size=16),
+                         image_size=16, batch_size=8, num_workers=0)
+    dm.setup("fit")
+    extractor = InceptionFeatures(*tiny_fid_weights)
+    real, labels = dataset_features(extractor, dm, 32, None, "cpu")
+    model = ReplayGenerator(*dm.uint8_images())
+    plain = model_metrics(model, extractor, real, labels, dm.classes, 24, 12, seed=1,
+                          per_class=False, with_kid=False)
+    reference = distances.Reference.of(real)
+    # given the reference, FID does not compute the real set's statistics again
+    monkeypatch.setattr(distances, "moments", _counting(distances.moments, calls := []))
+    kept = model_metrics(model, extractor, real, labels, dm.classes, 24, 12, seed=1,
+                         per_class=False, with_kid=False, reference=reference)
+    assert kept["fid"] == pytest.approx(plain["fid"], rel=1e-9, abs=1e-9) and plain["fid"] > 0
+    assert len(calls) == 1  # the generated set's
+
+
+def _counting(function, calls: list):
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+    return counted
 
 
 def test_too_few_samples_for_the_inception_score_keep_the_fid(tiny_fid_weights,
