@@ -8,8 +8,12 @@
 #   3  carry .whl .gpu-c   FID after 7 minutes, rates decayed over them, with the EMA's
 #   4  carry .whl .gpu-c   FID after 2,000 iterations: fast, plain, fast with another seed
 #   5  carry .whl .gpu-c   FID after 7 minutes on the paper's 100k-iteration schedule
+#   weights-a  carry .gpu-a   only the weights' first half to /tmp (seconds)
+#   weights-b  carry .gpu-b   only the join of the two halves, sha256-checked (seconds)
 # The FID weights travel in halves (calls 1 and 2) and wait in /tmp, which lasts only while
-# the machine stays warm (30 s after a call): run the calls one right after the other.
+# the machine stays warm (30 s after a call): run the calls one right after the other. Where
+# the machine went cold before call 3, 4 or 5, `weights-a` then `weights-b` bring the weights
+# back without measuring anything again (the fresh machine's start, then seconds each).
 # DRY_RUN=1 prints the commands instead of running them. Exit status: 0 all measured, 1 a
 # step failed (said on stderr), 2 a wrong call, 3 the FID weights no longer in /tmp.
 set -uo pipefail
@@ -17,6 +21,8 @@ cd "$(dirname "$0")/.."
 call=${1:-}
 OUT=${OUT:-}
 WEIGHTS=${DEVICE_FID_WEIGHTS:-/tmp/inception-fid.pt}  # where calls 1 and 2 put them
+PARTS=${DEVICE_PARTS_DIR:-/tmp}  # where the first half waits for the second
+SHA256=${DEVICE_FID_SHA256:-$(sed -n 's/^sha256: *//p' conf/fid/default.yaml)}
 if [ -z "$OUT" ] && [ -z "${DRY_RUN:-}" ]; then
   echo "error: OUT is not set (the device tool sets it to the folder that comes back)" >&2
   exit 2
@@ -25,8 +31,11 @@ fi
 setup='python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
 python3 -m pip install -q --no-index --no-deps --target /tmp/site-test .whl/test/*.whl &&
 export PYTHONPATH=/tmp/site:$PWD:/tmp/site-test PYTHONUNBUFFERED=1'
-need_weights="[ -f $WEIGHTS ] || { echo 'error: $WEIGHTS is gone (the machine went cold): run calls 1 and 2 again' >&2; exit 3; }"
+need_weights="[ -f $WEIGHTS ] || { echo 'error: $WEIGHTS is gone (the machine went cold): run weights-a and weights-b (seconds), then this call again' >&2; exit 3; }"
 cifar='mkdir -p data/cifar10 && cp .gpu-c/train.zip data/cifar10/'
+# the halves joined and checked, then put in place: a wrong or partial join leaves nothing
+# at $WEIGHTS, so that later calls stop at once (exit status 3)
+join="cat $PARTS/*.part00 .gpu-b/*.part01 > $WEIGHTS.joining && [ \"\$(sha256sum $WEIGHTS.joining | cut -d' ' -f1)\" = $SHA256 ] && mv $WEIGHTS.joining $WEIGHTS || { rm -f $WEIGHTS.joining; echo 'error: the two halves do not join into the FID weights (sha256 $SHA256): a half is missing or from another file; run weights-a and weights-b' >&2; false; }"
 quality="python3 -m bench.quality --fid-weights $WEIGHTS --override data=cifar10_folder"
 
 # `prepare`: what a call needs (a failure stops it); `measure`: its measurements, each run
@@ -34,10 +43,10 @@ quality="python3 -m bench.quality --fid-weights $WEIGHTS --override data=cifar10
 # Call 1's table gets 450 of the call's 600 s, so that the GPU tests get the rest; it prints
 # each figure as it is measured (paper-3's, without a target, comes last).
 case "$call" in
-  1) prepare=("cp .gpu-a/*.part00 /tmp/" "$setup")
+  1) prepare=("cp .gpu-a/*.part00 $PARTS/" "$setup")
      measure=("timeout 450 python3 -m bench.run --only yardstick,paper2,host,paper0_host,paper0,paper3 --yardstick .gpu-a/plain_acwgangp.py --out \$OUT/bench.json | tee \$OUT/bench.txt"
               "python3 -m pytest -q tests/methods/test_step_graph.py tests/callbacks/test_speed.py tests/metrics/test_inception.py tests/metrics/test_evaluation.py tests/metrics/test_features.py | tee \$OUT/gpu-tests.txt") ;;
-  2) prepare=("cat /tmp/*.part00 .gpu-b/*.part01 > $WEIGHTS" "$setup")
+  2) prepare=("$join" "$setup")
      measure=("python3 -m bench.run --only fid,optimizers --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
   3) prepare=("$need_weights" "$setup" "$cifar")
      measure=("$quality --minutes 7 --lr-horizon run --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min.json | tee \$OUT/quality-7min.txt") ;;
@@ -45,7 +54,11 @@ case "$call" in
      measure=("$quality --iterations 2000 --speeds fast,plain,fast@1 --out \$OUT/quality-2000.json | tee \$OUT/quality-2000.txt") ;;
   5) prepare=("$need_weights" "$setup" "$cifar")
      measure=("$quality --minutes 7 --lr-horizon paper --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min-paper.json | tee \$OUT/quality-7min-paper.txt") ;;
-  *) echo "error: give the call's number, 1 to 5 (bench/device_call.sh says what each does)" >&2
+  weights-a) prepare=("cp .gpu-a/*.part00 $PARTS/")
+     measure=("echo 'the first half is in $PARTS: call weights-b next, within 30 s'") ;;
+  weights-b) prepare=("$join")
+     measure=("echo 'the FID weights are at $WEIGHTS (sha256 checked)'") ;;
+  *) echo "error: give the call's number, 1 to 5, or weights-a / weights-b (bench/device_call.sh says what each does)" >&2
      exit 2 ;;
 esac
 

@@ -1,7 +1,9 @@
 """bench/device_call.sh, the GPU recipe's calls: each call's commands are ones the benchmark
 scripts accept, and a call that cannot run says why in one line before it does anything."""
+import hashlib
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,12 +15,12 @@ from tests.conftest import ROOT
 SCRIPT = ROOT / "bench" / "device_call.sh"
 
 
-def _call(*args, **env):
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
+def _call(*args, script=SCRIPT, **env):
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **env})
 
 
-def _commands(call: int) -> list[str]:
+def _commands(call) -> list[str]:
     result = _call(str(call), DRY_RUN="1")
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
@@ -62,3 +64,58 @@ def test_without_the_weights_a_quality_call_stops_before_anything(tmp_path):
 def test_without_out_nothing_runs():
     result = _call("1", OUT="")
     assert result.returncode == 2 and "OUT is not set" in result.stderr
+
+
+def _weights_tree(tmp_path):
+    """A checkout with the script, the FID config and two halves of a stand-in weights file."""
+    tree = tmp_path / "tree"
+    (tree / "bench").mkdir(parents=True)
+    shutil.copy(SCRIPT, tree / "bench")
+    (tree / "conf" / "fid").mkdir(parents=True)
+    shutil.copy(ROOT / "conf" / "fid" / "default.yaml", tree / "conf" / "fid")
+    whole = os.urandom(3000)
+    for folder, part, half in ((".gpu-a", "part00", whole[:1500]),
+                               (".gpu-b", "part01", whole[1500:])):
+        (tree / folder).mkdir()
+        (tree / folder / f"w.pt.{part}").write_bytes(half)
+    env = {"OUT": str(tmp_path / "out"), "DEVICE_PARTS_DIR": str(tmp_path / "parts"),
+           "DEVICE_FID_WEIGHTS": str(tmp_path / "w.pt"),
+           "DEVICE_FID_SHA256": hashlib.sha256(whole).hexdigest()}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "parts").mkdir()
+    return tree / "bench" / "device_call.sh", whole, env
+
+
+def test_the_weights_come_back_in_two_short_calls(tmp_path):
+    script, whole, env = _weights_tree(tmp_path)
+    first = _call("weights-a", script=script, **env)
+    assert first.returncode == 0, first.stderr
+    assert "call weights-b next" in first.stdout
+    second = _call("weights-b", script=script, **env)
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "w.pt").read_bytes() == whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "parts", "tree", "w.pt"]
+
+
+@pytest.mark.parametrize("fault", ["first half missing", "another file"])
+def test_a_wrong_join_leaves_no_weights_behind(tmp_path, fault):
+    script, _, env = _weights_tree(tmp_path)
+    if fault == "another file":
+        env["DEVICE_FID_SHA256"] = "0" * 64
+        assert _call("weights-a", script=script, **env).returncode == 0
+    result = _call("weights-b", script=script, **env)
+    assert result.returncode == 1
+    assert "do not join into the FID weights" in result.stderr
+    assert "run weights-a and weights-b" in result.stderr
+    assert not (tmp_path / "w.pt").exists() and not (tmp_path / "w.pt.joining").exists()
+    # so a quality call stops at once and says how to get them back
+    after = _call("3", script=script, **env)
+    assert after.returncode == 3 and "run weights-a and weights-b" in after.stderr
+
+
+def test_the_weights_calls_are_in_the_dry_run():
+    assert _commands("weights-a")[0].startswith("cp .gpu-a/*.part00 /tmp/")
+    join = _commands("weights-b")[0]
+    assert join.startswith("cat /tmp/*.part00 .gpu-b/*.part01")
+    assert (ROOT / "conf" / "fid" / "default.yaml").read_text().split("sha256: ")[1][:64] in join
+    assert _commands(2)[0] == join  # call 2 joins them the same way
