@@ -29,6 +29,16 @@ class ReplayGenerator(GenerativeModule):
         return self.images[idx].float() / 255
 
 
+def _replaying(weights, per_class: int):
+    """Two classes of 16² synthetic images, their features, and a generator replaying them."""
+    dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=per_class, image_size=16),
+                         image_size=16, batch_size=8, num_workers=0)
+    dm.setup("fit")
+    extractor = InceptionFeatures(*weights)
+    real, labels = dataset_features(extractor, dm, 32, None, "cpu")
+    return dm, extractor, real, labels, ReplayGenerator(*dm.uint8_images())
+
+
 def test_per_class_fid_follows_the_labels(tiny_fid_weights):
     dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=60, image_size=16),
                          image_size=16, batch_size=8, num_workers=0)
@@ -48,12 +58,7 @@ def test_per_class_fid_follows_the_labels(tiny_fid_weights):
 
 
 def test_inception_score_of_the_samples_fid_saw(tiny_fid_weights, random_is_weights):
-    dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=20, image_size=16),
-                         image_size=16, batch_size=8, num_workers=0)
-    dm.setup("fit")
-    extractor = InceptionFeatures(*tiny_fid_weights)
-    real, labels = dataset_features(extractor, dm, 32, None, "cpu")
-    model = ReplayGenerator(*dm.uint8_images())
+    dm, extractor, real, labels, model = _replaying(tiny_fid_weights, per_class=20)
     out = model_metrics(model, extractor, real, labels, dm.classes, 24, 10, seed=3,
                         kid_subset_size=10, kid_subsets=2,
                         inception=inception_score_metric("cpu", random_is_weights))
@@ -70,12 +75,7 @@ def test_inception_score_of_the_samples_fid_saw(tiny_fid_weights, random_is_weig
 
 
 def test_a_kept_reference_gives_the_same_fid(tiny_fid_weights, monkeypatch):
-    dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=20, image_size=16),
-                         image_size=16, batch_size=8, num_workers=0)
-    dm.setup("fit")
-    extractor = InceptionFeatures(*tiny_fid_weights)
-    real, labels = dataset_features(extractor, dm, 32, None, "cpu")
-    model = ReplayGenerator(*dm.uint8_images())
+    dm, extractor, real, labels, model = _replaying(tiny_fid_weights, per_class=20)
     plain = model_metrics(model, extractor, real, labels, dm.classes, 24, 12, seed=1,
                           per_class=False, with_kid=False)
     reference = distances.Reference.of(real)
@@ -96,13 +96,9 @@ def _counting(function, calls: list):
 
 def test_too_few_samples_for_the_inception_score_keep_the_fid(tiny_fid_weights,
                                                               random_is_weights):
-    dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=10, image_size=16),
-                         image_size=16, batch_size=8, num_workers=0)
-    dm.setup("fit")
-    extractor = InceptionFeatures(*tiny_fid_weights)
-    real, labels = dataset_features(extractor, dm, 32, None, "cpu")
-    out = model_metrics(ReplayGenerator(*dm.uint8_images()), extractor, real, labels,
-                        dm.classes, 6, 6, kid_subset_size=6, kid_subsets=2,
+    dm, extractor, real, labels, model = _replaying(tiny_fid_weights, per_class=10)
+    out = model_metrics(model, extractor, real, labels, dm.classes, 6, 6, kid_subset_size=6,
+                        kid_subsets=2,
                         inception=inception_score_metric("cpu", random_is_weights))
     assert out["fid"] > 0 and out["inception_score"] is None
     assert "at least 10 samples" in out["inception_score_unavailable"]
