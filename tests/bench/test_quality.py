@@ -5,8 +5,8 @@ import json
 import pytest
 
 from bench import quality
-from pegasus_lab.metrics import distances
 from bench.quality import TrainingClock, main, parse_runs, schedule_overrides, table
+from pegasus_lab.metrics import distances
 
 TINY = ["data=synthetic", "data.source.per_class=10", "data.source.num_classes=4",
         "model.generator.num_classes=4", "model.generator.width=8", "model.critic.width=8",
@@ -132,6 +132,6 @@ def test_a_timed_run_with_a_curve(tmp_path, tiny_fid_weights, monkeypatch):
     steps = [p["iterations"] for p in curve] + [row["iterations"]]
     assert steps == sorted(steps) and steps[0] > 0
     assert row["train_seconds"] >= 4  # four seconds of training, the measurements left out
-    assert len(references) == 1  # for 2 FIDs (generator and average) at 3 or more points
+    assert len(references) == 1  # for two FIDs (generator, average) a point and at the end
     text = json.loads((tmp_path / "q.json").read_text())["table"]
     assert "on the way, after" in text and "FID after" in text
