@@ -10,12 +10,12 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from bench.run import HostOnlyVAEGAN, HostOnlyWGAN, main, parse_args, table
+from bench.run import ROWS, HostOnlyVAEGAN, HostOnlyWGAN, main, parse_args, table
 from bench.timing import EpochTimer, SyncCount
 from tests.conftest import compose_config, smoke
 
 
-def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
+def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights, capsys):
     weights, sha = tiny_fid_weights
     out = tmp_path / "results.json"
     results = main(["--smoke", "--out", str(out), "--fid-weights", str(weights),
@@ -36,6 +36,11 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights):
     assert results["fid"]["statistics_seconds"] > 0
     assert "skipped" in results["yardstick"]
     assert results["paper2"]["host_syncs"] is None  # counted on CUDA only
+    # printed as measured, in ROWS' order: FID straight after the paper-2 run it samples, so
+    # that a call cut off later (the ablation, the epochs) still has it
+    printed = [line.split(":")[0].removeprefix("[bench] ")
+               for line in capsys.readouterr().out.splitlines() if line.startswith("[bench] ")]
+    assert printed == list(ROWS) and printed.index("fid") == printed.index("paper2") + 1
     written = json.loads(out.read_text())
     assert written["table"] == results["table"]
     for row in ("paper-2 generator iterations", "paper-2 loop, host only",
