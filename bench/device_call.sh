@@ -2,20 +2,31 @@
 # One call of the GPU recipe (docs/performance.md, "On the lent GPU machine"), run by the
 # device tool in the repository root: `bash bench/device_call.sh N`, carrying what call N
 # needs (made by bench/device_carry.sh). Results go to $OUT, the folder that comes back.
-#   1  carry .whl .gpu-a   the table (yardstick, paper-2, host, paper-0, paper-3), GPU tests
-#   2  carry .whl .gpu-b   FID of 50k samples, a second paper-2 run, the switch ablation,
-#                          Adam for-loop / foreach / fused
-#   3  carry .whl .gpu-c   FID after 7 minutes, rates decayed over them, with the EMA's
-#   4  carry .whl .gpu-c   FID after 2,000 iterations: fast, plain, fast with another seed
-#   5  carry .whl .gpu-c   FID after 7 minutes on the paper's 100k-iteration schedule
+#   1      carry .whl .gpu-a   the table (yardstick, paper-2, host, paper-0, paper-3)
+#   2      carry .whl .gpu-b   FID of 50k samples, a second paper-2 run, Adam for-loop /
+#                              foreach / fused, the switch ablation (largest prediction first)
+#   3      carry .whl .gpu-c   FID after 7 minutes, rates decayed over them, with the EMA's
+#   4      carry .whl .gpu-c   FID after 2,000 iterations: fast, plain, fast@1 (another seed)
+#   tests  carry .whl          the GPU tests (CUDA graphs recorded and replayed, no host syncs)
+#   5      carry .whl .gpu-c   FID after 7 minutes on the paper's 100k-iteration schedule
 #   weights-a  carry .gpu-a   only the weights' first half to /tmp (seconds)
 #   weights-b  carry .gpu-b   only the join of the two halves, sha256-checked (seconds)
+# A session has 30 minutes of device time, counted from asking for the machine (its start, a
+# minute or two) to giving it back, idle time between calls included. Each measurement runs
+# under a cap (CAP below, seconds), so that the calls planned for one session fit in it
+# whatever happens on the machine:
+#   session 1: 1, 2, 3, then give the machine back: the targets' figures (it/s and ratio,
+#              paper-0's 250 epochs, FID of 50k, FID after 7 minutes)
+#   session 2: weights-a, weights-b, 4, tests (the FID the speed-ups leave, the GPU tests),
+#              then 5 where status's budget_left_s still says 11 minutes (660 s)
+# tests/bench/test_device_call.py adds each session's caps up against its 30 minutes.
 # The FID weights travel in halves (calls 1 and 2) and wait in /tmp, which lasts only while
 # the machine stays warm (30 s after a call): run the calls one right after the other. Where
 # the machine went cold before call 3, 4 or 5, `weights-a` then `weights-b` bring the weights
 # back without measuring anything again (the fresh machine's start, then seconds each).
 # DRY_RUN=1 prints the commands instead of running them. Exit status: 0 all measured, 1 a
-# step failed (said on stderr), 2 a wrong call, 3 the FID weights no longer in /tmp.
+# step failed or ran past its cap (said on stderr), 2 a wrong call, 3 the FID weights no
+# longer in /tmp.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 call=${1:-}
@@ -38,27 +49,31 @@ cifar='mkdir -p data/cifar10 && cp .gpu-c/train.zip data/cifar10/'
 join="cat $PARTS/*.part00 .gpu-b/*.part01 > $WEIGHTS.joining && [ \"\$(sha256sum $WEIGHTS.joining | cut -d' ' -f1)\" = $SHA256 ] && mv $WEIGHTS.joining $WEIGHTS || { rm -f $WEIGHTS.joining; echo 'error: the two halves do not join into the FID weights (sha256 $SHA256): a half is missing or from another file; run weights-a and weights-b' >&2; false; }"
 quality="python3 -m bench.quality --fid-weights $WEIGHTS --override data=cifar10_folder"
 
+# Seconds each call's measurement may run before `timeout` stops it; the tool's timeout_s for
+# the call: its cap + 40 (installing the wheels, copying the data; 600 at most). A run cut off keeps what
+# it printed: bench.run prints each figure as it is measured, bench.quality each run's row.
+declare -A CAP=([1]=420 [2]=420 [3]=540 [4]=560 [tests]=300 [5]=540)
+
 # `prepare`: what a call needs (a failure stops it); `measure`: its measurements, each run
-# even when one before it failed (call 1's GPU tests after its table), the call failing then.
-# Call 1's table gets 450 of the call's 600 s, so that the GPU tests get the rest; it prints
-# each figure as it is measured (paper-3's, without a target, comes last).
+# even when one before it failed, the call failing then.
 case "$call" in
   1) prepare=("cp .gpu-a/*.part00 $PARTS/" "$setup")
-     measure=("timeout 450 python3 -m bench.run --only yardstick,paper2,host,paper0_host,paper0,paper3 --yardstick .gpu-a/plain_acwgangp.py --out \$OUT/bench.json | tee \$OUT/bench.txt"
-              "python3 -m pytest -q tests/methods/test_step_graph.py tests/callbacks/test_speed.py tests/metrics/test_inception.py tests/metrics/test_evaluation.py tests/metrics/test_features.py | tee \$OUT/gpu-tests.txt") ;;
+     measure=("timeout ${CAP[1]} python3 -m bench.run --only yardstick,paper2,host,paper0_host,paper0,paper3 --yardstick .gpu-a/plain_acwgangp.py --out \$OUT/bench.json | tee \$OUT/bench.txt") ;;
   2) prepare=("$join" "$setup")
-     measure=("python3 -m bench.run --only fid,optimizers --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
+     measure=("timeout ${CAP[2]} python3 -m bench.run --only fid,optimizers --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
   3) prepare=("$need_weights" "$setup" "$cifar")
-     measure=("$quality --minutes 7 --lr-horizon run --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min.json | tee \$OUT/quality-7min.txt") ;;
+     measure=("timeout ${CAP[3]} $quality --minutes 7 --lr-horizon run --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min.json | tee \$OUT/quality-7min.txt") ;;
   4) prepare=("$need_weights" "$setup" "$cifar")
-     measure=("$quality --iterations 2000 --speeds fast,plain,fast@1 --out \$OUT/quality-2000.json | tee \$OUT/quality-2000.txt") ;;
+     measure=("timeout ${CAP[4]} $quality --iterations 2000 --speeds fast,plain,fast@1 --out \$OUT/quality-2000.json | tee \$OUT/quality-2000.txt") ;;
+  tests) prepare=("$setup")
+     measure=("timeout ${CAP[tests]} python3 -m pytest -v tests/methods/test_step_graph.py tests/callbacks/test_speed.py tests/metrics/test_inception.py tests/metrics/test_evaluation.py tests/metrics/test_features.py | tee \$OUT/gpu-tests.txt") ;;
   5) prepare=("$need_weights" "$setup" "$cifar")
-     measure=("$quality --minutes 7 --lr-horizon paper --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min-paper.json | tee \$OUT/quality-7min-paper.txt") ;;
+     measure=("timeout ${CAP[5]} $quality --minutes 7 --lr-horizon paper --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min-paper.json | tee \$OUT/quality-7min-paper.txt") ;;
   weights-a) prepare=("cp .gpu-a/*.part00 $PARTS/")
      measure=("echo 'the first half is in $PARTS: call weights-b next, within 30 s'") ;;
   weights-b) prepare=("$join")
      measure=("echo 'the FID weights are at $WEIGHTS (sha256 checked)'") ;;
-  *) echo "error: give the call's number, 1 to 5, or weights-a / weights-b (bench/device_call.sh says what each does)" >&2
+  *) echo "error: give the call's number, 1 to 5, or tests, weights-a, weights-b (bench/device_call.sh says what each does)" >&2
      exit 2 ;;
 esac
 

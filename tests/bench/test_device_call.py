@@ -26,7 +26,19 @@ def _commands(call) -> list[str]:
     return result.stdout.splitlines()
 
 
-@pytest.mark.parametrize("call", [1, 2, 3, 4, 5])
+# the sessions the script's header plans (call 5 follows session 2 where time is left)
+SESSIONS = {1: ["1", "2", "3"], 2: ["weights-a", "weights-b", "4", "tests"]}
+DEVICE_SECONDS = 30 * 60  # a session's device time, the machine's start and idle time included
+START = 120  # the machine's start, counted
+PER_CALL = 90  # around each call's capped measurement: wheels, copies, transfers, the next ask
+
+
+def _cap(call) -> int:
+    """Seconds call's measurements may run: the sum of their `timeout`s (none: seconds)."""
+    return sum(int(line.split()[1]) for line in _commands(call) if line.startswith("timeout "))
+
+
+@pytest.mark.parametrize("call", [1, 2, 3, 4, 5, "tests"])
 def test_every_call_runs_commands_the_scripts_accept(call, tmp_path):
     parsers = {"bench.run": run.parse_args, "bench.quality": quality.parse_args}
     measured = 0
@@ -39,8 +51,30 @@ def test_every_call_runs_commands_the_scripts_accept(call, tmp_path):
             measured += 1
             assert f"{tmp_path}/" in line.replace("$OUT", str(tmp_path))  # results come back
         elif words[:3] == ["python3", "-m", "pytest"]:
-            assert all((ROOT / w).is_file() for w in words[4:])
+            files = [w for w in words[3:] if not w.startswith("-")]
+            assert files and all((ROOT / w).is_file() for w in files)
+            measured += 1
     assert measured >= 1
+
+
+@pytest.mark.parametrize("call", [1, 2, 3, 4, 5, "tests"])
+def test_every_measurement_runs_under_a_cap_that_fits_one_command(call):
+    measuring = [line for line in _commands(call) if "| tee " in line]
+    assert measuring and all(line.startswith("timeout ") for line in measuring)
+    assert 0 < _cap(call) <= 600 - 40  # the device tool stops a command at 600 s
+
+
+@pytest.mark.parametrize("session", sorted(SESSIONS))
+def test_each_sessions_calls_fit_its_device_time_at_their_caps(session):
+    used = START + sum(_cap(call) + PER_CALL for call in SESSIONS[session])
+    assert used <= DEVICE_SECONDS, f"session {session}: {used} s of {DEVICE_SECONDS}"
+
+
+def test_session_1_measures_every_targets_figure_but_the_quality_check():
+    commands = " ".join(line for call in SESSIONS[1] for line in _commands(call))
+    for wanted in ("yardstick", "paper2", "paper0", "fid", "--minutes 7 --lr-horizon run"):
+        assert wanted in commands
+    assert "pytest" not in commands  # the GPU tests are session 2's
 
 
 def test_the_quality_calls_measure_what_the_docs_say():
