@@ -49,26 +49,27 @@ cifar='mkdir -p data/cifar10 && cp .gpu-c/train.zip data/cifar10/'
 join="cat $PARTS/*.part00 .gpu-b/*.part01 > $WEIGHTS.joining && [ \"\$(sha256sum $WEIGHTS.joining | cut -d' ' -f1)\" = $SHA256 ] && mv $WEIGHTS.joining $WEIGHTS || { rm -f $WEIGHTS.joining; echo 'error: the two halves do not join into the FID weights (sha256 $SHA256): a half is missing or from another file; run weights-a and weights-b' >&2; false; }"
 quality="python3 -m bench.quality --fid-weights $WEIGHTS --override data=cifar10_folder"
 
-# Seconds each call's measurement may run before `timeout` stops it; the tool's timeout_s for
-# the call: its cap + 40 (installing the wheels, copying the data; 600 at most). A run cut off keeps what
-# it printed: bench.run prints each figure as it is measured, bench.quality each run's row.
-declare -A CAP=([1]=420 [2]=420 [3]=540 [4]=560 [tests]=300 [5]=540)
+# Seconds each call's measurement may run before `timeout` stops it (and KILLs it 10 s later
+# if it has not stopped); the tool's timeout_s for the call: its cap + 50 (the grace, the
+# wheels, the data; 600 at most). A run cut off keeps what it printed: bench.run prints each
+# figure as it is measured, bench.quality each run's row.
+declare -A CAP=([1]=420 [2]=420 [3]=530 [4]=550 [tests]=300 [5]=530)
 
 # `prepare`: what a call needs (a failure stops it); `measure`: its measurements, each run
 # even when one before it failed, the call failing then.
 case "$call" in
   1) prepare=("cp .gpu-a/*.part00 $PARTS/" "$setup")
-     measure=("timeout ${CAP[1]} python3 -m bench.run --only yardstick,paper2,host,paper0_host,paper0,paper3 --yardstick .gpu-a/plain_acwgangp.py --out \$OUT/bench.json | tee \$OUT/bench.txt") ;;
+     measure=("timeout -k 10 ${CAP[1]} python3 -m bench.run --only yardstick,paper2,host,paper0_host,paper0,paper3 --yardstick .gpu-a/plain_acwgangp.py --out \$OUT/bench.json | tee \$OUT/bench.txt") ;;
   2) prepare=("$join" "$setup")
-     measure=("timeout ${CAP[2]} python3 -m bench.run --only fid,optimizers --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
+     measure=("timeout -k 10 ${CAP[2]} python3 -m bench.run --only fid,optimizers --ablate --warmup 30 --iters 200 --switches compile_critic_step,fused_norms,cuda_graphs,bf16,fused_layers,channels_last,compile --fid-weights $WEIGHTS --out \$OUT/ablation.json | tee \$OUT/ablation.txt") ;;
   3) prepare=("$need_weights" "$setup" "$cifar")
-     measure=("timeout ${CAP[3]} $quality --minutes 7 --lr-horizon run --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min.json | tee \$OUT/quality-7min.txt") ;;
+     measure=("timeout -k 10 ${CAP[3]} $quality --minutes 7 --lr-horizon run --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min.json | tee \$OUT/quality-7min.txt") ;;
   4) prepare=("$need_weights" "$setup" "$cifar")
-     measure=("timeout ${CAP[4]} $quality --iterations 2000 --speeds fast,plain,fast@1 --out \$OUT/quality-2000.json | tee \$OUT/quality-2000.txt") ;;
+     measure=("timeout -k 10 ${CAP[4]} $quality --iterations 2000 --speeds fast,plain,fast@1 --out \$OUT/quality-2000.json | tee \$OUT/quality-2000.txt") ;;
   tests) prepare=("$setup")
-     measure=("timeout ${CAP[tests]} python3 -m pytest -v tests/methods/test_step_graph.py tests/callbacks/test_speed.py tests/metrics/test_inception.py tests/metrics/test_evaluation.py tests/metrics/test_features.py | tee \$OUT/gpu-tests.txt") ;;
+     measure=("timeout -k 10 ${CAP[tests]} python3 -m pytest -v tests/methods/test_step_graph.py tests/callbacks/test_speed.py tests/metrics/test_inception.py tests/metrics/test_evaluation.py tests/metrics/test_features.py | tee \$OUT/gpu-tests.txt") ;;
   5) prepare=("$need_weights" "$setup" "$cifar")
-     measure=("timeout ${CAP[5]} $quality --minutes 7 --lr-horizon paper --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min-paper.json | tee \$OUT/quality-7min-paper.txt") ;;
+     measure=("timeout -k 10 ${CAP[5]} $quality --minutes 7 --lr-horizon paper --speeds fast --override model.ema_decay=0.999 --out \$OUT/quality-7min-paper.json | tee \$OUT/quality-7min-paper.txt") ;;
   weights-a) prepare=("cp .gpu-a/*.part00 $PARTS/")
      measure=("echo 'the first half is in $PARTS: call weights-b next, within 30 s'") ;;
   weights-b) prepare=("$join")
