@@ -31,6 +31,7 @@ SESSIONS = {1: ["1", "2", "3"], 2: ["weights-a", "weights-b", "4", "tests"]}
 DEVICE_SECONDS = 30 * 60  # a session's device time, the machine's start and idle time included
 START = 120  # the machine's start, counted
 PER_CALL = 90  # around each call's capped measurement: wheels, copies, transfers, the next ask
+COMMAND_SECONDS, SETUP = 600, 40  # the tool stops a command at 600 s; the wheels, the data
 
 
 def _cap(call) -> int:
@@ -68,7 +69,7 @@ def test_every_call_runs_commands_the_scripts_accept(call, tmp_path):
 def test_every_measurement_runs_under_a_cap_that_fits_one_command(call):
     measuring = [line for line in _commands(call) if "| tee " in line]
     assert measuring and all(line.startswith("timeout ") for line in measuring)
-    assert 0 < _cap(call) <= 600 - 40  # the device tool stops a command at 600 s
+    assert 0 < _cap(call) <= COMMAND_SECONDS - SETUP
 
 
 @pytest.mark.parametrize("session", sorted(SESSIONS))
