@@ -19,7 +19,9 @@
 #              paper-0's 250 epochs, FID of 50k, FID after 7 minutes)
 #   session 2: weights-a, weights-b, 4, tests (the FID the speed-ups leave, the GPU tests),
 #              then 5 where status's budget_left_s still says 11 minutes (660 s)
-# tests/bench/test_device_call.py adds each session's caps up against its 30 minutes.
+# tests/bench/test_device_call.py adds each session's caps up against its 30 minutes. A slow
+# start can still eat into them: make a call only where status's budget_left_s covers its
+# cap + 100 s, and leave it to the next session otherwise.
 # The FID weights travel in halves (calls 1 and 2) and wait in /tmp, which lasts only while
 # the machine stays warm (30 s after a call): run the calls one right after the other. Where
 # the machine went cold before call 3, 4 or 5, `weights-a` then `weights-b` bring the weights
