@@ -447,18 +447,17 @@ def main(argv=None) -> dict:
         if "yardstick" in wanted:
             results["yardstick"] = report("yardstick", run_yardstick(Path(args.yardstick),
                                                                     args.yardstick_iters))
-        model = None
         if "paper2" in wanted or "fid" in wanted:
             results["paper2"] = time_paper2(args, workdir)
             model = results["paper2"].pop("model")
             report("paper2", results["paper2"])
-        if "fid" in wanted and model is not None:
-            # right after paper-2, whose samples it measures: a call cut off by its time limit
-            # during the ablation or the epochs below still has it; then the model's memory
-            # (its recorded graph's pool) is freed for the runs after it
-            results["fid"] = report("fid", time_fid(args, model.eval()))
-        model = None
-        release_device_memory()
+            if "fid" in wanted:
+                # right after paper-2, whose samples it measures: a call cut off by its time
+                # limit during the ablation or the epochs below still has it; then the
+                # model's memory (its recorded graph's pool) is freed for the runs after it
+                results["fid"] = report("fid", time_fid(args, model.eval()))
+            del model
+            release_device_memory()
         if "host" in wanted:
             results["host"] = report("host", time_host(args, workdir))
             release_device_memory()
