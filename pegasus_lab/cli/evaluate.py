@@ -27,15 +27,17 @@ def evaluate(cfg: DictConfig) -> dict:
                           "(data@candidate=…)")
     device = pick_device(cfg.device)
     started = time.perf_counter()
-    extractor = build_extractor(cfg.fid)
-    inception = (inception_score_metric(device, cfg.get("inception_score_weights"))
-                 if cfg.inception_score else None)
+    # the checkpoint and the reference first: a mistyped path is said at once, before the
+    # Inception networks load (or the Inception Score's weights are downloaded)
     model = stored = None
     if cfg.ckpt:
         model, stored = model_from_checkpoint(cfg.ckpt, device)
     reference_cfg = cfg.get("reference") or (stored.data if stored is not None else None)
     if reference_cfg is None:
         raise ConfigError("no reference images: choose data@reference=…")
+    extractor = build_extractor(cfg.fid)
+    inception = (inception_score_metric(device, cfg.get("inception_score_weights"))
+                 if cfg.inception_score else None)
     reference = ready_datamodule(reference_cfg)
     batch = cfg.fid.batch_size
     real, real_labels = dataset_features(extractor, reference, batch, cfg.fid.cache_dir, device)

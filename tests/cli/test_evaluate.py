@@ -66,6 +66,17 @@ def test_missing_weights_is_one_clear_error(ckpt, tmp_path):
     assert "make fid-weights" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_missing_checkpoint_is_said_before_the_networks_load(tmp_path):
+    # neither FID weights nor the Inception Score's download are reached: the FID file named
+    # here does not exist either, and a download would be refused
+    result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}",
+                     f"paths.log_dir={tmp_path}", f"fid.weights={tmp_path / 'none.pt'}",
+                     cwd=ROOT, env={"TORCH_HOME": str(tmp_path / "torch"), **OFFLINE})
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "checkpoint not found" in result.stderr and "Traceback" not in result.stderr
+    assert "make fid-weights" not in result.stderr and "Downloading" not in result.stderr
+
+
 def test_nothing_to_evaluate(tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and "nothing to evaluate" in result.stderr
