@@ -18,13 +18,18 @@ class CheckpointError(PegasusError):
 
 
 def find_user_error(exc: BaseException) -> PegasusError | None:
-    """Walk an exception's cause chain (Hydra wraps errors raised while instantiating)."""
+    """Walk an exception's cause chain (Hydra wraps errors raised while instantiating).
+    Lightning's MisconfigurationException counts: it names a Trainer setting the run's config
+    gave (`trainer.max_epochs=-2`, a validation interval past the epoch, …)."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
     seen = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, PegasusError):
             return exc
+        if isinstance(exc, MisconfigurationException):
+            return ConfigError(f"Lightning refuses the run's settings: {exc}")
         if isinstance(exc, (MissingMandatoryValue, InterpolationToMissingValueError)):
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return ConfigError(f"a required config value is not set: {first_line} "

@@ -47,7 +47,12 @@ class GenerativeModule(L.LightningModule):
         return images_channels_last(batch) if self.speed.channels_last else batch
 
     def build_optimizer(self, factory: Callable, params) -> torch.optim.Optimizer:
-        return factory(params=params, **self.speed.optimizer_options(factory))
+        options = self.speed.optimizer_options(factory)
+        try:
+            return factory(params=params, **options)
+        except ValueError as err:  # torch's own checks of the config's values (lr, betas, …)
+            name = getattr(getattr(factory, "func", factory), "__name__", "the optimizer")
+            raise ConfigError(f"{name} refuses the model's optimizer settings: {err}") from err
 
     def compilable_networks(self) -> list[str]:
         """Names of the networks torch.compile may wrap: never one that a double backward

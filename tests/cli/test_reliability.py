@@ -128,6 +128,10 @@ def test_same_seed_same_grid(tmp_path):
     (["experiment=paper9"], 1, "paper1_pretrain"),
     (["model=dcgan", "data=synthetic", "data.image_size=48"], 2, "4·2^k"),
     (["ckpt_path=/nonexistent/last.ckpt", "data=synthetic"], 2, "checkpoint not found"),
+    # values out of range: said by the data module, the optimizer, the Trainer, not as a bug
+    (["data=synthetic", "data.batch_size=0"], 2, "batch_size must be a positive integer"),
+    (["data=synthetic", "model.optimizer.lr=-1"], 2, "Adam refuses the model's optimizer"),
+    (["data=synthetic", "trainer.max_epochs=-2"], 2, "`max_epochs` must be a non-negative"),
 ])
 def test_bad_input_one_clear_error(args, exit_code, says, tmp_path):
     result = run_cli("pegasus_lab.cli.train", *args, "trainer=smoke",
