@@ -38,6 +38,10 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     from pegasus_lab.speed import Speed
     require_all_values(cfg)
     if cfg.get("seed") is not None:
+        if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) \
+                or not 0 <= cfg.seed < 2**32:
+            raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1 (or null: a random "
+                              f"run), got {cfg.seed!r}")
         L.seed_everything(cfg.seed, workers=True)
     log.info("data: %s", cfg.data._target_)
     datamodule = instantiate(cfg.data)

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.nets.sizes import check_sizes
 
 
 def _stages(image_size: int) -> int:
@@ -40,6 +41,8 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, width: int = 64, out_channels: int = 3,
                  image_size: int = 64, num_classes: int = 0) -> None:
         super().__init__()
+        check_sizes("DCGANGenerator", latent_dim=latent_dim, width=width,
+                    out_channels=out_channels, num_classes=num_classes)
         n = _stages(image_size)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         chans = [width * 2**i for i in reversed(range(n))]  # 512, 256, 128, 64 for 64²
@@ -68,6 +71,8 @@ class DCGANDiscriminator(nn.Module):
                  num_classes: int = 0, spectral: bool = False,
                  negative_slope: float = 0.2) -> None:
         super().__init__()
+        check_sizes("DCGANDiscriminator", in_channels=in_channels, width=width,
+                    num_classes=num_classes)
         n = _stages(image_size)
         self.num_classes, self.spectral = num_classes, spectral
         sn = spectral_norm if spectral else (lambda m: m)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.nets.sizes import check_sizes
 from pegasus_lab.nets.fused_ops import ConvMeanPool, UpsampleConv
 from pegasus_lab.nets.layer_norm import LayerNorm2d
 
@@ -69,6 +70,8 @@ class ResNetGenerator(nn.Module):
                  out_channels: int = 3, image_size: int = 32,
                  fused_upsample: bool = False) -> None:
         super().__init__()
+        check_sizes("ResNetGenerator", latent_dim=latent_dim, width=width,
+                    out_channels=out_channels, num_classes=num_classes)
         blocks = math.log2(image_size / 4)
         if blocks < 1 or blocks != int(blocks):
             raise ConfigError(f"the ResNet generator makes 4·2^k sides (8, 16, 32, 64…), "
@@ -131,6 +134,7 @@ class ResNetCritic(nn.Module):
                  norm: str = "layer", image_size: int = 32,
                  fused_downsample: bool = False, fused_norm: bool = False) -> None:
         super().__init__()
+        check_sizes("ResNetCritic", in_channels=in_channels, width=width, num_classes=num_classes)
         if norm not in CRITIC_NORMS:
             raise ConfigError(f"unknown critic norm {norm!r}; valid choices: {list(CRITIC_NORMS)}")
         if image_size % 4:

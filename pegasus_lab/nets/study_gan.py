@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.nets.sizes import check_sizes
 
 UPSAMPLING = ("nearest", "transposed")
 
@@ -30,6 +31,8 @@ class StudyGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, width: int = 64, out_channels: int = 1,
                  image_size: int = 28, upsample: str = "nearest", num_classes: int = 0) -> None:
         super().__init__()
+        check_sizes("StudyGenerator", latent_dim=latent_dim, width=width,
+                    out_channels=out_channels, num_classes=num_classes)
         if upsample not in UPSAMPLING:
             raise ConfigError(f"unknown upsample {upsample!r}; valid choices: {list(UPSAMPLING)}")
         side = _quarter(image_size)
@@ -55,6 +58,8 @@ class StudyDiscriminator(nn.Module):
                  num_classes: int = 0, batch_norm: bool = True,
                  negative_slope: float = 0.2) -> None:
         super().__init__()
+        check_sizes("StudyDiscriminator", in_channels=in_channels, width=width,
+                    num_classes=num_classes)
         side = _quarter(image_size)
         self.num_classes = num_classes
         self.features = nn.Sequential(

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.nets.sizes import check_sizes
 
 
 def _quarter(image_size: int) -> int:
@@ -27,6 +28,8 @@ class StudyEncoder(nn.Module):
     def __init__(self, in_channels: int = 1, image_size: int = 28, latent_dim: int = 2,
                  width: int = 32, num_classes: int = 0) -> None:
         super().__init__()
+        check_sizes("StudyEncoder", in_channels=in_channels, latent_dim=latent_dim,
+                    width=width, num_classes=num_classes)
         side = _quarter(image_size)
         self.num_classes, self.latent_dim = num_classes, latent_dim
         self.convs = nn.Sequential(
@@ -48,6 +51,8 @@ class StudyDecoder(nn.Module):
     def __init__(self, out_channels: int = 1, image_size: int = 28, latent_dim: int = 2,
                  width: int = 32, num_classes: int = 0) -> None:
         super().__init__()
+        check_sizes("StudyDecoder", out_channels=out_channels, latent_dim=latent_dim,
+                    width=width, num_classes=num_classes)
         side = _quarter(image_size)
         self.num_classes, self.latent_dim = num_classes, latent_dim
         self.start = (2 * width, side, side)

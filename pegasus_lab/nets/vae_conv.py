@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.nets.sizes import check_sizes
 
 DEPTH = 4  # stride-2 stages
 
@@ -26,6 +27,8 @@ class ConvEncoder(nn.Module):
     def __init__(self, in_channels: int = 3, image_size: int = 32, latent_dim: int = 128,
                  width: int = 64, hidden_dim: int = 512, negative_slope: float = 0.2) -> None:
         super().__init__()
+        check_sizes("ConvEncoder", in_channels=in_channels, latent_dim=latent_dim,
+                    width=width, hidden_dim=hidden_dim)
         side = _feature_side(image_size)
         chans = [in_channels] + [width * 2**i for i in range(DEPTH)]
         layers: list[nn.Module] = []
@@ -49,6 +52,8 @@ class ConvDecoder(nn.Module):
     def __init__(self, out_channels: int = 3, image_size: int = 32, latent_dim: int = 128,
                  width: int = 64, hidden_dim: int = 512, negative_slope: float = 0.2) -> None:
         super().__init__()
+        check_sizes("ConvDecoder", out_channels=out_channels, latent_dim=latent_dim,
+                    width=width, hidden_dim=hidden_dim)
         side = _feature_side(image_size)
         top = width * 2**(DEPTH - 1)
         self.start_shape = (top, side, side)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.nets.sizes import check_sizes
 
 HALVINGS = 3
 
@@ -32,6 +33,7 @@ class VaeGanEncoder(nn.Module):
     def __init__(self, in_channels: int = 3, image_size: int = 32, latent_dim: int = 128,
                  width: int = 64, negative_slope: float = 0.2) -> None:
         super().__init__()
+        check_sizes("VaeGanEncoder", in_channels=in_channels, latent_dim=latent_dim, width=width)
         side = _side(image_size)
         chans = [in_channels, width, 2 * width, 4 * width]
         self.convs = nn.Sequential(*[_down(a, b, 2, negative_slope)
@@ -48,6 +50,7 @@ class VaeGanDecoder(nn.Module):
     def __init__(self, out_channels: int = 3, image_size: int = 32, latent_dim: int = 128,
                  width: int = 64, negative_slope: float = 0.2) -> None:
         super().__init__()
+        check_sizes("VaeGanDecoder", out_channels=out_channels, latent_dim=latent_dim, width=width)
         side = _side(image_size)
         self.start = (4 * width, side, side)
         self.linear = nn.Sequential(nn.Linear(latent_dim, 4 * width * side * side, bias=False),
@@ -71,6 +74,8 @@ class VaeGanDiscriminator(nn.Module):
                  hidden_dim: int = 512, feature_layer: int = 3,
                  negative_slope: float = 0.2) -> None:
         super().__init__()
+        check_sizes("VaeGanDiscriminator", in_channels=in_channels, width=width,
+                    hidden_dim=hidden_dim)
         side = _side(image_size)
         if not 1 <= feature_layer <= 4:
             raise ConfigError(f"feature_layer must be one of the 4 conv layers, got {feature_layer}")

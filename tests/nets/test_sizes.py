@@ -1,0 +1,42 @@
+"""Every network refuses a zero or negative size at construction, naming itself and the size."""
+import inspect
+
+import pytest
+
+from pegasus_lab.errors import ConfigError
+from pegasus_lab.nets import dcgan, resnet_gan, study_gan, study_vae, vae_conv, vaegan
+from pegasus_lab.nets.sizes import check_sizes
+
+NETWORKS = [dcgan.DCGANGenerator, dcgan.DCGANDiscriminator, resnet_gan.ResNetGenerator,
+            resnet_gan.ResNetCritic, study_gan.StudyGenerator, study_gan.StudyDiscriminator,
+            study_vae.StudyEncoder, study_vae.StudyDecoder, vae_conv.ConvEncoder,
+            vae_conv.ConvDecoder, vaegan.VaeGanEncoder, vaegan.VaeGanDecoder,
+            vaegan.VaeGanDiscriminator]
+SIZES = ("latent_dim", "width", "hidden_dim", "in_channels", "out_channels")
+
+
+def _cases():
+    for net in NETWORKS:
+        params = inspect.signature(net).parameters
+        for name in SIZES:
+            if name in params:
+                yield pytest.param(net, name, 0, id=f"{net.__name__}-{name}")
+        if "num_classes" in params:
+            yield pytest.param(net, "num_classes", -1, id=f"{net.__name__}-num_classes")
+
+
+@pytest.mark.parametrize("net,name,value", list(_cases()))
+def test_a_bad_size_is_one_config_error(net, name, value):
+    with pytest.raises(ConfigError, match=rf"^{net.__name__}: {name} must be .*got {value}$"):
+        net(**{name: value})
+
+
+@pytest.mark.parametrize("value", [1, 64])
+def test_positive_sizes_pass(value):
+    check_sizes("Net", width=value, latent_dim=value, num_classes=0)
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, "64", True, None])
+def test_non_integers_and_non_positive_sizes_are_refused(value):
+    with pytest.raises(ConfigError, match="Net: width must be a positive integer"):
+        check_sizes("Net", width=value)
