@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
                                     report_user_errors, require_all_values)
+from pegasus_lab.errors import ConfigError, DataError
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
 from pegasus_lab.metrics.pegasus_score import accuracy, fit_linear_probe, save_probe
 
@@ -20,14 +21,26 @@ def _features(extractor, data_cfg, fid_cfg, device):
     return feats, labels, dm.classes
 
 
+def _check_settings(cfg: DictConfig) -> None:
+    """The probe's training settings, said before any features are extracted."""
+    for key in ("epochs", "batch_size"):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    if not cfg.lr > 0:
+        raise ConfigError(f"lr must be positive, got {cfg.lr!r}")
+    if not cfg.weight_decay >= 0:
+        raise ConfigError(f"weight_decay must be 0 or more, got {cfg.weight_decay!r}")
+
+
 def train_classifier(cfg: DictConfig) -> dict:
     require_all_values(cfg)
+    _check_settings(cfg)
     device = pick_device(cfg.device)
     extractor = build_extractor(cfg.fid)
     train_x, train_y, classes = _features(extractor, cfg.train_data, cfg.fid, device)
     test_x, test_y, test_classes = _features(extractor, cfg.test_data, cfg.fid, device)
     if test_classes != classes:
-        from pegasus_lab.errors import DataError
         raise DataError(f"train and test classes differ: {classes} vs {test_classes}")
     probe = fit_linear_probe(train_x, train_y, classes, cfg.epochs, cfg.lr, cfg.weight_decay,
                              cfg.batch_size, cfg.seed)

@@ -59,7 +59,19 @@ def ready_datamodule(data_cfg):
 
 
 def pick_device(name: str) -> torch.device:
+    """`auto` (a GPU when there is one), or the device named; a name torch does not know, or
+    a GPU this machine lacks, is a config error."""
     import torch
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"unknown device {name!r} (auto, cpu, cuda or cuda:N): "
+                          f"{str(err).splitlines()[0]}") from err
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ConfigError(f"device={name}, but this machine has {count} CUDA device(s): "
+                              f"use device=auto or device=cpu")
+    return device

@@ -25,6 +25,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if not cfg.ckpt and cfg.get("candidate") is None:
         raise ConfigError("nothing to evaluate: give ckpt=… or a candidate image set "
                           "(data@candidate=…)")
+    _check_counts(cfg)
     device = pick_device(cfg.device)
     started = time.perf_counter()
     # the checkpoint and the reference first: a mistyped path is said at once, before the
@@ -69,6 +70,17 @@ def evaluate(cfg: DictConfig) -> dict:
     log.info("FID %.4f — written to %s", results["fid"], out)
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=1))
     return results
+
+
+def _check_counts(cfg: DictConfig) -> None:
+    """Said before anything loads: FID's covariance needs two samples, KID a subset."""
+    least = {"kid_subset_size": 1, "kid_subsets": 1}
+    if cfg.ckpt:
+        least["num_samples"] = 2
+    for key, n in least.items():
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < n:
+            raise ConfigError(f"{key} must be an integer of at least {n}, got {value!r}")
 
 
 def _write(cfg: DictConfig, results: dict) -> Path:

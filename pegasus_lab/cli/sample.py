@@ -123,11 +123,30 @@ def _figures(cfg: DictConfig, model, stored, out: Path) -> tuple[dict, dict]:
 
 
 MODES = ("grid", "class_grid", "walk", "critic_picks", "nearest", "interpolate", "pegasus")
+# the counts each mode reads from the config: each must be a positive integer
+COUNTS = {"grid": ("num_samples",), "class_grid": ("per_class",),
+          "walk": ("walk.rows", "walk.steps"),
+          "critic_picks": ("num_samples", "num_candidates"),
+          "nearest": ("nearest.num_generated", "nearest.num_pairs"),
+          "interpolate": ("interpolation.steps",), "pegasus": ("blend.count", "blend.top_k")}
+
+
+def _check_counts(cfg: DictConfig) -> None:
+    """Said before the checkpoint loads: a zero or negative count of the chosen mode."""
+    for key in COUNTS[cfg.mode]:
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"mode={cfg.mode} needs {key} to be a positive integer, "
+                              f"got {value!r}")
+    if cfg.mode == "critic_picks" and cfg.num_candidates < cfg.num_samples:
+        raise ConfigError(f"critic_picks keeps the best num_samples={cfg.num_samples} of "
+                          f"num_candidates={cfg.num_candidates}: draw at least as many")
 
 
 def sample(cfg: DictConfig) -> Path:
     if cfg.mode not in MODES:
         raise ConfigError(f"unknown mode {cfg.mode!r}; valid choices: {list(MODES)}")
+    _check_counts(cfg)
     model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
     run_dir = Path(cfg.ckpt).resolve().parent.parent
     out = Path(cfg.out) if cfg.out else run_dir / "samples" / f"{cfg.mode}.png"

@@ -59,9 +59,25 @@ def _fid_overrides(cfg: DictConfig, notes: list[str]) -> list[str]:
             f"fid.weights={cfg.fid_weights.weights}", f"fid.sha256={cfg.fid_weights.sha256}"]
 
 
-def study(cfg: DictConfig) -> Path:
+def check_settings(cfg: DictConfig) -> None:
+    """Model and data set names, and the counts, said before any data is read or trained."""
     if not cfg.models or not cfg.datasets:
         raise ConfigError("the study needs at least one model and one data set")
+    for key, group in (("models", "model"), ("datasets", "paper4_data")):
+        known = sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
+        unknown = [name for name in cfg[key] if name not in known]
+        if unknown:
+            raise ConfigError(f"unknown {key} {unknown}; valid choices: {known}")
+    for key, least in (("fid_samples", 2), ("stability_epochs", 1)):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{key} must be an integer of at least {least}, got {value!r}")
+    if cfg.measure_fid not in ("auto", True, False):
+        raise ConfigError(f"measure_fid must be auto, true or false, got {cfg.measure_fid!r}")
+
+
+def study(cfg: DictConfig) -> Path:
+    check_settings(cfg)
     sweep_dir = Path(cfg.sweep_dir)
     present, notes = present_datasets(cfg)
     if not present:
@@ -72,6 +88,9 @@ def study(cfg: DictConfig) -> Path:
     log.info("training: %s", " ".join(command))
     result = subprocess.run(command)
     if result.returncode != 0:
+        if not sweep_dir.is_dir():  # refused before any run started: nothing to tabulate
+            raise ConfigError(f"the training multirun stopped before its first run (status "
+                              f"{result.returncode}): its message is above; check overrides")
         notes.append(f"the multirun exited with status {result.returncode}: see the job logs")
     rows = collect(sweep_dir, cfg.stability_epochs)
     md, csv_path = write_tables(rows, sweep_dir, notes)

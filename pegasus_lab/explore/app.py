@@ -20,6 +20,7 @@ from torchvision.utils import make_grid
 from PIL import Image
 
 PAGE = Path(__file__).with_name("page.html")
+MAP_CELLS = 40  # the manifold map's most cells a side (1,600 decodes a request)
 
 
 def _png(images_unit: torch.Tensor, nrow: int = 1, scale: int = 1) -> Response:
@@ -40,6 +41,21 @@ def _floats(name: str) -> list[float]:
         return [float(v) for v in raw.split(",") if v.strip()]
     except ValueError:
         abort(400, description=f"{name} must be comma-separated numbers, got {raw!r}")
+
+
+def _number(name: str, default: float, cast, low: float, high: float):
+    """A query argument as `cast` (int or float) within [low, high], else a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        kind = "an integer" if cast is int else "a number"
+        abort(400, description=f"{name} must be {kind}, got {raw!r}")
+    if not low <= value <= high:  # a NaN fails this too
+        abort(400, description=f"{name} must lie in [{low}, {high}], got {raw!r}")
+    return value
 
 
 def create_app(model, embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -92,8 +108,8 @@ def create_app(model, embeddings: tuple[torch.Tensor, torch.Tensor] | None = Non
     def manifold():
         if not has_map:
             abort(404, description="the manifold map needs a model with a 2-D latent")
-        n = min(int(request.args.get("n", 15)), 40)
-        span = float(request.args.get("span", 3.0))
+        n = _number("n", 15, int, 1, MAP_CELLS)
+        span = _number("span", 3.0, float, 1e-3, 1e3)
         ticks = (torch.arange(n) + 0.5) / n * 2 * span - span  # cell centres, as the page maps
         ys, xs = torch.meshgrid(ticks.flip(0), ticks, indexing="ij")  # top row: largest z1
         z = torch.stack([xs.flatten(), ys.flatten()], 1)

@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from pegasus_lab.cli.train import train
 from tests.conftest import CIFAR_MINI, ROOT, TINY_VAE, compose_config, fid_overrides, run_cli
 
@@ -39,3 +41,15 @@ def test_classifier_then_pegasus_report(tmp_path, tiny_fid_weights):
     assert len(scores["p_body"]) == len(scores["p_wing"]) == 64
     assert 0 <= scores["pegasus_share"] <= 1
     assert scores["classifier_test_accuracy"] == report["test_accuracy"]
+
+
+@pytest.mark.parametrize("arg,says", [("epochs=0", "epochs must be a positive integer"),
+                                      ("batch_size=0", "batch_size must be a positive integer"),
+                                      ("lr=-1e-3", "lr must be positive"),
+                                      ("weight_decay=-1", "weight_decay must be 0 or more")])
+def test_bad_settings_are_said_before_any_features(tmp_path, arg, says):
+    # the FID weights named do not exist: the settings are checked first
+    result = run_cli("pegasus_lab.cli.classifier", *_synthetic("train_data", 0),
+                     *_synthetic("test_data", 1), arg, f"fid.weights={tmp_path / 'none.pt'}",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]

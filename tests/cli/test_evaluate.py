@@ -77,6 +77,17 @@ def test_missing_checkpoint_is_said_before_the_networks_load(tmp_path):
     assert "make fid-weights" not in result.stderr and "Downloading" not in result.stderr
 
 
+@pytest.mark.parametrize("arg,says", [
+    ("num_samples=1", "num_samples must be an integer of at least 2, got 1"),
+    ("kid_subsets=0", "kid_subsets must be an integer of at least 1, got 0"),
+    ("kid_subset_size=-5", "kid_subset_size must be an integer of at least 1, got -5"),
+])
+def test_bad_counts_are_said_first(arg, says, tmp_path):
+    result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}", arg,
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and says in result.stderr, result.stderr[-3000:]
+
+
 def test_nothing_to_evaluate(tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and "nothing to evaluate" in result.stderr

@@ -62,6 +62,30 @@ def test_missing_checkpoint(tmp_path):
     assert result.returncode == 2 and "checkpoint not found" in result.stderr
 
 
+@pytest.mark.parametrize("args,says", [
+    (["num_samples=0"], "mode=grid needs num_samples to be a positive integer, got 0"),
+    (["mode=walk", "walk.steps=0"], "mode=walk needs walk.steps"),
+    (["mode=class_grid", "per_class=-1"], "mode=class_grid needs per_class"),
+    (["mode=pegasus", "blend.top_k=0"], "mode=pegasus needs blend.top_k"),
+    (["mode=critic_picks", "num_samples=64", "num_candidates=10"], "draw at least as many"),
+])
+def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
+    # the checkpoint does not exist: the count is checked first
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={tmp_path / 'none.ckpt'}", *args,
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("device,says", [("gpu", "unknown device 'gpu'"),
+                                         ("cuda:99", "this machine has")])
+def test_a_device_the_machine_lacks_is_one_clear_error(trained_ckpt, tmp_path, device, says):
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", f"device={device}",
+                     f"out={tmp_path / 'g.png'}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not (tmp_path / "g.png").exists()
+
+
 def test_unknown_mode(trained_ckpt, tmp_path):
     result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "mode=video",
                      f"paths.log_dir={tmp_path}", cwd=ROOT)

@@ -6,7 +6,8 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from pegasus_lab.cli.explore import build_app
+from pegasus_lab.cli.explore import build_app, explore
+from pegasus_lab.errors import ConfigError
 from pegasus_lab.cli.train import train
 from tests.conftest import compose_config, smoke
 
@@ -72,3 +73,27 @@ def test_vae_map_manifold_embeddings_and_click(vae_map):
     one = _image(vae_map.get("/api/decode?z0=0.5&z1=-1&label=2"))
     assert one.size == (64, 64)
     assert vae_map.get("/api/decode?z0=1").status_code == 400
+
+
+@pytest.mark.parametrize("query,says", [("n=0", b"n must lie in [1, 40]"),
+                                        ("n=41", b"n must lie in [1, 40]"),
+                                        ("n=five", b"n must be an integer"),
+                                        ("span=nan", b"span must lie in"),
+                                        ("span=-1", b"span must lie in")])
+def test_bad_map_requests_are_told_why(vae_map, query, says):
+    r = vae_map.get(f"/api/manifold.png?{query}")
+    assert r.status_code == 400 and says in r.data
+
+
+@pytest.mark.parametrize("key,value,says", [
+    ("port", 99999, "port must be an integer from 1 to 65535, got 99999"),
+    ("port", 0, "port must be an integer from 1 to 65535, got 0"),
+    ("map_points", 0, "map_points must be an integer of at least 1, got 0"),
+    ("num_sliders", -1, "num_sliders must be an integer of at least 0, got -1"),
+])
+def test_bad_settings_are_said_before_the_checkpoint_loads(tmp_path, key, value, says):
+    cfg = OmegaConf.create({"ckpt": str(tmp_path / "none.ckpt"), "host": "127.0.0.1",
+                            "port": 8050, "num_sliders": 8, "map_points": 50, "seed": 0,
+                            "device": "cpu", "data": {}, key: value})
+    with pytest.raises(ConfigError, match=says):
+        explore(cfg)

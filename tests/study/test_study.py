@@ -2,6 +2,7 @@
 table and the side-by-side grid."""
 import csv
 
+import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, run_cli
@@ -33,3 +34,28 @@ def test_no_data_set_present_is_one_clear_error(tmp_path):
                      "overrides=['data.download=false']", f"paths.data_dir={tmp_path}",
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and "none of the data sets is present" in result.stderr
+
+
+@pytest.mark.parametrize("args,says", [
+    (["models=[study_vae,nope]"], "unknown models ['nope']; valid choices: ["),
+    (["datasets=[mnist,svhn]"], "unknown datasets ['svhn']; valid choices: ["),
+    (["fid_samples=1"], "fid_samples must be an integer of at least 2, got 1"),
+    (["stability_epochs=0"], "stability_epochs must be an integer of at least 1, got 0"),
+    (["measure_fid=maybe"], "measure_fid must be auto, true or false, got 'maybe'"),
+])
+def test_bad_settings_are_one_clear_error(tmp_path, args, says):
+    result = run_cli("pegasus_lab.cli.study", *args, f"sweep_dir={tmp_path}/s",
+                     f"paths.data_dir={tmp_path}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_multirun_refused_at_once_is_one_clear_error(tmp_path):
+    # the override fits the experiment's default model (checked in-process), not study_gan:
+    # the multirun refuses its first job before writing anything
+    result = run_cli("pegasus_lab.cli.study", "models=[study_gan]", "datasets=[synthetic]",
+                     f"sweep_dir={tmp_path}/s", "overrides=['model.encoder.width=8']",
+                     f"paths.data_dir={tmp_path}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "stopped before its first run" in result.stderr
+    assert "Traceback" not in result.stderr
