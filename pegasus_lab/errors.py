@@ -37,3 +37,18 @@ def find_user_error(exc: BaseException) -> PegasusError | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def require_int(key: str, value, least: int = 1, most: int | None = None,
+                where: str = "") -> int:
+    """`value` if it is an integer in [least, most], else a ConfigError naming `key` (after
+    `where`, e.g. the network or mode that reads it) and the range it must lie in."""
+    if not isinstance(value, bool) and isinstance(value, int) and value >= least \
+            and (most is None or value <= most):
+        return value
+    if most is not None:
+        kind = f"an integer from {least} to {most}"
+    else:
+        kind = {1: "a positive integer", 0: "0 or a positive integer"}.get(
+            least, f"an integer of at least {least}")
+    raise ConfigError(f"{where}{key} must be {kind}, got {value!r}")

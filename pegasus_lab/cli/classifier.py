@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
                                     report_user_errors, require_all_values)
-from pegasus_lab.errors import ConfigError, DataError
+from pegasus_lab.errors import ConfigError, DataError, require_int
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
 from pegasus_lab.metrics.pegasus_score import accuracy, fit_linear_probe, save_probe
 
@@ -23,10 +23,8 @@ def _features(extractor, data_cfg, fid_cfg, device):
 
 def _check_settings(cfg: DictConfig) -> None:
     """The probe's training settings, said before any features are extracted."""
-    for key in ("epochs", "batch_size"):
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    require_int("epochs", cfg.epochs, 1)
+    require_int("batch_size", cfg.batch_size, 1)
     if not cfg.lr > 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr!r}")
     if not cfg.weight_decay >= 0:

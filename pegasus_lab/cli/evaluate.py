@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from pegasus_lab.checkpoints import load_checkpoint, model_from_checkpoint
 from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
                                     report_user_errors, require_all_values)
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, require_int
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features, model_metrics
 from pegasus_lab.metrics.features import uint8_batches
@@ -74,13 +74,10 @@ def evaluate(cfg: DictConfig) -> dict:
 
 def _check_counts(cfg: DictConfig) -> None:
     """Said before anything loads: FID's covariance needs two samples, KID a subset."""
-    least = {"kid_subset_size": 1, "kid_subsets": 1}
+    require_int("kid_subset_size", cfg.kid_subset_size, 1)
+    require_int("kid_subsets", cfg.kid_subsets, 1)
     if cfg.ckpt:
-        least["num_samples"] = 2
-    for key, n in least.items():
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < n:
-            raise ConfigError(f"{key} must be an integer of at least {n}, got {value!r}")
+        require_int("num_samples", cfg.num_samples, 2)
 
 
 def _write(cfg: DictConfig, results: dict) -> Path:

@@ -11,24 +11,14 @@ from omegaconf import DictConfig, OmegaConf
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
                                     report_user_errors, require_all_values)
-from pegasus_lab.errors import ConfigError, PegasusError
+from pegasus_lab.errors import PegasusError, require_int
 from pegasus_lab.explore.app import create_app, embed
-
-
-def _check(cfg: DictConfig, *keys: str) -> None:
-    """The explorer's settings, said before the checkpoint loads."""
-    least = {"num_sliders": 0, "map_points": 1, "port": 1}
-    for key in keys:
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < least[key] \
-                or (key == "port" and value > 65535):
-            span = "from 1 to 65535" if key == "port" else f"of at least {least[key]}"
-            raise ConfigError(f"{key} must be an integer {span}, got {value!r}")
 
 
 def build_app(cfg: DictConfig):
     require_all_values(cfg)
-    _check(cfg, "num_sliders", "map_points")
+    require_int("num_sliders", cfg.num_sliders, 0)  # said before the checkpoint loads
+    require_int("map_points", cfg.map_points, 1)
     model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
     embeddings, classes = None, model.class_names
     if model.latent_dim == 2 and hasattr(model, "encode"):
@@ -41,7 +31,7 @@ def build_app(cfg: DictConfig):
 
 
 def explore(cfg: DictConfig) -> None:
-    _check(cfg, "port")
+    require_int("port", cfg.port, 1, 65535)
     app = build_app(cfg)
     print(f"explorer: http://{cfg.host}:{cfg.port}/  (Ctrl-C stops it)")
     app.run(host=cfg.host, port=cfg.port, debug=False)

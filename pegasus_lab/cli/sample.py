@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
                                     report_user_errors)
-from pegasus_lab.errors import CheckpointError, ConfigError
+from pegasus_lab.errors import CheckpointError, ConfigError, require_int
 from pegasus_lab.figures import sampling
 from pegasus_lab.figures.memorisation import memorisation_check
 from pegasus_lab.figures.pegasi import pick_white
@@ -134,10 +134,7 @@ COUNTS = {"grid": ("num_samples",), "class_grid": ("per_class",),
 def _check_counts(cfg: DictConfig) -> None:
     """Said before the checkpoint loads: a zero or negative count of the chosen mode."""
     for key in COUNTS[cfg.mode]:
-        value = OmegaConf.select(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"mode={cfg.mode} needs {key} to be a positive integer, "
-                              f"got {value!r}")
+        require_int(key, OmegaConf.select(cfg, key), 1, where=f"mode={cfg.mode}: ")
     if cfg.mode == "critic_picks" and cfg.num_candidates < cfg.num_samples:
         raise ConfigError(f"critic_picks keeps the best num_samples={cfg.num_samples} of "
                           f"num_candidates={cfg.num_candidates}: draw at least as many")

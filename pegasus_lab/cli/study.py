@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pegasus_lab.cli.common import config_dir, log, report_user_errors
-from pegasus_lab.errors import ConfigError, PegasusError
+from pegasus_lab.errors import ConfigError, PegasusError, require_int
 from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.study.table import collect, side_by_side, write_tables
 
@@ -68,10 +68,8 @@ def check_settings(cfg: DictConfig) -> None:
         unknown = [name for name in cfg[key] if name not in known]
         if unknown:
             raise ConfigError(f"unknown {key} {unknown}; valid choices: {known}")
-    for key, least in (("fid_samples", 2), ("stability_epochs", 1)):
-        value = cfg[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ConfigError(f"{key} must be an integer of at least {least}, got {value!r}")
+    require_int("fid_samples", cfg.fid_samples, 2)
+    require_int("stability_epochs", cfg.stability_epochs, 1)
     if cfg.measure_fid not in ("auto", True, False):
         raise ConfigError(f"measure_fid must be auto, true or false, got {cfg.measure_fid!r}")
 

@@ -10,7 +10,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, require_int
 from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
 
 if TYPE_CHECKING:
@@ -38,10 +38,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     from pegasus_lab.speed import Speed
     require_all_values(cfg)
     if cfg.get("seed") is not None:
-        if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) \
-                or not 0 <= cfg.seed < 2**32:
-            raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1 (or null: a random "
-                              f"run), got {cfg.seed!r}")
+        require_int("seed", cfg.seed, 0, 2**32 - 1)  # numpy's range; null: an unseeded run
         L.seed_everything(cfg.seed, workers=True)
     log.info("data: %s", cfg.data._target_)
     datamodule = instantiate(cfg.data)

@@ -13,7 +13,7 @@ from pegasus_lab.data.source import ClassFilter, ImageSource
 from pegasus_lab.data.source_dataset import SourceDataset
 from pegasus_lab.data.tensor_cache import ImageTensors, load_or_build
 from pegasus_lab.data.transforms import check_range, from_uint8
-from pegasus_lab.errors import ConfigError, DataError
+from pegasus_lab.errors import ConfigError, DataError, require_int
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -37,10 +37,8 @@ class ImageDataModule(L.LightningDataModule):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
         if image_size < 4:
             raise ConfigError(f"image_size must be at least 4, got {image_size}")
-        if int(batch_size) < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size}")
-        if int(num_workers) < 0:
-            raise ConfigError(f"num_workers must be 0 or more, got {num_workers}")
+        require_int("batch_size", batch_size, 1)
+        require_int("num_workers", num_workers, 0)
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         self.source = ClassFilter(source, classes) if classes else source

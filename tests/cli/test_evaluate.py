@@ -79,8 +79,8 @@ def test_missing_checkpoint_is_said_before_the_networks_load(tmp_path):
 
 @pytest.mark.parametrize("arg,says", [
     ("num_samples=1", "num_samples must be an integer of at least 2, got 1"),
-    ("kid_subsets=0", "kid_subsets must be an integer of at least 1, got 0"),
-    ("kid_subset_size=-5", "kid_subset_size must be an integer of at least 1, got -5"),
+    ("kid_subsets=0", "kid_subsets must be a positive integer, got 0"),
+    ("kid_subset_size=-5", "kid_subset_size must be a positive integer, got -5"),
 ])
 def test_bad_counts_are_said_first(arg, says, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}", arg,

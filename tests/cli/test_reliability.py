@@ -132,7 +132,7 @@ def test_same_seed_same_grid(tmp_path):
     (["data=synthetic", "data.batch_size=0"], 2, "batch_size must be a positive integer"),
     (["data=synthetic", "model.optimizer.lr=-1"], 2, "Adam refuses the model's optimizer"),
     (["data=synthetic", "trainer.max_epochs=-2"], 2, "`max_epochs` must be a non-negative"),
-    (["data=synthetic", "seed=-1"], 2, "seed must be an integer from 0 to 2**32 - 1"),
+    (["data=synthetic", "seed=-1"], 2, "seed must be an integer from 0 to 4294967295"),
     (["data=synthetic", "model.encoder.width=0"], 2, "ConvEncoder: width must be a positive"),
 ])
 def test_bad_input_one_clear_error(args, exit_code, says, tmp_path):

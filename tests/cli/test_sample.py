@@ -63,10 +63,10 @@ def test_missing_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("args,says", [
-    (["num_samples=0"], "mode=grid needs num_samples to be a positive integer, got 0"),
-    (["mode=walk", "walk.steps=0"], "mode=walk needs walk.steps"),
-    (["mode=class_grid", "per_class=-1"], "mode=class_grid needs per_class"),
-    (["mode=pegasus", "blend.top_k=0"], "mode=pegasus needs blend.top_k"),
+    (["num_samples=0"], "mode=grid: num_samples must be a positive integer, got 0"),
+    (["mode=walk", "walk.steps=0"], "mode=walk: walk.steps must be a positive"),
+    (["mode=class_grid", "per_class=-1"], "mode=class_grid: per_class must be"),
+    (["mode=pegasus", "blend.top_k=0"], "mode=pegasus: blend.top_k must be"),
     (["mode=critic_picks", "num_samples=64", "num_candidates=10"], "draw at least as many"),
 ])
 def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):

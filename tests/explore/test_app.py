@@ -88,8 +88,8 @@ def test_bad_map_requests_are_told_why(vae_map, query, says):
 @pytest.mark.parametrize("key,value,says", [
     ("port", 99999, "port must be an integer from 1 to 65535, got 99999"),
     ("port", 0, "port must be an integer from 1 to 65535, got 0"),
-    ("map_points", 0, "map_points must be an integer of at least 1, got 0"),
-    ("num_sliders", -1, "num_sliders must be an integer of at least 0, got -1"),
+    ("map_points", 0, "map_points must be a positive integer, got 0"),
+    ("num_sliders", -1, "num_sliders must be 0 or a positive integer, got -1"),
 ])
 def test_bad_settings_are_said_before_the_checkpoint_loads(tmp_path, key, value, says):
     cfg = OmegaConf.create({"ckpt": str(tmp_path / "none.ckpt"), "host": "127.0.0.1",

@@ -5,7 +5,6 @@ import pytest
 
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.nets import dcgan, resnet_gan, study_gan, study_vae, vae_conv, vaegan
-from pegasus_lab.nets.sizes import check_sizes
 
 NETWORKS = [dcgan.DCGANGenerator, dcgan.DCGANDiscriminator, resnet_gan.ResNetGenerator,
             resnet_gan.ResNetCritic, study_gan.StudyGenerator, study_gan.StudyDiscriminator,
@@ -29,14 +28,3 @@ def _cases():
 def test_a_bad_size_is_one_config_error(net, name, value):
     with pytest.raises(ConfigError, match=rf"^{net.__name__}: {name} must be .*got {value}$"):
         net(**{name: value})
-
-
-@pytest.mark.parametrize("value", [1, 64])
-def test_positive_sizes_pass(value):
-    check_sizes("Net", width=value, latent_dim=value, num_classes=0)
-
-
-@pytest.mark.parametrize("value", [0, -3, 2.5, "64", True, None])
-def test_non_integers_and_non_positive_sizes_are_refused(value):
-    with pytest.raises(ConfigError, match="Net: width must be a positive integer"):
-        check_sizes("Net", width=value)

@@ -40,7 +40,7 @@ def test_no_data_set_present_is_one_clear_error(tmp_path):
     (["models=[study_vae,nope]"], "unknown models ['nope']; valid choices: ["),
     (["datasets=[mnist,svhn]"], "unknown datasets ['svhn']; valid choices: ["),
     (["fid_samples=1"], "fid_samples must be an integer of at least 2, got 1"),
-    (["stability_epochs=0"], "stability_epochs must be an integer of at least 1, got 0"),
+    (["stability_epochs=0"], "stability_epochs must be a positive integer, got 0"),
     (["measure_fid=maybe"], "measure_fid must be auto, true or false, got 'maybe'"),
 ])
 def test_bad_settings_are_one_clear_error(tmp_path, args, says):
