@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pegasus_lab.errors import require_int
 from pegasus_lab.methods.adversarial_pair import AdversarialPair
 
 
@@ -27,6 +28,7 @@ class ACGAN(AdversarialPair):
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from)
+        require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor, self.class_weight = int(generator_batch_factor), class_weight
 
     def _labels(self, n: int) -> torch.Tensor | None:

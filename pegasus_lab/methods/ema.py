@@ -6,6 +6,8 @@ import copy
 import torch
 from torch import nn
 
+from pegasus_lab.errors import ConfigError
+
 
 class EMA(nn.Module):
     """Holds `shadow`, a copy of a network whose parameters follow
@@ -15,7 +17,7 @@ class EMA(nn.Module):
     def __init__(self, online: nn.Module, decay: float) -> None:
         super().__init__()
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"EMA decay must lie in (0, 1), got {decay}")
+            raise ConfigError(f"EMA decay must lie in (0, 1), got {decay}")
         self.decay = decay
         self.shadow = copy.deepcopy(online).eval()
         for p in self.shadow.parameters():

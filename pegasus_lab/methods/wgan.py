@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Timer
 from torch import nn
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, require_int
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.ema import EMA
 from pegasus_lab.methods.penalties import gradient_penalty, mixing_weights
@@ -54,8 +54,9 @@ class WGAN(GenerativeModule):
         if generator.num_classes != critic.num_classes:
             raise ConfigError(f"generator has {generator.num_classes} classes, critic "
                               f"{critic.num_classes}")
-        if n_critic < 1:
-            raise ConfigError(f"n_critic must be at least 1, got {n_critic}")
+        require_int("n_critic", n_critic, 1)
+        require_int("critic_batch_size", critic_batch_size, 1)
+        require_int("generator_batch_size", generator_batch_size, 1)
         if lr_decay_over not in ("steps", "time"):
             raise ConfigError(f"lr_decay_over must be 'steps' or 'time', got {lr_decay_over!r}")
         if lr_decay_over == "time" and lr_decay_steps is not None:

@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.ema import EMA
 
 
@@ -51,5 +52,5 @@ def test_a_network_without_buffers_updates_too():
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, -0.5, 2.0])
 def test_a_decay_outside_the_open_unit_interval_is_refused(decay):
-    with pytest.raises(ValueError, match=r"\(0, 1\)"):
+    with pytest.raises(ConfigError, match=r"\(0, 1\)"):  # a config value: said, no traceback
         EMA(nn.Linear(2, 2), decay)

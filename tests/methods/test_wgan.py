@@ -15,9 +15,9 @@ from tests.helpers import CopyRecorder
 
 def _model(num_classes=4, **kw):
     adam = lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.0, 0.9))
+    kw = {"critic_batch_size": 4, "generator_batch_size": 8, **kw}
     return WGAN(ResNetGenerator(latent_dim=8, width=8, num_classes=num_classes, image_size=16),
-                  ResNetCritic(width=8, num_classes=num_classes, image_size=16), adam, adam,
-                  critic_batch_size=4, generator_batch_size=8, **kw)
+                ResNetCritic(width=8, num_classes=num_classes, image_size=16), adam, adam, **kw)
 
 
 def _data(batch_size=20):
@@ -140,6 +140,14 @@ def test_a_time_decay_is_refused_across_processes(tmp_path):
 def test_the_batch_must_hold_the_critic_batches(tmp_path):
     with pytest.raises(ConfigError, match="data.batch_size=20"):
         _trainer(tmp_path, 1).fit(_model(), datamodule=_data(batch_size=16))
+
+
+@pytest.mark.parametrize("setting,value", [("n_critic", 0), ("n_critic", 2.5),
+                                           ("critic_batch_size", 0),
+                                           ("generator_batch_size", -8)])
+def test_a_count_that_is_not_a_positive_integer_is_refused(setting, value):
+    with pytest.raises(ConfigError, match=f"^{setting} must be a positive integer"):
+        _model(**{setting: value})
 
 
 def test_critic_batches_drawn_inside_the_step_from_one_batch(tmp_path):
