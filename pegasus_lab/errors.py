@@ -20,7 +20,7 @@ class CheckpointError(PegasusError):
 def find_user_error(exc: BaseException) -> PegasusError | None:
     """Walk an exception's cause chain (Hydra wraps errors raised while instantiating).
     Lightning's MisconfigurationException counts: it names a Trainer setting the run's config
-    gave (`trainer.max_epochs=-2`, a validation interval past the epoch, …)."""
+    gave (`trainer.max_epochs=-2`)."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 

@@ -59,7 +59,7 @@ def _fid_overrides(cfg: DictConfig, notes: list[str]) -> list[str]:
             f"fid.weights={cfg.fid_weights.weights}", f"fid.sha256={cfg.fid_weights.sha256}"]
 
 
-def check_settings(cfg: DictConfig) -> None:
+def _check_settings(cfg: DictConfig) -> None:
     """Model and data set names, and the counts, said before any data is read or trained."""
     if not cfg.models or not cfg.datasets:
         raise ConfigError("the study needs at least one model and one data set")
@@ -75,7 +75,7 @@ def check_settings(cfg: DictConfig) -> None:
 
 
 def study(cfg: DictConfig) -> Path:
-    check_settings(cfg)
+    _check_settings(cfg)
     sweep_dir = Path(cfg.sweep_dir)
     present, notes = present_datasets(cfg)
     if not present:
