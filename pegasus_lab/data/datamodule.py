@@ -35,8 +35,7 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         if channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {channels}")
-        if image_size < 4:
-            raise ConfigError(f"image_size must be at least 4, got {image_size}")
+        require_int("image_size", image_size, 4)
         require_int("batch_size", batch_size, 1)
         require_int("num_workers", num_workers, 0)
         if not 0.0 <= val_fraction < 1.0:

@@ -117,6 +117,8 @@ def test_bad_settings_are_rejected():
         ImageDataModule(SyntheticSource(), channels=2)
     with pytest.raises(ConfigError):
         ImageDataModule(SyntheticSource(), value_range=(1, 0))
+    with pytest.raises(ConfigError, match="image_size must be an integer of at least 4, got 2"):
+        ImageDataModule(SyntheticSource(), image_size=2)
     with pytest.raises(ConfigError, match="batch_size must be a positive integer, got 0"):
         ImageDataModule(SyntheticSource(), batch_size=0)
     with pytest.raises(ConfigError, match="num_workers must be 0 or a positive integer"):
