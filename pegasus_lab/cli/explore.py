@@ -5,20 +5,28 @@ generated image follows. VAE map (2-D latents): the decoded manifold beside the 
 images' embeddings coloured by class; clicking the map decodes that point."""
 from __future__ import annotations
 
+import socket
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
                                     report_user_errors, require_all_values)
-from pegasus_lab.errors import PegasusError, require_int
+from pegasus_lab.errors import ConfigError, PegasusError, require_int
 from pegasus_lab.explore.app import create_app, embed
 
 
-def build_app(cfg: DictConfig):
+def _check_settings(cfg: DictConfig) -> None:
+    """Said before the checkpoint loads (and before the port is taken)."""
     require_all_values(cfg)
-    require_int("num_sliders", cfg.num_sliders, 0)  # said before the checkpoint loads
+    require_int("num_sliders", cfg.num_sliders, 0)
     require_int("map_points", cfg.map_points, 1)
+
+
+def build_app(cfg: DictConfig):
+    _check_settings(cfg)
     model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
     embeddings, classes = None, model.class_names
     if model.latent_dim == 2 and hasattr(model, "encode"):
@@ -30,11 +38,35 @@ def build_app(cfg: DictConfig):
     return create_app(model, embeddings, classes, cfg.num_sliders, cfg.seed)
 
 
-def explore(cfg: DictConfig) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """The explorer's socket, bound before the checkpoint loads: a port another program holds,
+    or an address this machine lacks, is one config error (not the web server's exit 1)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)  # as werkzeug
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen()
+        return sock
+    except OSError as err:
+        sock.close()
+        raise ConfigError(f"cannot serve the explorer on {host}:{port}: "
+                          f"{err.strerror or err} (choose another port=… or host=…)") from err
+
+
+def open_server(cfg: DictConfig) -> BaseWSGIServer:
+    """The explorer's web server, listening but not yet serving."""
+    _check_settings(cfg)
     require_int("port", cfg.port, 1, 65535)
-    app = build_app(cfg)
-    print(f"explorer: http://{cfg.host}:{cfg.port}/  (Ctrl-C stops it)")
-    app.run(host=cfg.host, port=cfg.port, debug=False)
+    with _listen(cfg.host, cfg.port) as sock:
+        app = build_app(cfg)
+        return make_server(cfg.host, cfg.port, app, threaded=True, fd=sock.fileno())
+
+
+def explore(cfg: DictConfig) -> None:
+    server = open_server(cfg)
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host  # an IPv6 address in a URL
+    print(f"explorer: http://{host}:{cfg.port}/  (Ctrl-C stops it)")
+    server.serve_forever()
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="explore")

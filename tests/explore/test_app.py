@@ -1,24 +1,35 @@
 """The explorer's endpoints, through Flask's test client, on tiny trained checkpoints."""
 import io
+import json
+import socket
+import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from pegasus_lab.cli.explore import build_app, explore
+from pegasus_lab.cli.explore import build_app, explore, open_server
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.cli.train import train
 from tests.conftest import compose_config, smoke
 
 
-def _client(tmp_path, model, extra=()):
+def _checkpoint(tmp_path, model, extra=()) -> Path:
     cfg = compose_config("train", [*smoke(model), *extra], tmp_path)
     train(cfg)
-    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    explore_cfg = OmegaConf.create({"ckpt": str(ckpt), "num_sliders": 4, "map_points": 50,
-                                    "seed": 0, "device": "cpu", "data": {}})
-    app = build_app(explore_cfg)
+    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+
+
+def _explore_cfg(ckpt, **settings):
+    return OmegaConf.create({"ckpt": str(ckpt), "host": "127.0.0.1", "port": 8050,
+                             "num_sliders": 4, "map_points": 50, "seed": 0, "device": "cpu",
+                             "data": {}, **settings})
+
+
+def _client(tmp_path, model, extra=()):
+    app = build_app(_explore_cfg(_checkpoint(tmp_path, model, extra)))
     app.testing = True
     return app.test_client()
 
@@ -29,8 +40,15 @@ def _image(response):
 
 
 @pytest.fixture(scope="module")
-def gan(tmp_path_factory):
-    return _client(tmp_path_factory.mktemp("gan"), "study_acgan")
+def gan_ckpt(tmp_path_factory):
+    return _checkpoint(tmp_path_factory.mktemp("gan"), "study_acgan")
+
+
+@pytest.fixture(scope="module")
+def gan(gan_ckpt):
+    app = build_app(_explore_cfg(gan_ckpt))
+    app.testing = True
+    return app.test_client()
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +110,29 @@ def test_bad_map_requests_are_told_why(vae_map, query, says):
     ("num_sliders", -1, "num_sliders must be 0 or a positive integer, got -1"),
 ])
 def test_bad_settings_are_said_before_the_checkpoint_loads(tmp_path, key, value, says):
-    cfg = OmegaConf.create({"ckpt": str(tmp_path / "none.ckpt"), "host": "127.0.0.1",
-                            "port": 8050, "num_sliders": 8, "map_points": 50, "seed": 0,
-                            "device": "cpu", "data": {}, key: value})
     with pytest.raises(ConfigError, match=says):
-        explore(cfg)
+        explore(_explore_cfg(tmp_path / "none.ckpt", **{key: value}))
+
+
+def test_a_port_in_use_is_said_before_the_checkpoint_loads(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as other_program:
+        port = other_program.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot serve the explorer on 127.0.0.1:{port}: "
+                                              "Address already in use"):
+            explore(_explore_cfg(tmp_path / "none.ckpt", port=port))
+
+
+def test_the_server_serves_the_page_on_its_port(gan_ckpt):
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # a port free a moment ago
+        port = probe.getsockname()[1]
+    server = open_server(_explore_cfg(gan_ckpt, port=port))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert b"pegasus_lab explorer" in urllib.request.urlopen(base + "/", timeout=30).read()
+        info = json.load(urllib.request.urlopen(base + "/api/info", timeout=30))
+        assert info["num_sliders"] == 4
+    finally:
+        server.shutdown()
+        thread.join(timeout=30)
