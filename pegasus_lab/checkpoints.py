@@ -3,9 +3,7 @@ written atomically, checked against the model before a run resumes from them."""
 from __future__ import annotations
 
 import copy
-import os
 import pickle
-import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +14,7 @@ from lightning_utilities.core.apply_func import apply_to_collection
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from pegasus_lab.atomic import replacing
 from pegasus_lab.errors import CheckpointError
 
 CONFIG_KEY = "pegasus_config"
@@ -109,16 +108,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self._raise_failure()
 
     def _write(self, checkpoint, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with replacing(path) as tmp:
             super().save_checkpoint(checkpoint, tmp, storage_options)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     def _submit(self, what: str, fn, *args) -> None:
         if self._writer is None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid, save_image
+
+from pegasus_lab.atomic import replacing
 
 
 def grid(images_unit: torch.Tensor, nrow: int, padding: int = 2) -> torch.Tensor:
@@ -18,15 +19,8 @@ def save_png(images_unit: torch.Tensor, path: str | os.PathLike, nrow: int) -> P
     """Save [0, 1] images as one grid PNG; written beside the target then renamed, so an
     interrupted run never leaves a broken file in place of a good one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".png") as tmp:
         save_image(images_unit.detach().float().cpu(), tmp, nrow=nrow, padding=2, pad_value=1.0)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

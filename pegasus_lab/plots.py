@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from pegasus_lab.atomic import replacing
+
 COLOURS = [(30, 90, 200), (220, 90, 30), (40, 160, 70), (150, 60, 170)]
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 30, 40
 
@@ -21,8 +23,8 @@ def _canvas(size, title):
 
 def _save(img: Image.Image, path: Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    with replacing(path, suffix=path.suffix) as tmp:
+        img.save(tmp)
     return path
 
 

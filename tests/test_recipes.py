@@ -66,7 +66,7 @@ def test_each_recipe_step_composes_and_reads_what_an_earlier_step_wrote(target):
         cfg = compose_config(CONFIG_OF[program], overrides)
         if program == "pegasus-train":
             if cfg.get("pretrained_ckpt"):
-                assert cfg.pretrained_ckpt in written, f"{target}: {args} reads an unmade checkpoint"
+                assert cfg.pretrained_ckpt in written, f"{target}: {args} reads an unmade one"
             if run_dir is not None:
                 written.add(_last_checkpoint(cfg, run_dir))
         elif program == "pegasus-sample":

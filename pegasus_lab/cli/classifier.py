@@ -8,8 +8,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
-                                    report_user_errors, require_all_values)
+from pegasus_lab.atomic import write_text
+from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
+                                    ready_datamodule, report_user_errors, require_all_values)
 from pegasus_lab.errors import ConfigError, DataError, require_int
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
 from pegasus_lab.metrics.pegasus_score import accuracy, fit_linear_probe, save_probe
@@ -34,6 +35,7 @@ def _check_settings(cfg: DictConfig) -> None:
 def train_classifier(cfg: DictConfig) -> dict:
     require_all_values(cfg)
     _check_settings(cfg)
+    check_writable(cfg.pegasus.classifier, "pegasus.classifier")  # before the features
     device = pick_device(cfg.device)
     extractor = build_extractor(cfg.fid)
     train_x, train_y, classes = _features(extractor, cfg.train_data, cfg.fid, device)
@@ -47,7 +49,7 @@ def train_classifier(cfg: DictConfig) -> dict:
               "classes": classes, "num_train": len(train_y), "num_test": len(test_y),
               "feature_sha256": extractor.sha256}
     out = save_probe(probe, cfg.pegasus.classifier, **report)
-    Path(out).with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text(Path(out).with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     log.info("classifier test accuracy %.4f — saved to %s", report["test_accuracy"], out)
     print(json.dumps({k: v for k, v in report.items() if k != "classes"}))
     return report

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,26 @@ def require_all_values(cfg: DictConfig) -> None:
         example = " ".join(f"{key}=…" for key in missing)
         raise ConfigError(f"required config value(s) not set: {', '.join(missing)} "
                           f"(give them on the command line: {example})")
+
+
+def check_writable(path: str | Path, key: str) -> Path:
+    """A file the command writes when its work is done, checked before the work starts: not a
+    folder, and its nearest existing folder takes a new file. Nothing is created."""
+    path = Path(path).absolute()
+    if path.is_dir():
+        raise ConfigError(f"{key}={path} is a folder: give a file name in it")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{key}={path} cannot be written: {folder} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{key}={path} cannot be written: no new file can be made in "
+                          f"{folder} ({err.strerror or err})") from err
+    return path
 
 
 def ready_datamodule(data_cfg):

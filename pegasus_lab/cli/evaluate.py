@@ -10,9 +10,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import load_checkpoint, model_from_checkpoint
-from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
-                                    report_user_errors, require_all_values)
+from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
+                                    ready_datamodule, report_user_errors, require_all_values)
 from pegasus_lab.errors import ConfigError, require_int
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features, model_metrics
@@ -26,6 +27,7 @@ def evaluate(cfg: DictConfig) -> dict:
         raise ConfigError("nothing to evaluate: give ckpt=… or a candidate image set "
                           "(data@candidate=…)")
     _check_counts(cfg)
+    check_writable(_out(cfg), "out")  # before the measurement, which may take many minutes
     device = pick_device(cfg.device)
     started = time.perf_counter()
     # the checkpoint and the reference first: a mistyped path is said at once, before the
@@ -80,15 +82,16 @@ def _check_counts(cfg: DictConfig) -> None:
         require_int("num_samples", cfg.num_samples, 2)
 
 
-def _write(cfg: DictConfig, results: dict) -> Path:
+def _out(cfg: DictConfig) -> Path:
     if cfg.out:
-        out = Path(cfg.out)
-    elif cfg.ckpt:
-        out = Path(cfg.ckpt).resolve().parents[1] / "metrics" / f"{Path(cfg.ckpt).stem}.json"
-    else:
-        out = Path(cfg.paths.output_dir) / "metrics.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+        return Path(cfg.out)
+    if cfg.ckpt:
+        return Path(cfg.ckpt).resolve().parents[1] / "metrics" / f"{Path(cfg.ckpt).stem}.json"
+    return Path(cfg.paths.output_dir) / "metrics.json"
+
+
+def _write(cfg: DictConfig, results: dict) -> Path:
+    out = write_text(_out(cfg), json.dumps(results, indent=2) + "\n")
     if cfg.tensorboard and cfg.ckpt:
         from torch.utils.tensorboard import SummaryWriter
         step = int(load_checkpoint(cfg.ckpt).get("global_step", 0))

@@ -23,9 +23,10 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import model_from_checkpoint
-from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
-                                    report_user_errors)
+from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
+                                    ready_datamodule, report_user_errors)
 from pegasus_lab.errors import CheckpointError, ConfigError, require_int
 from pegasus_lab.figures import sampling
 from pegasus_lab.figures.memorisation import memorisation_check
@@ -135,6 +136,8 @@ def _check_counts(cfg: DictConfig) -> None:
     """Said before the checkpoint loads: a zero or negative count of the chosen mode."""
     for key in COUNTS[cfg.mode]:
         require_int(key, OmegaConf.select(cfg, key), 1, where=f"mode={cfg.mode}: ")
+    if cfg.mode == "grid" and cfg.nrow is not None:
+        require_int("nrow", cfg.nrow, 1, where="mode=grid: ")
     if cfg.mode == "critic_picks" and cfg.num_candidates < cfg.num_samples:
         raise ConfigError(f"critic_picks keeps the best num_samples={cfg.num_samples} of "
                           f"num_candidates={cfg.num_candidates}: draw at least as many")
@@ -144,9 +147,10 @@ def sample(cfg: DictConfig) -> Path:
     if cfg.mode not in MODES:
         raise ConfigError(f"unknown mode {cfg.mode!r}; valid choices: {list(MODES)}")
     _check_counts(cfg)
-    model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
     run_dir = Path(cfg.ckpt).resolve().parent.parent
     out = Path(cfg.out) if cfg.out else run_dir / "samples" / f"{cfg.mode}.png"
+    check_writable(out, "out")
+    model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
     with torch.no_grad():
         figures, report = _figures(cfg, model, stored, out)
     if cfg.mode == "grid" and cfg.nrow:
@@ -154,7 +158,7 @@ def sample(cfg: DictConfig) -> Path:
     for suffix, (images, nrow) in figures.items():
         save_png(images, out.with_name(f"{out.stem}{suffix}.png"), nrow)
     if report:
-        out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+        write_text(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
         with SummaryWriter(str(run_dir / "tensorboard")) as writer:

@@ -10,6 +10,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from pegasus_lab.atomic import write_text
 from pegasus_lab.errors import ConfigError, require_int
 from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
 
@@ -106,9 +107,7 @@ def _write_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict, seconds: 
                "global_step": trainer.global_step, "metrics": metrics,
                "fid_history": fid[0] if fid else [],
                "model": cfg.model._target_, "data": cfg.data.source._target_}
-    out = Path(cfg.paths.output_dir) / "summary.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(Path(cfg.paths.output_dir) / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 
 def _flat_hparams(cfg: DictConfig) -> dict:

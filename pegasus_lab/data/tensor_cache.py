@@ -4,12 +4,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from pegasus_lab.atomic import replacing
 from pegasus_lab.data.source import ImageSource
 from pegasus_lab.errors import DataError
 
@@ -54,15 +54,7 @@ def load_or_build(source: ImageSource, size: int, channels: int,
             log.warning("rebuilding unreadable cache %s (%s)", path, err)
     log.info("decoding %s into %s", source.describe(), path)
     tensors = build(source, size, channels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename: a killed run never leaves a half-written cache behind.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:  # a killed run never leaves a half-written cache behind
         torch.save({"images": tensors.images, "labels": tensors.labels,
                     "classes": tensors.classes, "source": source.describe()}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return tensors

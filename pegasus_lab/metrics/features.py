@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 
+from pegasus_lab.atomic import replacing
 from pegasus_lab.metrics.generated import to_device
 
 log = logging.getLogger(__name__)
@@ -64,13 +64,6 @@ def cached_features(key: str, compute: Callable[[], torch.Tensor],
         except Exception as err:  # damaged: recompute, never trust
             log.warning("recomputing unreadable feature cache %s (%s)", path, err)
     features = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         torch.save({"features": features, "key": key}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return features

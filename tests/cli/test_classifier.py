@@ -53,3 +53,14 @@ def test_bad_settings_are_said_before_any_features(tmp_path, arg, says):
                      *_synthetic("test_data", 1), arg, f"fid.weights={tmp_path / 'none.pt'}",
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
+
+
+def test_an_unwritable_classifier_path_is_said_before_any_features(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    probe = tmp_path / "a_file" / "probe.pt"
+    result = run_cli("pegasus_lab.cli.classifier", *_synthetic("train_data", 0),
+                     *_synthetic("test_data", 1), f"pegasus.classifier={probe}",
+                     f"fid.weights={tmp_path / 'none.pt'}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "a_file is a file, not a folder" in result.stderr
+    assert "make fid-weights" not in result.stderr  # said before the weights are looked for

@@ -88,6 +88,14 @@ def test_bad_counts_are_said_first(arg, says, tmp_path):
     assert result.returncode == 2 and says in result.stderr, result.stderr[-3000:]
 
 
+def test_an_unwritable_out_is_said_before_anything_loads(tmp_path):
+    result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}",
+                     f"out={tmp_path}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "is a folder: give a file name in it" in result.stderr
+    assert "checkpoint not found" not in result.stderr
+
+
 def test_nothing_to_evaluate(tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and "nothing to evaluate" in result.stderr

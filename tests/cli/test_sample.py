@@ -68,12 +68,22 @@ def test_missing_checkpoint(tmp_path):
     (["mode=class_grid", "per_class=-1"], "mode=class_grid: per_class must be"),
     (["mode=pegasus", "blend.top_k=0"], "mode=pegasus: blend.top_k must be"),
     (["mode=critic_picks", "num_samples=64", "num_candidates=10"], "draw at least as many"),
+    (["nrow=-3"], "mode=grid: nrow must be a positive integer, got -3"),
 ])
 def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
     # the checkpoint does not exist: the count is checked first
     result = run_cli("pegasus_lab.cli.sample", f"ckpt={tmp_path / 'none.ckpt'}", *args,
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unwritable_out_is_said_before_the_checkpoint_loads(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={tmp_path / 'none.ckpt'}",
+                     f"out={tmp_path / 'a_file' / 'grid.png'}", f"paths.log_dir={tmp_path}",
+                     cwd=ROOT)
+    assert result.returncode == 2 and "a_file is a file, not a folder" in result.stderr
     assert "Traceback" not in result.stderr
 
 

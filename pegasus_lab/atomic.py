@@ -1,0 +1,32 @@
+"""Files written beside their target and renamed over it (a rename within one folder is
+atomic): a run killed mid-write leaves the previous file, or none, never a half-written one."""
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """A new, hidden file beside `path` (its folder made) for the block to write; it replaces
+    `path` when the block ends and is removed when the block raises. It is created as any new
+    file here is (0666 less the umask), so what it replaces is as readable as a plain write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

@@ -1,0 +1,36 @@
+"""What the entry points share: an output path checked before the work that ends in it."""
+import os
+
+import pytest
+
+from pegasus_lab.cli.common import check_writable
+from pegasus_lab.errors import ConfigError
+
+
+def test_a_path_in_folders_not_yet_made_is_fine_and_nothing_is_created(tmp_path):
+    out = tmp_path / "new" / "deeper" / "fid.json"
+    assert check_writable(out, "out") == out
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_is_not_a_file_name(tmp_path):
+    with pytest.raises(ConfigError, match=r"out=.* is a folder: give a file name in it"):
+        check_writable(tmp_path, "out")
+
+
+def test_a_file_in_the_way_of_the_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ConfigError, match=r"notes.txt is a file, not a folder"):
+        check_writable(tmp_path / "notes.txt" / "figures" / "grid.png", "out")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root writes into read-only folders")
+def test_a_folder_that_takes_no_new_file(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        with pytest.raises(ConfigError, match="no new file can be made in"):
+            check_writable(locked / "grid.png", "out")
+    finally:
+        locked.chmod(0o700)
