@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pegasus_lab.data.source import ImageSource
+from pegasus_lab.data.source import ImageSource, download_failed
 from pegasus_lab.errors import DataError
 
 SPLITS = {"train": (0,), "valid": (1,), "test": (2,), "all": (0, 1, 2)}
@@ -34,7 +34,7 @@ class CelebaSource(ImageSource):
             try:
                 CelebA(str(self.root), split="all", target_type="attr", download=True)
             except Exception as err:
-                raise DataError(f"CelebA download into {self.folder} failed: {err}") from err
+                raise download_failed("CelebA", self.folder, err) from err
 
     def _load(self) -> None:
         attrs, parts = self.folder / "list_attr_celeba.txt", self.folder / "list_eval_partition.txt"

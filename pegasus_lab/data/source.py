@@ -19,6 +19,13 @@ from pegasus_lab.errors import DataError
 UNLABELLED = -1
 
 
+def download_failed(name: str, where, err: Exception) -> DataError:
+    """One message for every source whose download failed: what, where to, why, and the
+    offline way round it."""
+    return DataError(f"{name} download into {where} failed: {err}. Offline, place the files "
+                     "there and set data.download=false")
+
+
 class ImageSource:
     """Base class. Subclasses implement `_load` (fill `_classes`, `_labels`) and `image`."""
 

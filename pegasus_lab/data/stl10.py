@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pegasus_lab.data.source import UNLABELLED, ImageSource
+from pegasus_lab.data.source import UNLABELLED, ImageSource, download_failed
 from pegasus_lab.errors import DataError
 
 SIDE = 96
@@ -56,7 +56,7 @@ class Stl10Source(ImageSource):
             try:
                 STL10(str(self.root), split="train+unlabeled", download=True)
             except Exception as err:  # network errors come in many types
-                raise DataError(f"STL-10 download into {self.folder} failed: {err}") from err
+                raise download_failed("STL-10", self.folder, err) from err
 
     def _load(self) -> None:
         missing = self._missing()

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pegasus_lab.data.source import ImageSource
+from pegasus_lab.data.source import ImageSource, download_failed
 from pegasus_lab.errors import DataError
 
 SPLITS = {"train": (True,), "test": (False,), "both": (True, False)}
@@ -40,9 +40,7 @@ class _TorchvisionSource(ImageSource):
             try:
                 self._dataset(train, download=True)
             except Exception as err:  # URLError, socket errors, checksum errors…
-                raise DataError(f"{self.dataset_name} download into {self.root} failed: {err}. "
-                                "Offline, place the files there and set data.download=false"
-                                ) from err
+                raise download_failed(self.dataset_name, self.root, err) from err
 
     def _load(self) -> None:
         data, labels, classes = [], [], None

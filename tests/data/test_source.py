@@ -1,6 +1,10 @@
+import importlib
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
+import torchvision.datasets
 
 from pegasus_lab.data.folder import ImageFolderSource
 from pegasus_lab.data.source import ClassFilter, ConcatSource
@@ -68,3 +72,28 @@ def test_concat_leaves_out_an_optional_missing_part(tmp_path):
 def test_concat_rejects_unknown_optional_name():
     with pytest.raises(DataError, match="unknown part"):
         ConcatSource({"a": SyntheticSource()}, optional=["b"])
+
+
+def _unreachable(*args, **kwargs):
+    raise ConnectionError("Name or service not known")
+
+
+@pytest.mark.parametrize("source,dataset,says", [
+    ("torchvision_sources.Cifar10Source", "CIFAR10", "CIFAR-10 download into"),
+    ("torchvision_sources.MnistSource", "MNIST", "MNIST download into"),
+    ("stl10.Stl10Source", "STL10", "STL-10 download into"),
+    ("celeba.CelebaSource", "CelebA", "CelebA download into"),
+])
+def test_a_failed_download_names_the_place_and_the_offline_way(tmp_path, monkeypatch, source,
+                                                               dataset, says):
+    monkeypatch.setattr(torchvision.datasets, dataset, _unreachable)
+    module, name = source.rsplit(".", 1)
+    src = getattr(importlib.import_module(f"pegasus_lab.data.{module}"), name)(str(tmp_path))
+    with pytest.raises(DataError, match=f"{says} .*{tmp_path}.* failed: Name or service not "
+                                        "known. Offline, place the files there and set "
+                                        "data.download=false"):
+        src.prepare(download=True)
+
+
+def test_celeba_downloads_have_what_torchvision_needs_for_google_drive():
+    assert importlib.util.find_spec("gdown") is not None, "torchvision's CelebA needs gdown"
