@@ -8,13 +8,13 @@ from pegasus_lab.data.char74k import Char74kSource
 from pegasus_lab.errors import DataError
 
 
-def write_char74k(root, samples=(1, 11, 37, 62), per_class=2):
+def write_char74k(root, samples=(1, 11, 37, 62), per_class=2, folder="Fnt"):
     for k in samples:
-        folder = root / "English" / "Fnt" / f"Sample{k:03d}"
-        folder.mkdir(parents=True)
+        folder_k = root / "English" / folder / f"Sample{k:03d}"
+        folder_k.mkdir(parents=True)
         for i in range(per_class):
             Image.fromarray(np.full((128, 128), 40 * i + k, dtype=np.uint8)).save(
-                folder / f"img{k:03d}-{i + 1:05d}.png")
+                folder_k / f"img{k:03d}-{i + 1:05d}.png")
 
 
 def test_char74k_names_classes_by_their_character(tmp_path):
@@ -29,11 +29,31 @@ def test_char74k_names_classes_by_their_character(tmp_path):
 def test_char74k_missing_and_odd_folders(tmp_path):
     with pytest.raises(DataError, match="Char74K not found"):
         len(Char74kSource(tmp_path))
+    with pytest.raises(DataError, match=r"Char74K not found.*unpack EnglishHnd.tgz"):
+        Char74kSource(tmp_path, subset="Hnd").describe()  # the data module's cache key
     write_char74k(tmp_path, samples=(1,))
     (tmp_path / "English" / "Fnt" / "Extra").mkdir()
     Image.new("L", (8, 8)).save(tmp_path / "English" / "Fnt" / "Extra" / "x.png")
     with pytest.raises(DataError, match="unexpected Char74K class folder"):
         len(Char74kSource(tmp_path))
+
+
+@pytest.mark.parametrize("subset,folder,beside", [
+    ("Hnd", "Hnd/Img", ["Hnd/Trj/Sample001"]),  # EnglishHnd.tgz: strokes beside the images
+    ("Img", "Img/GoodImg/Bmp", ["Img/GoodImg/Msk/Sample001", "Img/BadImag/Bmp/Sample001"]),
+])
+def test_char74k_hand_drawn_and_photographed_subsets_in_their_archives_layout(
+        tmp_path, subset, folder, beside):
+    write_char74k(tmp_path, samples=(2, 12), folder=folder)
+    for extra in beside:  # what the archive holds that is not this subset's sample images
+        write_char74k(tmp_path, samples=(1,), folder=extra.rsplit("/", 1)[0])
+    src = Char74kSource(tmp_path, subset=subset)
+    assert src.classes == ["1", "B"] and len(src) == 4
+
+
+def test_char74k_unknown_subset(tmp_path):
+    with pytest.raises(DataError, match=r"unknown Char74K subset 'Bad'; valid choices"):
+        Char74kSource(tmp_path, subset="Bad")
 
 
 def write_celeba(root, n=6):
