@@ -12,8 +12,6 @@ from pegasus_lab.data.folder import ImageFolderSource
 from pegasus_lab.errors import DataError
 
 CHARACTERS = string.digits + string.ascii_uppercase + string.ascii_lowercase
-
-
 # each subset's sample folders, under <root>/English
 SUBSETS = {"Fnt": "Fnt", "Hnd": "Hnd/Img", "Img": "Img/GoodImg/Bmp"}
 
