@@ -16,7 +16,8 @@ from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device
                                     ready_datamodule, report_user_errors, require_all_values)
 from pegasus_lab.errors import ConfigError, require_int
 from pegasus_lab.metrics import distances
-from pegasus_lab.metrics.evaluation import build_extractor, dataset_features, model_metrics
+from pegasus_lab.metrics.evaluation import (build_extractor, dataset_features, manifold_metrics,
+                                            model_metrics)
 from pegasus_lab.metrics.features import uint8_batches
 from pegasus_lab.metrics.inception_score import inception_score_metric
 
@@ -48,7 +49,8 @@ def evaluate(cfg: DictConfig) -> dict:
     if model is not None:
         results = model_metrics(model, extractor, real, real_labels, reference.classes,
                                 cfg.num_samples, batch, cfg.seed, cfg.kid_subset_size,
-                                cfg.kid_subsets, cfg.per_class, inception)
+                                cfg.kid_subsets, cfg.per_class, inception,
+                                manifold=cfg.manifold)
     else:
         candidate = ready_datamodule(cfg.candidate)
         fake, _ = dataset_features(extractor, candidate, batch, cfg.fid.cache_dir, device)
@@ -58,6 +60,9 @@ def evaluate(cfg: DictConfig) -> dict:
         results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used,
                        num_real=len(real), num_generated=len(fake),
                        candidate=candidate.source.describe())
+        if cfg.manifold.num_samples:
+            results.update(manifold_metrics(real, fake, cfg.manifold.k, cfg.manifold.num_samples,
+                                            cfg.seed, device))
         if inception is not None:
             # the candidate set's own Inception Score (real CIFAR-10: 11.24 ± 0.12 in Salimans
             # et al. 2016), from its images: the features cached for FID have no logits
@@ -75,9 +80,12 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 def _check_counts(cfg: DictConfig) -> None:
-    """Said before anything loads: FID's covariance needs two samples, KID a subset."""
+    """Said before anything loads: FID's covariance needs two samples, KID a subset, the
+    manifold metrics a neighbour count."""
     require_int("kid_subset_size", cfg.kid_subset_size, 1)
     require_int("kid_subsets", cfg.kid_subsets, 1)
+    require_int("manifold.k", cfg.manifold.k, 1)
+    require_int("manifold.num_samples", cfg.manifold.num_samples, 0)
     if cfg.ckpt:
         require_int("num_samples", cfg.num_samples, 2)
 

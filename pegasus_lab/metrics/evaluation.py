@@ -1,5 +1,6 @@
 """Putting the pieces together: real-set features (cached), generated-set features, and the
-numbers: FID, KID, per-class FID for conditional models, the Inception Score when available."""
+numbers: FID, KID, per-class FID for conditional models, the Inception Score when available,
+k-NN precision, recall, density and coverage."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -10,6 +11,9 @@ from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.features import cached_features, extract, uint8_batches
 from pegasus_lab.metrics.generated import generated_uint8
 from pegasus_lab.metrics.inception import InceptionFeatures
+from pegasus_lab.metrics.manifold import precision_recall_density_coverage, subsample
+
+MANIFOLD_KEYS = ("precision", "recall", "density", "coverage")
 
 
 def build_extractor(fid_cfg: Mapping) -> InceptionFeatures:
@@ -30,6 +34,19 @@ def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device
     return feats, labels
 
 
+def manifold_metrics(real: torch.Tensor, fake: torch.Tensor, k: int, num_samples: int,
+                     seed: int = 0, device: torch.device | str = "cpu") -> dict:
+    """Precision, recall, density and coverage (`manifold.py`) on at most `num_samples` of
+    each set, drawn with `seed`; None with the reason where a set is too small for k."""
+    real, fake = subsample(real, num_samples, seed), subsample(fake, num_samples, seed + 1)
+    try:
+        values = precision_recall_density_coverage(real, fake, k, device)
+    except ValueError as err:
+        return {**dict.fromkeys(MANIFOLD_KEYS), "manifold_unavailable": str(err)}
+    return {**values, "manifold_k": k, "manifold_num_real": len(real),
+            "manifold_num_generated": len(fake)}
+
+
 def _tee(batches: Iterator[torch.Tensor], metric) -> Iterator[torch.Tensor]:
     for b in batches:
         metric.update(b)
@@ -40,11 +57,14 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
                   classes: list[str], num_samples: int, batch_size: int = 200, seed: int = 0,
                   kid_subset_size: int = 1000, kid_subsets: int = 100,
                   per_class: bool = True, inception=None,
-                  with_kid: bool = True, reference: distances.Reference | None = None) -> dict:
+                  with_kid: bool = True, reference: distances.Reference | None = None,
+                  manifold: Mapping | None = None) -> dict:
     """FID/KID of `num_samples` generated images against `real` features (the statistics
     computed on the model's device); their Inception Score too with `inception`
     (`inception_score.inception_score_metric`'s answer). `reference`: `real`'s statistics
-    (`distances.Reference.of(real)`), kept by a caller that measures against `real` again."""
+    (`distances.Reference.of(real)`), kept by a caller that measures against `real` again.
+    `manifold`: {k, num_samples} for precision, recall, density and coverage (num_samples 0:
+    none)."""
     device = model.device
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     labels = (torch.arange(num_samples) % num_classes) if num_classes else None
@@ -63,6 +83,9 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
         results.update(kid_mean=kid_mean, kid_std=kid_std, kid_subset_size=used)
     if inception is not None:
         results.update(inception.fields())
+    if manifold and manifold["num_samples"]:
+        results.update(manifold_metrics(real, fake, manifold["k"], manifold["num_samples"],
+                                        seed, device))
     if num_classes and per_class:
         results["fid_per_class"] = {}
         for k, name in enumerate(classes[:num_classes]):

@@ -37,6 +37,10 @@ def test_checkpoint_metrics_json_next_to_it(ckpt, tmp_path, tiny_fid_weights,
     assert metrics["feature_extractor"]["sha256"] == tiny_fid_weights[1]
     # the Inception Score of the 40 samples, from the network with logits named
     assert metrics["inception_score"] >= 1.0 and metrics["inception_score_std"] >= 0.0
+    # k-NN manifold metrics on all 96 real and 40 generated features
+    assert metrics["manifold_k"] == 5 and metrics["manifold_num_generated"] == 40
+    assert all(0 <= metrics[m] <= 1 for m in ("precision", "recall", "coverage"))
+    assert metrics["density"] >= 0
     events = list((ckpt.parents[1] / "tensorboard").glob("events.*"))
     assert events
 
@@ -53,6 +57,7 @@ def test_real_against_real_through_the_same_path(tmp_path, tiny_fid_weights):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert abs(metrics["fid"]) < 1e-6  # the same images
+    assert metrics["precision"] == metrics["recall"] == metrics["coverage"] == 1.0
     assert metrics["inception_score"] is None
     assert metrics["inception_score_unavailable"].startswith("Inception Score unavailable: ")
     # the real-image features were cached for the next evaluation
@@ -81,6 +86,8 @@ def test_missing_checkpoint_is_said_before_the_networks_load(tmp_path):
     ("num_samples=1", "num_samples must be an integer of at least 2, got 1"),
     ("kid_subsets=0", "kid_subsets must be a positive integer, got 0"),
     ("kid_subset_size=-5", "kid_subset_size must be a positive integer, got -5"),
+    ("manifold.k=0", "manifold.k must be a positive integer, got 0"),
+    ("manifold.num_samples=-1", "manifold.num_samples must be 0 or a positive integer, got -1"),
 ])
 def test_bad_counts_are_said_first(arg, says, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}", arg,

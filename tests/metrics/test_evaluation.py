@@ -6,7 +6,7 @@ import torch
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.synthetic import SyntheticSource
 from pegasus_lab.metrics import distances
-from pegasus_lab.metrics.evaluation import dataset_features, model_metrics
+from pegasus_lab.metrics.evaluation import dataset_features, manifold_metrics, model_metrics
 from pegasus_lab.metrics.generated import generated_uint8
 from pegasus_lab.metrics.inception_score import inception_score_metric
 from pegasus_lab.metrics.inception import InceptionFeatures
@@ -129,3 +129,14 @@ def test_samples_on_a_gpu_are_the_cpus_and_drawn_without_host_syncs():
         torch.cuda.set_sync_debug_mode(0)
     got = torch.cat(batches).cpu()
     assert (got.int() - expected.int()).abs().max() <= 1  # rounding at the .5 boundaries
+
+
+def test_manifold_metrics_subsample_and_say_why_when_a_set_is_too_small():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(300, 8, generator=g), torch.randn(200, 8, generator=g)
+    m = manifold_metrics(real, fake, k=3, num_samples=100, seed=1)
+    assert m["manifold_num_real"] == m["manifold_num_generated"] == 100
+    assert m == manifold_metrics(real, fake, k=3, num_samples=100, seed=1)  # seeded
+    small = manifold_metrics(real, fake[:3], k=3, num_samples=100)
+    assert small["precision"] is None and small["coverage"] is None
+    assert "more than 3 features in each set" in small["manifold_unavailable"]
