@@ -3,7 +3,9 @@ training set's (cached) Inception features, logged as the `metrics/fid` curve (a
 `metrics/kid`, unless `kid` is false); the (step, FID) history also lands in the run's
 summary.json. The training set's FID statistics are computed at the first point and kept for
 the others. KID's 20 subsets of 1000 cost the same at every point whatever the sample count
-(5–6 s on a 2-core CPU, about twice the FID of 10k samples there): `kid: false` saves them."""
+(5–6 s on a 2-core CPU, about twice the FID of 10k samples there): `kid: false` saves them.
+With `manifold` ({k, num_samples}) each point also logs k-NN precision, recall, density and
+coverage (`metrics/precision` …), kept in summary.json's manifold_history."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +16,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from pegasus_lab.metrics import distances
-from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
+from pegasus_lab.metrics.evaluation import (MANIFOLD_KEYS, build_extractor, dataset_features,
+                                            manifold_metrics)
 from pegasus_lab.metrics.features import extract
 from pegasus_lab.metrics.generated import generated_uint8
 
@@ -24,8 +27,10 @@ log = logging.getLogger(__name__)
 class FIDCurve(Callback):
     def __init__(self, fid: Mapping, every_n_steps: int | None = 5000,
                  num_samples: int = 10_000, seed: int = 0, at_end: bool = True,
-                 every_n_epochs: int | None = None, kid: bool = True) -> None:
+                 every_n_epochs: int | None = None, kid: bool = True,
+                 manifold: Mapping | None = None) -> None:
         self.fid_cfg = dict(fid)
+        self.manifold = dict(manifold) if manifold else None
         self.every_n_steps, self.num_samples = every_n_steps, int(num_samples)
         self.every_n_epochs = every_n_epochs
         self.seed, self.at_end, self.kid = seed, at_end, kid
@@ -34,6 +39,7 @@ class FIDCurve(Callback):
         self.reference: distances.Reference | None = None  # the real set's, from the first point
         self._last_step = -1
         self.history: list[tuple[int, float]] = []
+        self.manifold_history: list[tuple[int, dict]] = []
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # Load (and check) the weights before training, not hours into it.
@@ -85,6 +91,12 @@ class FIDCurve(Callback):
         if self.kid:
             metrics["metrics/kid"] = distances.kid(self.real, fake, subsets=20,
                                                    device=pl_module.device)[0]
+        if self.manifold:
+            values = manifold_metrics(self.real, fake, self.manifold["k"],
+                                      self.manifold["num_samples"], self.seed, pl_module.device)
+            values = {name: values[name] for name in MANIFOLD_KEYS}
+            metrics.update({f"metrics/{name}": v for name, v in values.items() if v is not None})
+            self.manifold_history.append((step, values))
         self.history.append((step, fid))
         log.info("step %d: FID %.3f (%d samples)", step, fid, len(fake))
         for lg in trainer.loggers:

@@ -102,10 +102,11 @@ def resume_path(cfg: DictConfig) -> str | None:
 def _write_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict, seconds: float) -> None:
     """<run>/summary.json: what a comparison table needs without reading TensorBoard logs."""
     from pegasus_lab.callbacks.fid_curve import FIDCurve
-    fid = [c.history for c in trainer.callbacks if isinstance(c, FIDCurve)]
+    curves = [c for c in trainer.callbacks if isinstance(c, FIDCurve)]
     summary = {"wall_seconds": round(seconds, 2), "epochs": trainer.current_epoch,
                "global_step": trainer.global_step, "metrics": metrics,
-               "fid_history": fid[0] if fid else [],
+               "fid_history": curves[0].history if curves else [],
+               "manifold_history": curves[0].manifold_history if curves else [],
                "model": cfg.model._target_, "data": cfg.data.source._target_}
     write_text(Path(cfg.paths.output_dir) / "summary.json", json.dumps(summary, indent=2) + "\n")
 

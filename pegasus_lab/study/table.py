@@ -10,8 +10,9 @@ from pathlib import Path
 import yaml
 from PIL import Image, ImageDraw
 
-COLUMNS = ["dataset", "model", "fid", "fid_stability", "wall_seconds", "epochs", "steps",
-           "status"]
+MANIFOLD = ["precision", "recall", "density", "coverage"]
+COLUMNS = ["dataset", "model", "fid", "fid_stability", *MANIFOLD, "wall_seconds", "epochs",
+           "steps", "status"]
 
 
 def _choice(overrides: list[str], key: str) -> str:
@@ -30,7 +31,8 @@ def collect(sweep_dir: Path, stability_epochs: int = 5) -> list[dict]:
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
         row = {"dataset": _choice(overrides, "paper4_data"), "model": _choice(overrides, "model"),
                "job": str(job), "fid": None, "fid_stability": None, "wall_seconds": None,
-               "epochs": None, "steps": None, "status": "failed (no summary.json)"}
+               "epochs": None, "steps": None, "status": "failed (no summary.json)",
+               **dict.fromkeys(MANIFOLD)}
         summary_path = job / "summary.json"
         if summary_path.exists():
             summary = json.loads(summary_path.read_text())
@@ -40,8 +42,14 @@ def collect(sweep_dir: Path, stability_epochs: int = 5) -> list[dict]:
                        steps=summary["global_step"], status="ok",
                        fid=round(fids[-1], 3) if fids else None,
                        fid_stability=round(statistics.pstdev(last), 3) if len(last) > 1 else None)
+            manifold = summary.get("manifold_history") or [[None, {}]]
+            row.update({name: _rounded(manifold[-1][1].get(name)) for name in MANIFOLD})
         rows.append(row)
     return rows
+
+
+def _rounded(value):
+    return None if value is None else round(value, 3)
 
 
 def _fmt(value) -> str:
@@ -53,7 +61,10 @@ def write_tables(rows: list[dict], out_dir: Path, notes: list[str]) -> tuple[Pat
     md, csv_path = out_dir / "study.md", out_dir / "study.csv"
     lines = ["# Paper-4 study: GANs vs VAEs", "",
              "FID: of the last evaluation; stability: standard deviation of FID over the last "
-             "epochs (lower is steadier); n/a where FID was not measured.", "",
+             "epochs (lower is steadier); precision, recall, density, coverage: the k-NN "
+             "manifold metrics of the last evaluation's samples (precision: how many look "
+             "real, recall and coverage: how much of the real variety they reach); n/a where "
+             "not measured.", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
     if notes:

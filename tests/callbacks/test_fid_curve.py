@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -51,3 +52,20 @@ def test_missing_weights_stop_the_run_before_training(tmp_path):
     with pytest.raises(CheckpointError, match="make fid-weights"):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_manifold_metrics_follow_the_curve_into_the_summary(tmp_path, tiny_fid_weights):
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=3",
+                                   "callbacks.fid_curve.num_samples=24",
+                                   "callbacks.fid_curve.kid=false",
+                                   "callbacks.fid_curve.manifold={k:3,num_samples:20}",
+                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    train(cfg)
+    events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"))
+    events.Reload()
+    for name in ("precision", "recall", "density", "coverage"):
+        assert [e.step for e in events.Scalars(f"metrics/{name}")] == [3, 6], name
+    summary = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert [step for step, _ in summary["manifold_history"]] == [3, 6]
+    last = summary["manifold_history"][-1][1]
+    assert all(0 <= last[m] <= 1 for m in ("precision", "recall", "coverage"))

@@ -1,0 +1,41 @@
+"""The study's table from job folders as a multirun leaves them: FID, its stability and the
+manifold metrics of the last evaluation; n/a for what a job did not measure or a failed job."""
+import csv
+import json
+
+import yaml
+
+from pegasus_lab.study.table import collect, write_tables
+
+
+def _job(sweep, number, model, summary):
+    job = sweep / str(number)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(
+        yaml.safe_dump([f"model={model}", "+paper4_data=mnist"]))
+    if summary is not None:
+        (job / "summary.json").write_text(json.dumps(summary))
+
+
+def test_the_last_evaluation_makes_the_row(tmp_path):
+    base = {"wall_seconds": 12.5, "epochs": 3, "global_step": 30}
+    _job(tmp_path, 0, "study_gan", {
+        **base, "fid_history": [[10, 30.0], [20, 20.0], [30, 22.0]],
+        "manifold_history": [[10, {"precision": 0.5, "recall": 0.1, "density": 0.4,
+                                   "coverage": 0.2}],
+                             [30, {"precision": 0.81234, "recall": 0.2, "density": 1.05,
+                                   "coverage": 0.3}]]})
+    _job(tmp_path, 1, "study_vae", {**base, "fid_history": []})  # FID not measured
+    _job(tmp_path, 2, "study_wgan", None)                         # the job failed
+    gan, vae, wgan = collect(tmp_path, stability_epochs=2)
+    assert gan["fid"] == 22.0 and gan["fid_stability"] == 1.0
+    assert (gan["precision"], gan["recall"], gan["density"], gan["coverage"]) == (
+        0.812, 0.2, 1.05, 0.3)
+    assert vae["status"] == "ok" and vae["fid"] is None and vae["precision"] is None
+    assert wgan["status"].startswith("failed") and wgan["recall"] is None
+    md, csv_path = write_tables([gan, vae, wgan], tmp_path, ["a note"])
+    table = md.read_text()
+    assert "| mnist | study_gan | 22.0 | 1.0 | 0.812 | 0.2 | 1.05 | 0.3 |" in table
+    assert "| mnist | study_vae | n/a | n/a | n/a | n/a | n/a | n/a |" in table
+    rows = list(csv.DictReader(open(csv_path)))
+    assert rows[0]["coverage"] == "0.3" and rows[1]["coverage"] == ""
