@@ -252,9 +252,18 @@ def time_fid(args, model) -> dict:
     distances.fid(real, fake, device=model.device)
     synchronize(model.device)
     statistics = time.perf_counter() - start
+    # pegasus-evaluate's k-NN precision, recall, density and coverage on its default 10k
+    # features of each set (k 5)
+    from pegasus_lab.metrics.manifold import precision_recall_density_coverage
+    count = min(num, 10_000)
+    start = time.perf_counter()
+    precision_recall_density_coverage(real[:count], fake[:count], 5, device=model.device)
+    synchronize(model.device)
+    manifold = time.perf_counter() - start
     return {"seconds": seconds, "samples": num, "images_per_s": num / seconds,
             "statistics_seconds": statistics, "precision": args.fid_precision,
-            "fid_against_noise": out["fid"]}
+            "fid_against_noise": out["fid"], "manifold_seconds": manifold,
+            "manifold_samples": count}
 
 
 def report(name: str, result: dict) -> dict:
@@ -361,6 +370,9 @@ def table(results: dict) -> str:
         if "statistics_seconds" in fid:
             rows.append(_row("  of which statistics and square root", fid["statistics_seconds"],
                              "s"))
+        if "manifold_seconds" in fid:
+            rows.append(_row(f"k-NN precision/recall/density/coverage, {fid['manifold_samples']}"
+                             " of each", fid["manifold_seconds"], "s"))
     elif fid:
         rows.append(["FID", fid["skipped"], "", "", "", "", ""])
     if "skipped" in ys:

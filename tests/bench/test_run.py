@@ -34,6 +34,7 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights, capsys):
     assert results["optimizers"]["steps_per_iteration"] == 6  # 5 critic steps, 1 generator
     assert results["fid"]["samples"] == 24 and results["fid"]["images_per_s"] > 0
     assert results["fid"]["statistics_seconds"] > 0
+    assert results["fid"]["manifold_seconds"] > 0 and results["fid"]["manifold_samples"] == 24
     assert "skipped" in results["yardstick"]
     assert results["paper2"]["host_syncs"] is None  # counted on CUDA only
     # printed as measured, in ROWS' order: FID straight after the paper-2 run it samples, so
