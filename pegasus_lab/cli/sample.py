@@ -149,6 +149,9 @@ def sample(cfg: DictConfig) -> Path:
     _check_counts(cfg)
     run_dir = Path(cfg.ckpt).resolve().parent.parent
     out = Path(cfg.out) if cfg.out else run_dir / "samples" / f"{cfg.mode}.png"
+    if out.suffix.lower() != ".png":  # the figures are PNGs, whatever the name says
+        raise ConfigError(f"out={out} must name a .png file (figures beside it: "
+                          f"{out.stem}_….png, numbers: {out.stem}.json)")
     check_writable(out, "out")
     model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
     with torch.no_grad():

@@ -78,13 +78,16 @@ def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_an_unwritable_out_is_said_before_the_checkpoint_loads(tmp_path):
+def test_an_unwritable_or_non_png_out_is_said_before_the_checkpoint_loads(tmp_path):
     (tmp_path / "a_file").write_text("x")
     result = run_cli("pegasus_lab.cli.sample", f"ckpt={tmp_path / 'none.ckpt'}",
                      f"out={tmp_path / 'a_file' / 'grid.png'}", f"paths.log_dir={tmp_path}",
                      cwd=ROOT)
     assert result.returncode == 2 and "a_file is a file, not a folder" in result.stderr
     assert "Traceback" not in result.stderr
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={tmp_path / 'none.ckpt'}",
+                     f"out={tmp_path / 'grid.jpg'}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2 and "grid.jpg must name a .png file" in result.stderr
 
 
 @pytest.mark.parametrize("device,says", [("gpu", "unknown device 'gpu'"),
