@@ -5,7 +5,8 @@ summary.json. The training set's FID statistics are computed at the first point 
 the others. KID's 20 subsets of 1000 cost the same at every point whatever the sample count
 (5–6 s on a 2-core CPU, about twice the FID of 10k samples there): `kid: false` saves them.
 With `manifold` ({k, num_samples}) each point also logs k-NN precision, recall, density and
-coverage (`metrics/precision` …), kept in summary.json's manifold_history."""
+coverage (`metrics/precision` …), kept in summary.json's manifold_history. The histories
+travel in the checkpoints, so a resumed run's summary holds the points from before it too."""
 from __future__ import annotations
 
 import logging
@@ -40,6 +41,18 @@ class FIDCurve(Callback):
         self._last_step = -1
         self.history: list[tuple[int, float]] = []
         self.manifold_history: list[tuple[int, dict]] = []
+
+    def state_dict(self) -> dict:
+        return {"history": [list(point) for point in self.history],
+                "manifold_history": [[step, dict(values)]
+                                     for step, values in self.manifold_history],
+                "last_step": self._last_step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = [(int(step), float(fid)) for step, fid in state.get("history", [])]
+        self.manifold_history = [(int(step), dict(values))
+                                 for step, values in state.get("manifold_history", [])]
+        self._last_step = int(state.get("last_step", -1))
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # Load (and check) the weights before training, not hours into it.

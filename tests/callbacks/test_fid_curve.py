@@ -69,3 +69,20 @@ def test_manifold_metrics_follow_the_curve_into_the_summary(tmp_path, tiny_fid_w
     assert [step for step, _ in summary["manifold_history"]] == [3, 6]
     last = summary["manifold_history"][-1][1]
     assert all(0 <= last[m] <= 1 for m in ("precision", "recall", "coverage"))
+
+
+def test_a_resumed_run_keeps_the_points_from_before_it(tmp_path, tiny_fid_weights):
+    curve = ["callbacks=fid", "callbacks.fid_curve.every_n_steps=2",
+             "callbacks.fid_curve.num_samples=24", "callbacks.fid_curve.kid=false",
+             "callbacks.fid_curve.manifold={k:3,num_samples:20}",
+             *fid_overrides(tiny_fid_weights)]
+    first = compose_config("train", [*SMOKE, *curve, "trainer.max_epochs=1"], tmp_path)
+    train(first)  # 3 steps: points at 2 and at the end (3)
+    run = Path(first.paths.output_dir)
+    resumed = compose_config("train", [*SMOKE, *curve, "trainer.max_epochs=2",
+                                       f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"],
+                             tmp_path)
+    train(resumed)  # steps 4 to 6: points at 4 and 6
+    summary = json.loads((run / "summary.json").read_text())
+    assert [step for step, _ in summary["fid_history"]] == [2, 3, 4, 6]
+    assert [step for step, _ in summary["manifold_history"]] == [2, 3, 4, 6]
