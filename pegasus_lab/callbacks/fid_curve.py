@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from pegasus_lab.errors import require_int
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import (MANIFOLD_KEYS, build_extractor, dataset_features,
                                             manifold_metrics)
@@ -32,6 +33,9 @@ class FIDCurve(Callback):
                  manifold: Mapping | None = None) -> None:
         self.fid_cfg = dict(fid)
         self.manifold = dict(manifold) if manifold else None
+        if self.manifold:  # said when the run is built, not at the first point
+            require_int("fid_curve.manifold.k", self.manifold.get("k"), 1)
+            require_int("fid_curve.manifold.num_samples", self.manifold.get("num_samples"), 1)
         self.every_n_steps, self.num_samples = every_n_steps, int(num_samples)
         self.every_n_epochs = every_n_epochs
         self.seed, self.at_end, self.kid = seed, at_end, kid
@@ -107,6 +111,8 @@ class FIDCurve(Callback):
         if self.manifold:
             values = manifold_metrics(self.real, fake, self.manifold["k"],
                                       self.manifold["num_samples"], self.seed, pl_module.device)
+            if "manifold_unavailable" in values:
+                log.warning("step %d: %s", step, values["manifold_unavailable"])
             values = {name: values[name] for name in MANIFOLD_KEYS}
             metrics.update({f"metrics/{name}": v for name, v in values.items() if v is not None})
             self.manifold_history.append((step, values))

@@ -1,9 +1,11 @@
 import json
 from pathlib import Path
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pegasus_lab.cli.train import train
+from pegasus_lab.errors import ConfigError, find_user_error
 from pegasus_lab.metrics import distances
 from tests.conftest import SMOKE, compose_config, fid_overrides
 
@@ -86,3 +88,14 @@ def test_a_resumed_run_keeps_the_points_from_before_it(tmp_path, tiny_fid_weight
     summary = json.loads((run / "summary.json").read_text())
     assert [step for step, _ in summary["fid_history"]] == [2, 3, 4, 6]
     assert [step for step, _ in summary["manifold_history"]] == [2, 3, 4, 6]
+
+
+def test_bad_manifold_settings_are_said_when_the_run_is_built(tmp_path, tiny_fid_weights):
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid",
+                                   "callbacks.fid_curve.manifold={k:0,num_samples:20}",
+                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    with pytest.raises(Exception) as caught:
+        train(cfg)
+    assert isinstance(find_user_error(caught.value), ConfigError)
+    assert "fid_curve.manifold.k must be a positive integer, got 0" in str(caught.value)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
