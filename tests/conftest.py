@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,41 @@ SMOKE = [*SMOKE_DATA, *TINY_VAE]
 def smoke(model: str) -> list[str]:
     """Overrides for a seconds-long CPU run of `model` on synthetic data."""
     return [f"model={model}", *SMOKE_DATA, *TINY[model]]
+
+
+# the config each console script composes
+ENTRY_CONFIGS = {"pegasus-train": "train", "pegasus-sample": "sample",
+                 "pegasus-evaluate": "evaluate", "pegasus-study": "study",
+                 "pegasus-classifier": "classifier", "pegasus-explore": "explore"}
+
+
+def shell_commands(text: str) -> list[tuple[str, list[str]]]:
+    """(entry point, arguments) of each pegasus-* command in shell text (continued lines
+    joined, comments dropped), in order."""
+    commands = []
+    for line in text.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        program = words[0].rsplit("/", 1)[-1] if words else ""
+        if program in ENTRY_CONFIGS:
+            commands.append((program, words[1:]))
+    return commands
+
+
+def as_one_run(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """A command's arguments as one run composes them: `-m` dropped and each swept key at its
+    first value (lists left whole); Hydra's own `hydra.*` settings returned apart."""
+    sweep, overrides, hydra_settings = "-m" in args, [], {}
+    for arg in args:
+        if arg == "-m":
+            continue
+        key, _, value = arg.partition("=")
+        if key.startswith("hydra."):
+            hydra_settings[key] = value
+        elif sweep and "," in value and not value.startswith("["):
+            overrides.append(f"{key}={value.split(',')[0]}")
+        else:
+            overrides.append(arg)
+    return overrides, hydra_settings
 
 
 def has_validation_metric(cfg) -> bool:

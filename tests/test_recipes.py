@@ -1,7 +1,6 @@
 """The Makefile's recipes against today's configs: every command `make reproduce-paper-N` (and
 demo, sweep) runs composes, passes its command's own checks, and reads only checkpoints an
 earlier step of the same recipe writes. Nothing is trained: `make -n` prints the commands."""
-import shlex
 import shutil
 import subprocess
 
@@ -9,12 +8,10 @@ import pytest
 from omegaconf import open_dict
 
 from pegasus_lab.cli import evaluate, sample
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ENTRY_CONFIGS, ROOT, as_one_run, compose_config, shell_commands
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
-CONFIG_OF = {"pegasus-train": "train", "pegasus-sample": "sample",
-             "pegasus-evaluate": "evaluate", "pegasus-study": "study"}
 TARGETS = ["reproduce-paper-0", "reproduce-paper-1", "reproduce-paper-2",
            "reproduce-paper-2-stl10", "reproduce-paper-3", "reproduce-paper-3 P3_DATA=cifar10",
            "reproduce-paper-4", "demo", "sweep"]
@@ -24,29 +21,7 @@ def _commands(target: str) -> list[tuple[str, list[str]]]:
     """(entry point, arguments) of each pegasus-* command the target runs, in order."""
     printed = subprocess.run(["make", "-s", "-n", "-B", "-C", str(ROOT), *target.split()],
                              capture_output=True, text=True, check=True).stdout
-    commands = []
-    for line in printed.replace("\\\n", " ").splitlines():
-        words = shlex.split(line)
-        program = words[0].rsplit("/", 1)[-1] if words else ""
-        if program in CONFIG_OF:
-            commands.append((program, words[1:]))
-    return commands
-
-
-def _overrides(args: list[str]) -> tuple[list[str], str | None]:
-    """Hydra overrides (a sweep's first value of each list) and the run dir, if one is set."""
-    run_dir, overrides = None, []
-    for arg in args:
-        if arg == "-m":
-            continue
-        key, _, value = arg.partition("=")
-        if key == "hydra.run.dir":
-            run_dir = value
-        elif "-m" in args and "," in value:
-            overrides.append(f"{key}={value.split(',')[0]}")
-        else:
-            overrides.append(arg)
-    return overrides, run_dir
+    return shell_commands(printed)
 
 
 def _last_checkpoint(cfg, run_dir: str) -> str:
@@ -62,8 +37,9 @@ def test_each_recipe_step_composes_and_reads_what_an_earlier_step_wrote(target):
     assert commands, f"make -n {target} printed no pegasus command"
     written = set()
     for program, args in commands:
-        overrides, run_dir = _overrides(args)
-        cfg = compose_config(CONFIG_OF[program], overrides)
+        overrides, hydra_settings = as_one_run(args)
+        run_dir = hydra_settings.get("hydra.run.dir")
+        cfg = compose_config(ENTRY_CONFIGS[program], overrides)
         if program == "pegasus-train":
             if cfg.get("pretrained_ckpt"):
                 assert cfg.pretrained_ckpt in written, f"{target}: {args} reads an unmade one"
