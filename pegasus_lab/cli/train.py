@@ -128,11 +128,25 @@ def _flat_hparams(cfg: DictConfig) -> dict:
     return flat
 
 
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value a sweeper (e.g. Optuna) optimises: the run's metric named `optimized_metric`.
+    A name the run never logged is an error naming those it did, not a silent None."""
+    name = cfg.get("optimized_metric")
+    if name is None:
+        return None
+    if name not in metrics:
+        raise ConfigError(f"optimized_metric={name} is not a metric this run logged; "
+                          f"it logged: {', '.join(sorted(metrics)) or 'nothing'}")
+    return metrics[name]
+
+
+def train_for_sweeper(cfg: DictConfig) -> float | None:
+    return objective(cfg, train(cfg))
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    metrics = report_user_errors(train, cfg)
-    objective = cfg.get("optimized_metric")
-    return metrics.get(objective) if objective else None
+    return report_user_errors(train_for_sweeper, cfg)
 
 
 def main() -> None:

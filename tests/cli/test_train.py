@@ -1,11 +1,13 @@
 """pegasus-train end to end on the CPU: runs, multiruns, checkpoints, and user errors."""
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from pegasus_lab.checkpoints import CONFIG_KEY, load_checkpoint
-from pegasus_lab.cli.train import train
+from pegasus_lab.cli.train import objective, train, train_for_sweeper
+from pegasus_lab.errors import ConfigError
 from tests.conftest import (CIFAR_MINI, CONF, ROOT, SMOKE, TINY_VAE, compose_config,
                             has_validation_metric, run_cli, smoke)
 
@@ -81,6 +83,18 @@ def test_multirun_from_the_shell(tmp_path):
         assert (run / ".hydra" / "config.yaml").exists()
         assert list((run / "tensorboard").glob("events.*"))
     assert "kl_weight: 0.5" in (tmp_path / "sweep" / "0" / ".hydra" / "config.yaml").read_text()
+
+
+def test_a_sweeper_gets_the_metric_it_names(tmp_path):
+    cfg = compose_config("train", [*SMOKE, "logger=none", "optimized_metric=val/loss"], tmp_path)
+    value = train_for_sweeper(cfg)
+    summary = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert value == summary["metrics"]["val/loss"]
+    assert objective(compose_config("train", SMOKE, tmp_path), summary["metrics"]) is None
+    # a misspelt name: an error naming what the run did log, not a None handed to the sweeper
+    cfg.optimized_metric = "val/los"
+    with pytest.raises(ConfigError, match=r"optimized_metric=val/los .*val/loss"):
+        objective(cfg, summary["metrics"])
 
 
 def _user_error(result):
