@@ -6,7 +6,9 @@ the others. KID's 20 subsets of 1000 cost the same at every point whatever the s
 (5–6 s on a 2-core CPU, about twice the FID of 10k samples there): `kid: false` saves them.
 With `manifold` ({k, num_samples}) each point also logs k-NN precision, recall, density and
 coverage (`metrics/precision` …), kept in summary.json's manifold_history. The histories
-travel in the checkpoints, so a resumed run's summary holds the points from before it too."""
+travel in the checkpoints, so a resumed run's summary holds the points from before it too.
+The last point's values join the run's final metrics (summary.json's `metrics`, and what
+`optimized_metric=metrics/fid` hands a sweeper)."""
 from __future__ import annotations
 
 import logging
@@ -45,18 +47,20 @@ class FIDCurve(Callback):
         self._last_step = -1
         self.history: list[tuple[int, float]] = []
         self.manifold_history: list[tuple[int, dict]] = []
+        self.latest: dict[str, float] = {}  # the last point's logged values, by metric name
 
     def state_dict(self) -> dict:
         return {"history": [list(point) for point in self.history],
                 "manifold_history": [[step, dict(values)]
                                      for step, values in self.manifold_history],
-                "last_step": self._last_step}
+                "last_step": self._last_step, "latest": dict(self.latest)}
 
     def load_state_dict(self, state: dict) -> None:
         self.history = [(int(step), float(fid)) for step, fid in state.get("history", [])]
         self.manifold_history = [(int(step), dict(values))
                                  for step, values in state.get("manifold_history", [])]
         self._last_step = int(state.get("last_step", -1))
+        self.latest = {name: float(v) for name, v in state.get("latest", {}).items()}
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # Load (and check) the weights before training, not hours into it.
@@ -117,6 +121,7 @@ class FIDCurve(Callback):
             metrics.update({f"metrics/{name}": v for name, v in values.items() if v is not None})
             self.manifold_history.append((step, values))
         self.history.append((step, fid))
+        self.latest = {name: float(v) for name, v in metrics.items()}
         log.info("step %d: FID %.3f (%d samples)", step, fid, len(fake))
         for lg in trainer.loggers:
             lg.log_metrics(metrics, step=step)

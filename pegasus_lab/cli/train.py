@@ -73,6 +73,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    for curve in _fid_curves(trainer):  # its last point: metrics/fid, metrics/kid, …
+        metrics.update(curve.latest)
     if trainer.is_global_zero:
         _write_summary(cfg, trainer, metrics, time.perf_counter() - started)
     log.info("finished: %s", metrics)
@@ -99,10 +101,14 @@ def resume_path(cfg: DictConfig) -> str | None:
     return str(max(found, key=lambda p: p.stat().st_mtime))
 
 
+def _fid_curves(trainer: L.Trainer) -> list:
+    from pegasus_lab.callbacks.fid_curve import FIDCurve
+    return [c for c in trainer.callbacks if isinstance(c, FIDCurve)]
+
+
 def _write_summary(cfg: DictConfig, trainer: L.Trainer, metrics: dict, seconds: float) -> None:
     """<run>/summary.json: what a comparison table needs without reading TensorBoard logs."""
-    from pegasus_lab.callbacks.fid_curve import FIDCurve
-    curves = [c for c in trainer.callbacks if isinstance(c, FIDCurve)]
+    curves = _fid_curves(trainer)
     summary = {"wall_seconds": round(seconds, 2), "epochs": trainer.current_epoch,
                "global_step": trainer.global_step, "metrics": metrics,
                "fid_history": curves[0].history if curves else [],

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from pegasus_lab.cli.train import train
+from pegasus_lab.cli.train import objective, train
 from pegasus_lab.errors import ConfigError, find_user_error
 from pegasus_lab.metrics import distances
 from tests.conftest import SMOKE, compose_config, fid_overrides
@@ -71,6 +71,11 @@ def test_manifold_metrics_follow_the_curve_into_the_summary(tmp_path, tiny_fid_w
     assert [step for step, _ in summary["manifold_history"]] == [3, 6]
     last = summary["manifold_history"][-1][1]
     assert all(0 <= last[m] <= 1 for m in ("precision", "recall", "coverage"))
+    # the last point joins the run's final metrics: what optimized_metric=metrics/fid returns
+    assert summary["metrics"]["metrics/fid"] == summary["fid_history"][-1][1]
+    assert all(summary["metrics"][f"metrics/{m}"] == last[m] for m in last)
+    cfg.optimized_metric = "metrics/fid"
+    assert objective(cfg, summary["metrics"]) == summary["fid_history"][-1][1]
 
 
 def test_a_resumed_run_keeps_the_points_from_before_it(tmp_path, tiny_fid_weights):
