@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -147,7 +148,36 @@ def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
 
 
 def train_for_sweeper(cfg: DictConfig) -> float | None:
-    return objective(cfg, train(cfg))
+    """train, returning `objective`. In a search, a trial that diverges scores the worst value
+    for the search's direction and the search goes on (one bad learning rate must not end a
+    night's sweep); anywhere else divergence stays an error."""
+    from pegasus_lab.callbacks.divergence import DivergenceError
+    try:
+        metrics = train(cfg)
+    except DivergenceError as err:
+        worst = _worst_for_search(cfg)
+        if worst is None:
+            raise
+        log.error("%s; this trial scores %s and the search goes on", err, worst)
+        return worst
+    return objective(cfg, metrics)
+
+
+def _worst_for_search(cfg: DictConfig) -> float | None:
+    """±inf for a multirun job that returns `optimized_metric` to a single-objective sweeper
+    (the sweeper's `direction`, minimize by default); None for any other run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    if cfg.get("optimized_metric") is None or not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    direction = hydra_cfg.sweeper.get("direction", "minimize")
+    direction = str(getattr(direction, "name", direction)).rsplit(".", 1)[-1]  # str or enum
+    if direction not in ("minimize", "maximize"):  # several objectives: no single worst
+        return None
+    return math.inf if direction == "minimize" else -math.inf
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")

@@ -1,0 +1,82 @@
+"""Hyperparameter searches (conf/hparams_search/, Hydra's Optuna sweeper): the configs name
+fields the experiments have, and a search over a tiny VAE keeps its best trial."""
+import json
+import math
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+from pegasus_lab.cli.train import _worst_for_search
+from tests.conftest import CONF, ROOT, SMOKE, run_cli
+
+SEARCHES = [("vae_optuna", "paper1_pretrain"), ("vae_optuna", "paper1_finetune"),
+            ("vae_optuna", "demo"), ("wgan_fid_optuna", "paper2_cifar10"),
+            ("wgan_fid_optuna", "paper2_stl10")]
+
+
+def _compose(overrides):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides, return_hydra_config=True)
+
+
+@pytest.mark.parametrize("search,experiment", SEARCHES)
+def test_a_search_sweeps_fields_its_experiment_has(search, experiment):
+    cfg = _compose([f"experiment={experiment}", f"hparams_search={search}"])
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert cfg.optimized_metric and sweeper.direction == "minimize"
+    for key in sweeper.params:
+        value = OmegaConf.select(cfg, key, default=None)
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), key
+    if search == "wgan_fid_optuna":  # the metric it minimises comes from this callback
+        assert cfg.callbacks.fid_curve.at_end and not cfg.callbacks.fid_curve.every_n_steps
+
+
+def test_an_optuna_search_keeps_its_best_trial(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("pegasus_lab.cli.train", "hparams_search=vae_optuna", *SMOKE, "logger=none",
+                     "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=2",
+                     "model.encoder.latent_dim=choice(4,8)", "model.encoder.width=choice(4,8)",
+                     f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = {job: json.loads((sweep / job / "summary.json").read_text())["metrics"]["val/loss"]
+              for job in ("0", "1", "2")}
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(min(losses.values()))
+    best_job = min(losses, key=losses.get)
+    trial = yaml.safe_load((sweep / best_job / ".hydra" / "overrides.yaml").read_text())
+    for key, value in best["best_params"].items():
+        assert f"{key}={value}" in trial, key
+
+
+def test_a_diverging_job_scores_the_worst_and_the_sweep_goes_on(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("pegasus_lab.cli.train", "-m", *SMOKE, "logger=none",
+                     "optimized_metric=val/loss", "model.optimizer.lr=1e12,1e-3",
+                     f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (sweep / "0" / "train.log").read_text()
+    assert "training diverged" in log and "scores inf and the search goes on" in log
+    assert (sweep / "1" / "summary.json").exists()  # the next job ran
+
+
+@pytest.mark.parametrize("overrides,worst", [
+    (["hparams_search=vae_optuna"], math.inf),
+    (["hparams_search=vae_optuna", "hydra.sweeper.direction=maximize"], -math.inf),
+    (["hparams_search=vae_optuna", "hydra.sweeper.direction=[minimize,maximize]"], None),
+    (["hparams_search=vae_optuna", "optimized_metric=null"], None),
+    (["optimized_metric=val/loss", "hydra.mode=MULTIRUN"], math.inf),  # the basic sweeper
+    (["optimized_metric=val/loss", "hydra.mode=RUN"], None),  # one run: divergence is an error
+])
+def test_a_diverged_trial_scores_the_worst_for_the_search_s_direction(overrides, worst):
+    cfg = _compose(overrides)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert _worst_for_search(cfg) == worst
+    finally:
+        HydraConfig.instance().cfg = None
