@@ -64,9 +64,12 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.checkpoints import check_fits
+    from pegasus_lab.tensorboard_hparams import write_session_start
     datamodule, model, trainer = build(cfg)
+    hparams = _flat_hparams(cfg)
     for lg in trainer.loggers:
-        lg.log_hyperparams(_flat_hparams(cfg))
+        lg.log_hyperparams(hparams)
+    write_session_start(trainer, hparams)  # TensorBoard's HPARAMS tab
     ckpt_path = resume_path(cfg)
     if ckpt_path is not None:
         check_fits(ckpt_path, model)

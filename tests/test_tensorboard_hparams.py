@@ -1,0 +1,37 @@
+"""A run's config reaches TensorBoard's HPARAMS tab: one session start holding the flattened
+config, written at the start of the run (a multirun's jobs compare there while training)."""
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from pegasus_lab.cli.train import train
+from tests.conftest import SMOKE, compose_config
+
+
+def _session_starts(run: Path) -> list:
+    starts = []
+    for events in (run / "tensorboard").glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(events)).Load():
+            for value in event.summary.value:
+                if value.tag == "_hparams_/session_start_info":
+                    data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    starts.append(data.session_start_info)
+    return starts
+
+
+def test_the_run_s_config_is_one_hparams_session(tmp_path):
+    cfg = compose_config("train", [*SMOKE, "model.kl_weight=0.5", "trainer.max_epochs=1"],
+                         tmp_path)
+    train(cfg)
+    starts = _session_starts(Path(cfg.paths.output_dir))
+    assert len(starts) == 1
+    hparams = starts[0].hparams
+    assert hparams["model/kl_weight"].number_value == 0.5
+    assert hparams["model/_target_"].string_value == cfg.model._target_
+    assert hparams["trainer/max_epochs"].number_value == 1
+    assert hparams["model/scheduler"].string_value == "null"
+    # no hp_metric placeholder among the curves
+    tags = {value.tag for events in (Path(cfg.paths.output_dir) / "tensorboard").glob("events.*")
+            for event in EventFileLoader(str(events)).Load() for value in event.summary.value}
+    assert "hp_metric" not in tags and "val/loss" in tags
