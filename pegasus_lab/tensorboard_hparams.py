@@ -15,8 +15,8 @@ def write_session_start(trainer, hparams: Mapping[str, int | float | str | bool]
     from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
     from pegasus_lab.images import tensorboard_writers
-    writers = tensorboard_writers(trainer)
-    if not writers or not trainer.is_global_zero:
+    writers = tensorboard_writers(trainer) if trainer.is_global_zero else []
+    if not writers:
         return
     _, session_start, _ = hparams_summaries(dict(hparams), {})
     for writer in writers:
