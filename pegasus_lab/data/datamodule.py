@@ -114,18 +114,25 @@ class ImageDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    def _overfitting(self) -> bool:
+        """trainer.overfit_batches is set: the same first batches every epoch, so unshuffled
+        (Lightning unshuffles DataLoaders itself, but not the fast path's batches)."""
+        trainer = getattr(self, "trainer", None)
+        return bool(trainer is not None and trainer.overfit_batches)
+
     def _loader(self, idx: np.ndarray, train: bool):
+        shuffle = train and not self._overfitting()
         if self.fast_path:
             sel = torch.from_numpy(idx)
             rank, world = self._rank()
             return DeviceBatches(self.tensors.images[sel], self.tensors.labels[sel],
                                  self.batch_size, self.value_range, hflip=train and self.hflip,
-                                 shuffle=train, drop_last=train and self.drop_last,
+                                 shuffle=shuffle, drop_last=train and self.drop_last,
                                  device=self._device(), seed=self.seed,
                                  rank=rank, world_size=world)
         dataset = SourceDataset(self.source, idx, self.image_size, self.channels,
                                 self.value_range, hflip=train and self.hflip)
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=train,
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
                           drop_last=train and self.drop_last, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0,
                           pin_memory=torch.cuda.is_available())

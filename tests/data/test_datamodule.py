@@ -49,6 +49,23 @@ def test_train_loader_shuffles_covers_and_drops_last():
     assert len(y1) == 18 and not torch.equal(y1, y2)  # a new order each epoch
 
 
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_overfitting_takes_the_same_batches_every_epoch(fast_path):
+    import lightning as L
+    dm = _dm(SyntheticSource(num_classes=4, per_class=10, image_size=16), val_fraction=0.0,
+             batch_size=6, fast_path=fast_path)
+
+    def two_epochs(trainer):
+        dm.trainer = trainer
+        loader = dm.train_dataloader()
+        return [[x for x, _ in list(loader)[:2]] for _ in range(2)]
+
+    first, second = two_epochs(L.Trainer(overfit_batches=2, accelerator="cpu", logger=False))
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    first, second = two_epochs(L.Trainer(accelerator="cpu", logger=False))
+    assert not all(torch.equal(a, b) for a, b in zip(first, second))  # shuffled otherwise
+
+
 def test_device_batches_flip_and_sample():
     images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
     images[:, :, :, 0] = 255  # left column white
