@@ -150,3 +150,15 @@ def test_unknown_data_config_lists_the_options(tmp_path):
                      cwd=ROOT)
     assert result.returncode != 0
     assert "cifar10" in result.stderr and "imagenet" in result.stderr
+
+
+def test_csv_logger_beside_tensorboard(tmp_path):
+    import csv
+    cfg = compose_config("train", [*SMOKE, "logger=[tensorboard,csv]"], tmp_path)
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    rows = list(csv.DictReader((run / "csv" / "metrics.csv").open()))
+    val = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    assert len(val) == 2  # one per epoch
+    assert [int(r["step"]) for r in rows if r.get("val/loss")][-1] == 5
