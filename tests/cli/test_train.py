@@ -158,7 +158,8 @@ def test_csv_logger_beside_tensorboard(tmp_path):
     train(cfg)
     run = Path(cfg.paths.output_dir)
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
-    rows = list(csv.DictReader((run / "csv" / "metrics.csv").open()))
+    with (run / "csv" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
     val = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
     assert len(val) == 2  # one per epoch
     assert [int(r["step"]) for r in rows if r.get("val/loss")][-1] == 5
