@@ -171,14 +171,15 @@ def _worst_for_search(cfg: DictConfig) -> float | None:
     (the sweeper's `direction`, minimize by default); None for any other run."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from pegasus_lab.sweep import sweeper_direction
     if cfg.get("optimized_metric") is None or not HydraConfig.initialized():
         return None
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
-    direction = hydra_cfg.sweeper.get("direction", "minimize")
-    direction = str(getattr(direction, "name", direction)).rsplit(".", 1)[-1]  # str or enum
-    if direction not in ("minimize", "maximize"):  # several objectives: no single worst
+    direction = sweeper_direction(hydra_cfg)
+    if direction is None:  # several objectives: no single worst
         return None
     return math.inf if direction == "minimize" else -math.inf
 

@@ -3,12 +3,12 @@ comparison table — Markdown and CSV — and side-by-side sample grids per data
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 from pathlib import Path
 
-import yaml
 from PIL import Image, ImageDraw
+
+from pegasus_lab.sweep import jobs, parse_override
 
 MANIFOLD = ["precision", "recall", "density", "coverage"]
 COLUMNS = ["dataset", "model", "fid", "fid_stability", *MANIFOLD, "wall_seconds", "epochs",
@@ -16,26 +16,18 @@ COLUMNS = ["dataset", "model", "fid", "fid_stability", *MANIFOLD, "wall_seconds"
 
 
 def _choice(overrides: list[str], key: str) -> str:
-    for item in overrides:
-        name, _, value = item.lstrip("+").partition("=")
-        if name == key:
-            return value
-    return "?"
+    return dict(parse_override(o) for o in overrides).get(key, "?")
 
 
 def collect(sweep_dir: Path, stability_epochs: int = 5) -> list[dict]:
     """One row per job folder of a multirun."""
     rows = []
-    for job in sorted((p for p in Path(sweep_dir).iterdir() if p.is_dir() and p.name.isdigit()),
-                      key=lambda p: int(p.name)):
-        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
+    for job, overrides, summary in jobs(sweep_dir):
         row = {"dataset": _choice(overrides, "paper4_data"), "model": _choice(overrides, "model"),
                "job": str(job), "fid": None, "fid_stability": None, "wall_seconds": None,
                "epochs": None, "steps": None, "status": "failed (no summary.json)",
                **dict.fromkeys(MANIFOLD)}
-        summary_path = job / "summary.json"
-        if summary_path.exists():
-            summary = json.loads(summary_path.read_text())
+        if summary is not None:
             fids = [f for _, f in summary.get("fid_history", [])]
             last = fids[-stability_epochs:]
             row.update(wall_seconds=summary["wall_seconds"], epochs=summary["epochs"],

@@ -1,5 +1,6 @@
 """Hyperparameter searches (conf/hparams_search/, Hydra's Optuna sweeper): the configs name
 fields the experiments have, and a search over a tiny VAE keeps its best trial."""
+import csv
 import json
 import math
 
@@ -52,6 +53,9 @@ def test_an_optuna_search_keeps_its_best_trial(tmp_path):
     trial = yaml.safe_load((sweep / best_job / ".hydra" / "overrides.yaml").read_text())
     for key, value in best["best_params"].items():
         assert f"{key}={value}" in trial, key
+    with (sweep / "sweep.csv").open() as f:  # the sweep table ranks the trials the same way
+        first = next(csv.DictReader(f))
+    assert (first["rank"], first["job"]) == ("1", best_job)
 
 
 def test_a_diverging_job_scores_the_worst_and_the_sweep_goes_on(tmp_path):

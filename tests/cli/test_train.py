@@ -83,6 +83,9 @@ def test_multirun_from_the_shell(tmp_path):
         assert (run / ".hydra" / "config.yaml").exists()
         assert list((run / "tensorboard").glob("events.*"))
     assert "kl_weight: 0.5" in (tmp_path / "sweep" / "0" / ".hydra" / "config.yaml").read_text()
+    table = (tmp_path / "sweep" / "sweep.md").read_text()  # the jobs side by side
+    assert "| job | model.kl_weight | status |" in table
+    assert table.count("| ok |") == 2
 
 
 def test_a_sweeper_gets_the_metric_it_names(tmp_path):

@@ -1,0 +1,133 @@
+"""A multirun's jobs in one table: `<sweep dir>/sweep.md` and `sweep.csv`, written when the
+multirun ends (a Hydra callback, `hydra.callbacks.sweep_table` in conf/train.yaml).
+
+A row per job folder: the overrides that differ between the jobs, its status, steps, epochs and
+wall time, and its final metrics (validation, `metrics/…` such as the FID curve's last point,
+and each training loss's epoch mean). With `optimized_metric` set the jobs are also ranked by
+it, best first, in the sweeper's direction."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from pegasus_lab.atomic import write_text
+
+log = logging.getLogger(__name__)
+NOT_RUN = "no summary.json (failed or stopped: see the job's log)"
+
+
+def jobs(sweep_dir: str | Path) -> Iterator[tuple[Path, list[str], dict | None]]:
+    """(folder, overrides, summary.json's content or None) of each job of a multirun, in job
+    order."""
+    folders = [p for p in Path(sweep_dir).iterdir()
+               if p.is_dir() and p.name.isdigit() and (p / ".hydra" / "overrides.yaml").exists()]
+    for job in sorted(folders, key=lambda p: int(p.name)):
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
+        summary = job / "summary.json"
+        yield job, overrides, json.loads(summary.read_text()) if summary.exists() else None
+
+
+def parse_override(item: str) -> tuple[str, str]:
+    name, _, value = item.lstrip("+~").partition("=")
+    return name, value
+
+
+def metric_names(summaries: list[dict]) -> list[str]:
+    """The final metrics worth a column: every logged name but each step's value, the bare
+    alias of an epoch mean, and progress-bar aliases (names without a '/'); validation first,
+    then `metrics/…`, then training."""
+    names = {name for s in summaries for name in s.get("metrics", {})}
+    kept = {n for n in names if "/" in n and not n.endswith("_step")
+            and f"{n}_epoch" not in names}
+    order = {"val": 0, "metrics": 1, "train": 2}
+    return sorted(kept, key=lambda n: (order.get(n.split("/", 1)[0], 3), n))
+
+
+def sweep_rows(sweep_dir: str | Path, objective: str | None = None,
+               direction: str = "minimize") -> tuple[list[str], list[dict], dict[str, str]]:
+    """(columns, rows, the overrides every job shares)."""
+    found = list(jobs(sweep_dir))
+    settings = [dict(parse_override(o) for o in overrides) for _, overrides, _ in found]
+    keys = list(dict.fromkeys(k for s in settings for k in s))
+    varying = [k for k in keys if len({s.get(k) for s in settings}) > 1]
+    shared = {k: settings[0][k] for k in keys if k not in varying} if settings else {}
+    summaries = [summary for _, _, summary in found if summary is not None]
+    metrics = metric_names(summaries)
+    if objective and objective not in metrics:
+        metrics.append(objective)
+    rows = []
+    for (job, _, summary), setting in zip(found, settings):
+        row = {"job": job.name, **{k: setting.get(k) for k in varying}}
+        row["status"] = "ok" if summary is not None else NOT_RUN
+        summary = summary or {}
+        row.update(steps=summary.get("global_step"), epochs=summary.get("epochs"),
+                   wall_seconds=summary.get("wall_seconds"))
+        row.update({m: summary.get("metrics", {}).get(m) for m in metrics})
+        rows.append(row)
+    columns = ["job", *varying, "status", "steps", "epochs", "wall_seconds", *metrics]
+    if objective:
+        scored = [r for r in rows if isinstance(r[objective], (int, float))
+                  and math.isfinite(r[objective])]
+        scored.sort(key=lambda r: r[objective], reverse=direction == "maximize")
+        for rank, r in enumerate(scored, 1):
+            r["rank"] = rank
+        columns.insert(0, "rank")
+    return columns, rows, shared
+
+
+def sweeper_direction(hydra_cfg) -> str | None:
+    """'minimize' or 'maximize': the sweeper's `direction` (absent: minimize; a string or an
+    enum); None for several objectives."""
+    direction = hydra_cfg.sweeper.get("direction", "minimize")
+    direction = str(getattr(direction, "name", direction)).rsplit(".", 1)[-1]
+    return direction if direction in ("minimize", "maximize") else None
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_sweep_table(sweep_dir: str | Path, objective: str | None = None,
+                      direction: str = "minimize") -> tuple[Path, Path] | None:
+    """Write sweep.md and sweep.csv into the sweep folder; None when it holds no job."""
+    columns, rows, shared = sweep_rows(sweep_dir, objective, direction)
+    if not rows:
+        return None
+    if objective:
+        rows = sorted(rows, key=lambda r: (r.get("rank") is None, r.get("rank") or 0))
+    lines = [f"# Multirun {Path(sweep_dir).name}: {len(rows)} jobs", ""]
+    if objective:
+        lines += [f"Ranked by {objective} ({direction}); jobs without a finite value last.", ""]
+    if shared:
+        lines += ["Every job: " + " ".join(f"`{k}={v}`" for k, v in shared.items()), ""]
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    md = write_text(Path(sweep_dir) / "sweep.md", "\n".join(lines) + "\n")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return md, write_text(Path(sweep_dir) / "sweep.csv", buffer.getvalue())
+
+
+class SweepTable(Callback):
+    """Hydra callback: the sweep table when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        written = write_sweep_table(config.hydra.sweep.dir, config.get("optimized_metric"),
+                                    sweeper_direction(config.hydra) or "minimize")
+        if written:
+            log.info("sweep table: %s", written[0])

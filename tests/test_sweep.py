@@ -1,0 +1,75 @@
+"""The sweep table: a multirun's jobs, their differing overrides and final metrics, ranked."""
+import csv
+import json
+
+import pytest
+import yaml
+
+from pegasus_lab.sweep import NOT_RUN, metric_names, sweep_rows, write_sweep_table
+
+
+def _job(sweep, num, overrides, metrics=None):
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics is not None:
+        (job / "summary.json").write_text(json.dumps(
+            {"wall_seconds": 1.5, "epochs": 2, "global_step": 10, "metrics": metrics}))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    common = ["experiment=demo", "+trainer.max_epochs=2"]
+    _job(tmp_path, 0, [*common, "model.kl_weight=0.5"],
+         {"val/loss": 2.0, "train/loss": 3.0, "train/loss_step": 3.1, "train/loss_epoch": 3.0,
+          "loss": 3.1, "metrics/fid": 40.0})
+    _job(tmp_path, 1, [*common, "model.kl_weight=1.0"],
+         {"val/loss": 1.0, "train/loss": 2.0, "train/loss_step": 2.1, "train/loss_epoch": 2.0,
+          "loss": 2.1, "metrics/fid": 50.0})
+    _job(tmp_path, 2, [*common, "model.kl_weight=2.0"])  # stopped before its summary
+    _job(tmp_path, 10, [*common, "model.kl_weight=4.0"], {"val/loss": float("nan")})
+    (tmp_path / "multirun.yaml").write_text("{}")  # Hydra's own file, not a job
+    return tmp_path
+
+
+def test_columns_are_the_differing_overrides_and_the_final_metrics(sweep):
+    columns, rows, shared = sweep_rows(sweep)
+    assert columns == ["job", "model.kl_weight", "status", "steps", "epochs", "wall_seconds",
+                       "val/loss", "metrics/fid", "train/loss_epoch"]
+    assert shared == {"experiment": "demo", "trainer.max_epochs": "2"}
+    assert [r["job"] for r in rows] == ["0", "1", "2", "10"]  # job order, not name order
+    assert [r["model.kl_weight"] for r in rows] == ["0.5", "1.0", "2.0", "4.0"]
+    assert rows[2]["status"] == NOT_RUN and rows[2]["val/loss"] is None
+    assert (rows[1]["status"], rows[1]["steps"], rows[1]["val/loss"]) == ("ok", 10, 1.0)
+
+
+@pytest.mark.parametrize("direction,order", [("minimize", ["1", "0"]), ("maximize", ["0", "1"])])
+def test_ranked_by_the_objective_in_the_sweeper_s_direction(sweep, direction, order):
+    _, rows, _ = sweep_rows(sweep, "val/loss", direction)
+    ranked = sorted((r for r in rows if "rank" in r), key=lambda r: r["rank"])
+    assert [r["job"] for r in ranked] == order  # the NaN and the missing one are unranked
+    _, rows, _ = sweep_rows(sweep, "metrics/fid", direction)
+    assert min((r for r in rows if "rank" in r), key=lambda r: r["rank"])["job"] == \
+        ("0" if direction == "minimize" else "1")
+
+
+def test_tables_written_best_first(sweep):
+    md, table = write_sweep_table(sweep, "val/loss")
+    with table.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["job"] for r in rows] == ["1", "0", "2", "10"]
+    assert rows[0]["rank"] == "1" and rows[2]["rank"] == ""
+    text = md.read_text()
+    assert "Ranked by val/loss (minimize)" in text
+    shared = next(line for line in text.splitlines() if line.startswith("Every job:"))
+    assert shared == "Every job: `experiment=demo` `trainer.max_epochs=2`"  # kl_weight varies
+
+
+def test_no_jobs_no_table(tmp_path):
+    assert write_sweep_table(tmp_path) is None and not (tmp_path / "sweep.md").exists()
+
+
+def test_metric_names_drop_step_values_aliases_and_progress_bar_names():
+    names = metric_names([{"metrics": {"train/kl": 1, "train/kl_step": 1, "train/kl_epoch": 1,
+                                       "val/kl": 1, "W": 1, "train/critic": 1}}])
+    assert names == ["val/kl", "train/critic", "train/kl_epoch"]
