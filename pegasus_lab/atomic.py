@@ -2,11 +2,13 @@
 atomic): a run killed mid-write leaves the previous file, or none, never a half-written one."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Sequence
 
 
 @contextmanager
@@ -30,3 +32,20 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with replacing(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def write_csv(path: str | os.PathLike, rows: Iterable[dict], columns: Sequence[str]) -> Path:
+    """Rows as CSV under a header of `columns` (keys of a row outside them are left out)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buffer.getvalue())
+
+
+def save_pil(img, path: str | os.PathLike) -> Path:
+    """A Pillow image saved as `path`, in the format its suffix names."""
+    path = Path(path)
+    with replacing(path, suffix=path.suffix) as tmp:
+        img.save(tmp)
+    return path

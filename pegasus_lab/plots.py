@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from pegasus_lab.atomic import replacing
+from pegasus_lab.atomic import save_pil
 
 COLOURS = [(30, 90, 200), (220, 90, 30), (40, 160, 70), (150, 60, 170)]
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 30, 40
@@ -19,13 +19,6 @@ def _canvas(size, title):
     d.text((LEFT, 8), title, fill="black")
     d.rectangle([LEFT, TOP, size[0] - RIGHT, size[1] - BOTTOM], outline="black")
     return img, d
-
-
-def _save(img: Image.Image, path: Path) -> Path:
-    path = Path(path)
-    with replacing(path, suffix=path.suffix) as tmp:
-        img.save(tmp)
-    return path
 
 
 def draw_curve(values: list[float], path: Path, title: str, size=(640, 360)) -> Path:
@@ -48,7 +41,7 @@ def draw_curve(values: list[float], path: Path, title: str, size=(640, 360)) -> 
     d.text((4, h - BOTTOM - 6), f"{lo:.4g}", fill="black")
     d.text((LEFT, h - BOTTOM + 8), "epoch 1", fill="black")
     d.text((w - RIGHT - 60, h - BOTTOM + 8), f"epoch {n}", fill="black")
-    return _save(img, path)
+    return save_pil(img, path)
 
 
 def draw_histograms(series: dict[str, torch.Tensor], path: Path, title: str, bins: int = 40,
@@ -74,4 +67,4 @@ def draw_histograms(series: dict[str, torch.Tensor], path: Path, title: str, bin
                fill=colour)
     d.text((LEFT, h - BOTTOM + 8), f"{lo:.4g}", fill="black")
     d.text((w - RIGHT - 60, h - BOTTOM + 8), f"{hi:.4g}", fill="black")
-    return _save(img, path)
+    return save_pil(img, path)

@@ -7,8 +7,6 @@ and each training loss's epoch mean). With `optimized_metric` set the jobs are a
 it, best first, in the sweeper's direction."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -19,7 +17,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from pegasus_lab.atomic import write_text
+from pegasus_lab.atomic import write_csv, write_text
 
 log = logging.getLogger(__name__)
 NOT_RUN = "no summary.json (failed or stopped: see the job's log)"
@@ -116,11 +114,7 @@ def write_sweep_table(sweep_dir: str | Path, objective: str | None = None,
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
     md = write_text(Path(sweep_dir) / "sweep.md", "\n".join(lines) + "\n")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return md, write_text(Path(sweep_dir) / "sweep.csv", buffer.getvalue())
+    return md, write_csv(Path(sweep_dir) / "sweep.csv", rows, columns)
 
 
 class SweepTable(Callback):

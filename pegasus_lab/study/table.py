@@ -2,12 +2,12 @@
 comparison table — Markdown and CSV — and side-by-side sample grids per data set."""
 from __future__ import annotations
 
-import csv
 import statistics
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from pegasus_lab.atomic import save_pil, write_csv, write_text
 from pegasus_lab.sweep import jobs, parse_override
 
 MANIFOLD = ["precision", "recall", "density", "coverage"]
@@ -61,11 +61,8 @@ def write_tables(rows: list[dict], out_dir: Path, notes: list[str]) -> tuple[Pat
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    md.write_text("\n".join(lines) + "\n")
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS + ["job"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_text(md, "\n".join(lines) + "\n")
+    write_csv(csv_path, rows, COLUMNS + ["job"])
     return md, csv_path
 
 
@@ -91,6 +88,5 @@ def side_by_side(rows: list[dict], out_dir: Path, height: int = 256) -> list[Pat
             draw.text((x + 2, 4), name, fill="black")
             x += img.width + 10
         path = Path(out_dir) / f"samples_{dataset}.png"
-        canvas.save(path)
-        written.append(path)
+        written.append(save_pil(canvas, path))
     return written
