@@ -27,9 +27,24 @@ def config_dir() -> str:
     raise FileNotFoundError(f"no Hydra configs next to {package}")
 
 
+def one_console_line_per_record() -> None:
+    """Importing `lightning` gives its logger a console handler of its own, while its records
+    also reach the console handler Hydra puts on the root logger: every Lightning line was
+    printed twice. Under Hydra's logging (root handlers set), Lightning's own one goes; its
+    records still reach the console and the run's log file through the root."""
+    import lightning  # noqa: F401 (its handler is added on import)
+    if not logging.getLogger().handlers:
+        return
+    lightning_log = logging.getLogger("lightning")
+    for handler in list(lightning_log.handlers):
+        if type(handler) is logging.StreamHandler:
+            lightning_log.removeHandler(handler)
+
+
 def report_user_errors(task, cfg):
     """Run `task(cfg)`; a user error (bad data, config, checkpoint) becomes one line on stderr
     and exit status 2 instead of a traceback. Anything else is a bug and keeps its traceback."""
+    one_console_line_per_record()
     try:
         return task(cfg)
     except Exception as exc:

@@ -100,6 +100,17 @@ def test_a_sweeper_gets_the_metric_it_names(tmp_path):
         objective(cfg, summary["metrics"])
 
 
+def test_each_lightning_line_is_printed_once_and_kept_in_the_log(tmp_path):
+    # a new interpreter, as a user's: Lightning is imported after Hydra sets up logging
+    result = run_cli("pegasus_lab.cli.train", *SMOKE, "logger=none", "trainer.max_epochs=1",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=ROOT, fresh=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = result.stdout + result.stderr
+    assert printed.count("Seed set to 12345") == 1
+    assert printed.count("`Trainer.fit` stopped") == 1
+    assert "Seed set to 12345" in (tmp_path / "run" / "train.log").read_text()
+
+
 def _user_error(result):
     assert result.returncode == 2, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
