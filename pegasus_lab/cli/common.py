@@ -1,9 +1,11 @@
 """What the entry points share: where the configs are, and how user errors are reported."""
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +34,7 @@ def one_console_line_per_record() -> None:
     also reach the console handler Hydra puts on the root logger: every Lightning line was
     printed twice. Under Hydra's logging (root handlers set), Lightning's own one goes; its
     records still reach the console and the run's log file through the root."""
-    import lightning  # noqa: F401 (its handler is added on import)
+    importlib.import_module("lightning")  # its handler is added on import
     if not logging.getLogger().handlers:
         return
     lightning_log = logging.getLogger("lightning")
@@ -41,10 +43,23 @@ def one_console_line_per_record() -> None:
             lightning_log.removeHandler(handler)
 
 
+# Deprecation notices inside libraries that a user of the commands can do nothing about
+# (module, category): Lightning's own use of torch's pytree, and torch.jit, which loads the FID
+# network (a TorchScript file). The test suite still shows them.
+LIBRARY_NOTICES = [("lightning.pytorch.utilities._pytree", FutureWarning),
+                   ("torch.jit._serialization", FutureWarning)]
+
+
+def quiet_library_notices() -> None:
+    for module, category in LIBRARY_NOTICES:
+        warnings.filterwarnings("ignore", category=category, module=module)
+
+
 def report_user_errors(task, cfg):
     """Run `task(cfg)`; a user error (bad data, config, checkpoint) becomes one line on stderr
     and exit status 2 instead of a traceback. Anything else is a bug and keeps its traceback."""
     one_console_line_per_record()
+    quiet_library_notices()
     try:
         return task(cfg)
     except Exception as exc:

@@ -34,3 +34,18 @@ def test_a_folder_that_takes_no_new_file(tmp_path):
             check_writable(locked / "grid.png", "out")
     finally:
         locked.chmod(0o700)
+
+
+def test_library_notices_are_quiet_and_others_are_not():
+    import warnings
+    from pegasus_lab.cli.common import LIBRARY_NOTICES, quiet_library_notices
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_library_notices()
+        for module, category in LIBRARY_NOTICES:
+            warnings.warn_explicit("old API", category, "lib.py", 1, module=module)
+        warnings.warn_explicit("old API", FutureWarning, "mine.py", 1, module="pegasus_lab.x")
+        warnings.warn_explicit("other", UserWarning, "lib.py", 2,
+                               module="lightning.pytorch.utilities._pytree")
+    assert [(w.filename, w.category) for w in seen] == [("mine.py", FutureWarning),
+                                                        ("lib.py", UserWarning)]

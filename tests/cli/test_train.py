@@ -108,6 +108,7 @@ def test_each_lightning_line_is_printed_once_and_kept_in_the_log(tmp_path):
     printed = result.stdout + result.stderr
     assert printed.count("Seed set to 12345") == 1
     assert printed.count("`Trainer.fit` stopped") == 1
+    assert "is deprecated" not in printed  # library notices a user cannot act on
     assert "Seed set to 12345" in (tmp_path / "run" / "train.log").read_text()
 
 
