@@ -24,11 +24,14 @@ NOT_RUN = "no summary.json (failed or stopped: see the job's log)"
 
 
 def jobs(sweep_dir: str | Path) -> Iterator[tuple[Path, list[str], dict | None]]:
-    """(folder, overrides, summary.json's content or None) of each job of a multirun, in job
-    order."""
-    folders = [p for p in Path(sweep_dir).iterdir()
-               if p.is_dir() and p.name.isdigit() and (p / ".hydra" / "overrides.yaml").exists()]
-    for job in sorted(folders, key=lambda p: int(p.name)):
+    """(folder, overrides, summary.json's content or None) of each job of a multirun: every
+    folder under it with a `.hydra/overrides.yaml` (job numbers in order, then any other
+    `hydra.sweep.subdir` names in name order)."""
+    sweep_dir = Path(sweep_dir)
+    folders = [found.parent.parent for found in sweep_dir.glob("**/.hydra/overrides.yaml")
+               if found.parent.parent != sweep_dir]
+    for job in sorted(folders, key=lambda p: (0, int(p.name), "") if p.name.isdigit()
+                      else (1, 0, str(p.relative_to(sweep_dir)))):
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
         summary = job / "summary.json"
         yield job, overrides, json.loads(summary.read_text()) if summary.exists() else None
@@ -53,6 +56,7 @@ def metric_names(summaries: list[dict]) -> list[str]:
 def sweep_rows(sweep_dir: str | Path, objective: str | None = None,
                direction: str = "minimize") -> tuple[list[str], list[dict], dict[str, str]]:
     """(columns, rows, the overrides every job shares)."""
+    sweep_dir = Path(sweep_dir)
     found = list(jobs(sweep_dir))
     settings = [dict(parse_override(o) for o in overrides) for _, overrides, _ in found]
     keys = list(dict.fromkeys(k for s in settings for k in s))
@@ -64,7 +68,7 @@ def sweep_rows(sweep_dir: str | Path, objective: str | None = None,
         metrics.append(objective)
     rows = []
     for (job, _, summary), setting in zip(found, settings):
-        row = {"job": job.name, **{k: setting.get(k) for k in varying}}
+        row = {"job": str(job.relative_to(sweep_dir)), **{k: setting.get(k) for k in varying}}
         row["status"] = "ok" if summary is not None else NOT_RUN
         summary = summary or {}
         row.update(steps=summary.get("global_step"), epochs=summary.get("epochs"),

@@ -73,3 +73,11 @@ def test_metric_names_drop_step_values_aliases_and_progress_bar_names():
     names = metric_names([{"metrics": {"train/kl": 1, "train/kl_step": 1, "train/kl_epoch": 1,
                                        "val/kl": 1, "W": 1, "train/critic": 1}}])
     assert names == ["val/kl", "train/critic", "train/kl_epoch"]
+
+
+def test_jobs_in_named_subfolders_too(tmp_path):
+    # hydra.sweep.subdir=${hydra.job.override_dirname}, or nested names
+    _job(tmp_path, "model.kl_weight=1.0", ["model.kl_weight=1.0"], {"val/loss": 1.0})
+    _job(tmp_path / "lr", "a", ["model.kl_weight=0.5"], {"val/loss": 2.0})
+    _, rows, _ = sweep_rows(str(tmp_path), "val/loss")
+    assert [(r["job"], r["rank"]) for r in rows] == [("lr/a", 2), ("model.kl_weight=1.0", 1)]
