@@ -1,5 +1,6 @@
-"""A multirun's jobs in one table: `<sweep dir>/sweep.md` and `sweep.csv`, written when the
-multirun ends (a Hydra callback, `hydra.callbacks.sweep_table` in conf/train.yaml).
+"""A multirun's jobs in one table: `<sweep dir>/sweep.md` and `sweep.csv`, written after each
+job and when the multirun ends (a Hydra callback, `hydra.callbacks.sweep_table` in
+conf/train.yaml).
 
 A row per job folder: the overrides that differ between the jobs, its status, steps, epochs and
 wall time, and its final metrics (validation, `metrics/…` such as the FID curve's last point,
@@ -110,7 +111,7 @@ def write_sweep_table(sweep_dir: str | Path, objective: str | None = None,
         return None
     if objective:
         rows = sorted(rows, key=lambda r: (r.get("rank") is None, r.get("rank") or 0))
-    lines = [f"# Multirun {Path(sweep_dir).name}: {len(rows)} jobs", ""]
+    lines = [f"# Multirun {Path(sweep_dir).name}: {len(rows)} job{'s' * (len(rows) != 1)}", ""]
     if objective:
         lines += [f"Ranked by {objective} ({direction}); jobs without a finite value last.", ""]
     if shared:
@@ -122,10 +123,20 @@ def write_sweep_table(sweep_dir: str | Path, objective: str | None = None,
 
 
 class SweepTable(Callback):
-    """Hydra callback: the sweep table when a multirun ends."""
+    """Hydra callback: the sweep table after each job of a multirun (so it follows a long sweep,
+    and keeps the jobs done when a later one fails) and when the multirun ends."""
+
+    def on_job_end(self, config: DictConfig, **kwargs) -> None:
+        from hydra.types import RunMode
+        if config.hydra.mode == RunMode.MULTIRUN:
+            self._write(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        written = write_sweep_table(config.hydra.sweep.dir, config.get("optimized_metric"),
-                                    sweeper_direction(config.hydra) or "minimize")
+        written = self._write(config)
         if written:
             log.info("sweep table: %s", written[0])
+
+    @staticmethod
+    def _write(config: DictConfig) -> tuple[Path, Path] | None:
+        return write_sweep_table(config.hydra.sweep.dir, config.get("optimized_metric"),
+                                 sweeper_direction(config.hydra) or "minimize")

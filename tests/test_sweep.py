@@ -81,3 +81,14 @@ def test_jobs_in_named_subfolders_too(tmp_path):
     _job(tmp_path / "lr", "a", ["model.kl_weight=0.5"], {"val/loss": 2.0})
     _, rows, _ = sweep_rows(str(tmp_path), "val/loss")
     assert [(r["job"], r["rank"]) for r in rows] == [("lr/a", 2), ("model.kl_weight=1.0", 1)]
+
+
+def test_the_table_keeps_the_jobs_done_when_a_later_one_fails(tmp_path):
+    from tests.conftest import ROOT, SMOKE, run_cli
+    sweep = tmp_path / "sweep"
+    result = run_cli("pegasus_lab.cli.train", "-m", *SMOKE, "logger=none",
+                     "trainer.max_epochs=1", "data.batch_size=8,0", f"hydra.sweep.dir={sweep}",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2  # the second job's batch size
+    table = (sweep / "sweep.md").read_text()  # written when the first job ended
+    assert table.startswith("# Multirun sweep: 1 job\n") and "| 0 | ok | 3 | 1 |" in table
