@@ -138,5 +138,9 @@ class SweepTable(Callback):
 
     @staticmethod
     def _write(config: DictConfig) -> tuple[Path, Path] | None:
-        return write_sweep_table(config.hydra.sweep.dir, config.get("optimized_metric"),
-                                 sweeper_direction(config.hydra) or "minimize")
+        try:
+            return write_sweep_table(config.hydra.sweep.dir, config.get("optimized_metric"),
+                                     sweeper_direction(config.hydra) or "minimize")
+        except Exception as err:  # a table is no reason to stop the sweep it describes
+            log.warning("sweep table not written: %s: %s", type(err).__name__, err)
+            return None

@@ -92,3 +92,20 @@ def test_the_table_keeps_the_jobs_done_when_a_later_one_fails(tmp_path):
     assert result.returncode == 2  # the second job's batch size
     table = (sweep / "sweep.md").read_text()  # written when the first job ended
     assert table.startswith("# Multirun sweep: 1 job\n") and "| 0 | ok | 3 | 1 |" in table
+
+
+def test_a_table_that_cannot_be_written_does_not_stop_the_sweep(sweep, monkeypatch, caplog):
+    from omegaconf import OmegaConf
+    from pegasus_lab import sweep as module
+    config = OmegaConf.create({"optimized_metric": None, "hydra": {
+        "mode": "MULTIRUN", "sweep": {"dir": str(sweep)}, "sweeper": {}}})
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "write_text", full_disk)
+    module.SweepTable().on_multirun_end(config)
+    assert "sweep table not written: OSError" in caplog.text
+    monkeypatch.undo()
+    module.SweepTable().on_multirun_end(config)
+    assert (sweep / "sweep.md").exists()
