@@ -1,4 +1,5 @@
-"""What the entry points share: where the configs are, and how user errors are reported."""
+"""What the entry points share: where the configs are, a quiet console, and how user errors
+are reported."""
 from __future__ import annotations
 
 import importlib
