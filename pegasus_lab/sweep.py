@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from pegasus_lab.atomic import write_csv, write_text
 
 log = logging.getLogger(__name__)
-NOT_RUN = "no summary.json (failed or stopped: see the job's log)"
+NOT_RUN = "failed or stopped (no summary.json: see the job's log)"
 
 
 def jobs(sweep_dir: str | Path) -> Iterator[tuple[Path, list[str], dict | None]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from pegasus_lab.atomic import save_pil, write_csv, write_text
-from pegasus_lab.sweep import jobs, parse_override
+from pegasus_lab.sweep import NOT_RUN, jobs, parse_override
 
 MANIFOLD = ["precision", "recall", "density", "coverage"]
 COLUMNS = ["dataset", "model", "fid", "fid_stability", *MANIFOLD, "wall_seconds", "epochs",
@@ -25,7 +25,7 @@ def collect(sweep_dir: Path, stability_epochs: int = 5) -> list[dict]:
     for job, overrides, summary in jobs(sweep_dir):
         row = {"dataset": _choice(overrides, "paper4_data"), "model": _choice(overrides, "model"),
                "job": str(job), "fid": None, "fid_stability": None, "wall_seconds": None,
-               "epochs": None, "steps": None, "status": "failed (no summary.json)",
+               "epochs": None, "steps": None, "status": NOT_RUN,
                **dict.fromkeys(MANIFOLD)}
         if summary is not None:
             fids = [f for _, f in summary.get("fid_history", [])]
