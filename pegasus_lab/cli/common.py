@@ -57,8 +57,10 @@ def quiet_library_notices() -> None:
 
 
 def report_user_errors(task, cfg):
-    """Run `task(cfg)`; a user error (bad data, config, checkpoint) becomes one line on stderr
-    and exit status 2 instead of a traceback. Anything else is a bug and keeps its traceback."""
+    """Run `task(cfg)`, every command's one way in: first the console is set up (one line per
+    log record, no library notices); then a user error (bad data, config, checkpoint) becomes
+    one line on stderr and exit status 2 instead of a traceback. Anything else is a bug and
+    keeps its traceback."""
     one_console_line_per_record()
     quiet_library_notices()
     try:
