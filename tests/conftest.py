@@ -121,6 +121,13 @@ def compose_config(name: str = "train", overrides: list[str] = (), tmp_path: Pat
     return cfg
 
 
+def compose_with_hydra(overrides: list[str], name: str = "train") -> DictConfig:
+    """The config with its `hydra` node (launcher, sweeper, callbacks), as a run would see it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides), return_hydra_config=True)
+
+
 def run_cli(module: str, *args: str, cwd: Path, env: dict | None = None,
             timeout: int = 600, fresh: bool = False) -> subprocess.CompletedProcess:
     """Run `python -m module args…` as a user would, capturing its output: in a process

@@ -6,27 +6,19 @@ import math
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from pegasus_lab.cli.train import _worst_for_search
-from tests.conftest import CONF, ROOT, SMOKE, run_cli
+from tests.conftest import ROOT, SMOKE, compose_with_hydra, run_cli
 
 SEARCHES = [("vae_optuna", "paper1_pretrain"), ("vae_optuna", "demo"),
             ("wgan_fid_optuna", "paper2_cifar10"), ("wgan_fid_optuna", "paper2_stl10")]
 
 
-def _compose(overrides):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides, return_hydra_config=True)
-
-
 @pytest.mark.parametrize("search,experiment", SEARCHES)
 def test_a_search_sweeps_fields_its_experiment_has(search, experiment):
-    cfg = _compose([f"experiment={experiment}", f"hparams_search={search}"])
+    cfg = compose_with_hydra([f"experiment={experiment}", f"hparams_search={search}"])
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     assert cfg.optimized_metric and sweeper.direction == "minimize"
@@ -77,7 +69,7 @@ def test_a_diverging_job_scores_the_worst_and_the_sweep_goes_on(tmp_path):
     (["optimized_metric=val/loss", "hydra.mode=RUN"], None),  # one run: divergence is an error
 ])
 def test_a_diverged_trial_scores_the_worst_for_the_search_s_direction(overrides, worst):
-    cfg = _compose(overrides)
+    cfg = compose_with_hydra(overrides)
     HydraConfig.instance().set_config(cfg)
     try:
         assert _worst_for_search(cfg) == worst
