@@ -51,16 +51,26 @@ LIBRARY_NOTICES = [("lightning.pytorch.utilities._pytree", FutureWarning),
                    ("torch.jit._serialization", FutureWarning)]
 
 
+# Lightning's own logger of rank-zero messages, which also carries its adverts for its cloud
+# services ("💡 Tip: … try installing litlogger"), printed in every run
+LIGHTNING_MESSAGES = "lightning.pytorch.utilities.rank_zero"
+
+
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("💡 Tip:")
+
+
 def quiet_library_notices() -> None:
     for module, category in LIBRARY_NOTICES:
         warnings.filterwarnings("ignore", category=category, module=module)
+    logging.getLogger(LIGHTNING_MESSAGES).addFilter(_not_an_advert)  # added once however often
 
 
 def report_user_errors(task, cfg):
     """Run `task(cfg)`, every command's one way in: first the console is set up (one line per
-    log record, no library notices); then a user error (bad data, config, checkpoint) becomes
-    one line on stderr and exit status 2 instead of a traceback. Anything else is a bug and
-    keeps its traceback."""
+    log record, no library notices or adverts); then a user error (bad data, config,
+    checkpoint) becomes one line on stderr and exit status 2 instead of a traceback. Anything
+    else is a bug and keeps its traceback."""
     one_console_line_per_record()
     quiet_library_notices()
     try:

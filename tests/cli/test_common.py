@@ -49,3 +49,16 @@ def test_library_notices_are_quiet_and_others_are_not():
                                module="lightning.pytorch.utilities._pytree")
     assert [(w.filename, w.category) for w in seen] == [("mine.py", FutureWarning),
                                                         ("lib.py", UserWarning)]
+
+
+def test_lightning_s_adverts_are_quiet_and_its_other_messages_are_not(caplog):
+    import logging
+    from lightning.pytorch.utilities.rank_zero import rank_zero_info
+    from pegasus_lab.cli.common import quiet_library_notices
+    quiet_library_notices()
+    quiet_library_notices()  # every command calls it; once or twice, the same
+    with caplog.at_level(logging.INFO):
+        rank_zero_info("💡 Tip: For seamless cloud logging, try installing [litlogger]")
+        rank_zero_info("GPU available: False, used: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
+    assert len(logging.getLogger("lightning.pytorch.utilities.rank_zero").filters) == 1

@@ -109,6 +109,7 @@ def test_each_lightning_line_is_printed_once_and_kept_in_the_log(tmp_path):
     assert printed.count("Seed set to 12345") == 1
     assert printed.count("`Trainer.fit` stopped") == 1
     assert "is deprecated" not in printed  # library notices a user cannot act on
+    assert "💡 Tip" not in printed and "litlogger" not in printed  # nor adverts
     assert "Seed set to 12345" in (tmp_path / "run" / "train.log").read_text()
 
 
