@@ -1,6 +1,7 @@
 """pegasus-train: compose the config, build data, model, callbacks, loggers and Trainer, fit."""
 from __future__ import annotations
 
+import gc
 import json
 import math
 import time
@@ -151,19 +152,29 @@ def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
 
 
 def train_for_sweeper(cfg: DictConfig) -> float | None:
-    """train, returning `objective`. In a search, a trial that diverges scores the worst value
-    for the search's direction and the search goes on (one bad learning rate must not end a
-    night's sweep); anywhere else divergence stays an error."""
+    """train, returning `objective`. In a search, a trial that diverges or runs out of GPU
+    memory (too wide a network, too big a batch) scores the worst value for the search's
+    direction, and the search goes on: one bad setting must not end a night's sweep. Anywhere
+    else both stay errors."""
+    import torch
+
     from pegasus_lab.callbacks.divergence import DivergenceError
     try:
         metrics = train(cfg)
-    except DivergenceError as err:
+    except (DivergenceError, torch.cuda.OutOfMemoryError) as err:
         worst = _worst_for_search(cfg)
         if worst is None:
             raise
-        log.error("%s; this trial scores %s and the search goes on", err, worst)
-        return worst
-    return objective(cfg, metrics)
+        failure = str(err).splitlines()[0]
+    else:
+        return objective(cfg, metrics)
+    # the failed trial's model, optimizers and batches are unreachable once its exception is
+    # gone: collect them and hand their cached GPU memory back before the next trial
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    log.error("%s; this trial scores %s and the search goes on", failure, worst)
+    return worst
 
 
 def _worst_for_search(cfg: DictConfig) -> float | None:

@@ -3,14 +3,18 @@ fields the experiments have, and a search over a tiny VAE keeps its best trial."
 import csv
 import json
 import math
+import weakref
 
 import pytest
+import torch
 import yaml
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
-from pegasus_lab.cli.train import _worst_for_search
-from tests.conftest import ROOT, SMOKE, compose_with_hydra, run_cli
+from pegasus_lab.cli import train as train_cli
+from pegasus_lab.cli.train import _worst_for_search, train_for_sweeper
+from tests.conftest import ROOT, SMOKE, compose_config, compose_with_hydra, run_cli
 
 SEARCHES = [("vae_optuna", "paper1_pretrain"), ("vae_optuna", "demo"),
             ("wgan_fid_optuna", "paper2_cifar10"), ("wgan_fid_optuna", "paper2_stl10")]
@@ -58,6 +62,39 @@ def test_a_diverging_job_scores_the_worst_and_the_sweep_goes_on(tmp_path):
     log = (sweep / "0" / "train.log").read_text()
     assert "training diverged" in log and "scores inf and the search goes on" in log
     assert (sweep / "1" / "summary.json").exists()  # the next job ran
+
+
+TRIAL_MODELS: list[weakref.ref] = []
+
+
+class RunsOutOfGpuMemory(Callback):
+    """What torch raises when a CUDA allocation fails, at the trial's second step."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        TRIAL_MODELS.append(weakref.ref(pl_module))
+        if trainer.global_step == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB."
+                                              "\nIf reserved but unallocated memory is large …")
+
+
+OUT_OF_MEMORY = [*SMOKE, "logger=none", "optimized_metric=val/loss",
+                 f"+callbacks.oom._target_={__name__}.RunsOutOfGpuMemory"]
+
+
+def test_a_trial_out_of_gpu_memory_scores_the_worst_and_lets_its_model_go(tmp_path, monkeypatch,
+                                                                          caplog):
+    monkeypatch.setattr(train_cli, "_worst_for_search", lambda cfg: math.inf)  # a search's trial
+    TRIAL_MODELS.clear()
+    assert train_for_sweeper(compose_config("train", OUT_OF_MEMORY, tmp_path)) == math.inf
+    assert "CUDA out of memory. Tried to allocate 20.00 GiB.; this trial scores inf and the " \
+           "search goes on" in caplog.text
+    # nothing keeps the failed trial's model alive, so its GPU memory can go to the next trial
+    assert TRIAL_MODELS and TRIAL_MODELS[0]() is None
+
+
+def test_out_of_gpu_memory_outside_a_search_stays_an_error(tmp_path):
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        train_for_sweeper(compose_config("train", OUT_OF_MEMORY, tmp_path))
 
 
 @pytest.mark.parametrize("overrides,worst", [
