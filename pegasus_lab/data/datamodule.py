@@ -81,11 +81,17 @@ class ImageDataModule(L.LightningDataModule):
 
     def sample_train(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """n random training images (with flips), drawn where the training batches are: on the
-        accelerator for the fast path, e.g. extra critic batches inside one training step."""
+        accelerator for the fast path, e.g. extra critic batches inside one training step.
+        Under trainer.overfit_batches, only among the images of the batches overfitted on."""
         loader = getattr(self, "_train_loader", None)
+        overfit = self._overfit_images()
         if isinstance(loader, DeviceBatches):
-            return loader.sample(n)
-        idx = np.random.default_rng().choice(self.train_idx, size=n)
+            return loader.sample(n, among_first=overfit)
+        pool = self.train_idx
+        if overfit is not None:  # the unshuffled order Lightning's sampler gives this process
+            rank, world = self._rank()
+            pool = pool[rank::world][:overfit]
+        idx = np.random.default_rng().choice(pool, size=n)
         dataset = SourceDataset(self.source, idx, self.image_size, self.channels,
                                 self.value_range, hflip=self.hflip)
         xs, ys = zip(*(dataset[i] for i in range(n)))
@@ -119,6 +125,13 @@ class ImageDataModule(L.LightningDataModule):
         (Lightning unshuffles DataLoaders itself, but not the fast path's batches)."""
         trainer = getattr(self, "trainer", None)
         return bool(trainer is not None and trainer.overfit_batches)
+
+    def _overfit_images(self) -> int | None:
+        """How many images the overfitted batches hold, while overfitting during fit."""
+        if not self._overfitting():
+            return None
+        batches = self.trainer.num_training_batches
+        return None if batches == float("inf") else int(batches) * self.batch_size
 
     def _loader(self, idx: np.ndarray, train: bool):
         shuffle = train and not self._overfitting()

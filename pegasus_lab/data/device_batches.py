@@ -62,9 +62,16 @@ class DeviceBatches:
                 x = random_hflip(x, self.generator)
             yield x, self.labels[idx]
 
-    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """n random images (with replacement), e.g. critic batches drawn inside a step."""
-        idx = torch.randint(len(self.labels), (n,), device=self.device, generator=self.generator)
+    def sample(self, n: int, among_first: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n random images (with replacement), e.g. critic batches drawn inside a step; with
+        `among_first`, only among the first that many of this process's (unshuffled) order."""
+        if among_first is None:
+            idx = torch.randint(len(self.labels), (n,), device=self.device,
+                                generator=self.generator)
+        else:
+            pool = self._order()[:among_first]
+            idx = pool[torch.randint(len(pool), (n,), device=self.device,
+                                     generator=self.generator)]
         x = from_uint8(self.images[idx], self.value_range)
         if self.hflip:
             x = random_hflip(x, self.generator)

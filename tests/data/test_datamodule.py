@@ -66,6 +66,40 @@ def test_overfitting_takes_the_same_batches_every_epoch(fast_path):
     assert not all(torch.equal(a, b) for a, b in zip(first, second))  # shuffled otherwise
 
 
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_overfitting_draws_extra_batches_from_the_overfitted_ones(fast_path):
+    # e.g. a WGAN's critic batches drawn inside the step: they too come from the overfit set
+    import lightning as L
+
+    class Draws(L.LightningModule):
+        def __init__(self, dm):
+            super().__init__()
+            self.dm, self.seen, self.drawn = dm, [], []
+            self.weight = torch.nn.Parameter(torch.zeros(()))
+
+        def training_step(self, batch, batch_idx):
+            self.seen.append(batch[0])
+            self.drawn.append(self.dm.sample_train(64)[0])
+            return self.weight * 0
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = ImageDataModule(SyntheticSource(num_classes=4, per_class=10, image_size=16),
+                         image_size=16, batch_size=6, val_fraction=0.0, num_workers=0,
+                         hflip=False, fast_path=fast_path)
+    model = Draws(dm)
+    L.Trainer(overfit_batches=2, max_epochs=2, accelerator="cpu", logger=False,
+              enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False).fit(model, datamodule=dm)
+    overfit = torch.cat(model.seen).flatten(1)
+    assert len(overfit) == 24  # 2 batches of 6, 2 epochs
+    assert len(torch.unique(overfit[:12], dim=0)) == 12
+    drawn = torch.cat(model.drawn).flatten(1)
+    matches = (drawn[:, None] == overfit[None, :12]).all(-1).any(-1)
+    assert matches.all() and len(torch.unique(drawn, dim=0)) > 6  # from both batches
+
+
 def test_device_batches_flip_and_sample():
     images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
     images[:, :, :, 0] = 255  # left column white
