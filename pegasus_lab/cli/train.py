@@ -4,7 +4,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +36,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     from lightning.pytorch.callbacks import LearningRateMonitor
 
     from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
+    from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.callbacks.speed import SpeedUp
     from pegasus_lab.speed import Speed
     require_all_values(cfg)
@@ -49,7 +49,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     model = instantiate(cfg.model)
     speed = instantiate(cfg.speed) if cfg.get("speed") else Speed.plain()
     callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg),
-                                                            SpeedUp(speed)]
+                                                            SpeedUp(speed), RunClock()]
     loggers = _instantiate_group(cfg.get("logger"))
     if not loggers:  # nothing to monitor the learning rate into (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
@@ -64,6 +64,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.checkpoints import check_fits
     from pegasus_lab.tensorboard_hparams import write_session_start
     datamodule, model, trainer = build(cfg)
@@ -75,13 +76,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is not None:
         check_fits(ckpt_path, model)
         log.info("resuming from %s", ckpt_path)
-    started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     for curve in _fid_curves(trainer):  # its last point: metrics/fid, metrics/kid, …
         metrics.update(curve.latest)
     if trainer.is_global_zero:
-        _write_summary(cfg, trainer, metrics, time.perf_counter() - started)
+        clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
+        _write_summary(cfg, trainer, metrics, clock.seconds())
     log.info("finished: %s", metrics)
     return metrics
 
