@@ -69,6 +69,35 @@ def test_resume_after_sigkill_continues_step_schedule_and_curves(tmp_path):
     assert all(s >= first for s in twice), sorted(twice)
 
 
+def test_a_resumed_multirun_continues_each_job_from_its_own_checkpoint(tmp_path):
+    sweep, second = (tmp_path / "train" / "multiruns" / name for name in ("first", "second"))
+
+    def multirun(*extra):
+        return run_cli("pegasus_lab.cli.train", "-m", *SMOKE, "logger=none",
+                       "model.encoder.latent_dim=4,8", f"paths.log_dir={tmp_path}", *extra,
+                       cwd=ROOT)
+
+    first = multirun("trainer.max_epochs=1", f"hydra.sweep.dir={sweep}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    # resumed into a new folder: every job would find no checkpoint of its own
+    elsewhere = multirun("trainer.max_epochs=2", "resume=true", f"hydra.sweep.dir={second}")
+    assert elsewhere.returncode == 2
+    assert f"nothing to resume in this multirun's folder {second}" in elsewhere.stderr
+    assert f"(the newest with checkpoints: {sweep})" in elsewhere.stderr
+    # the old folder, where job 1 had not reached its first checkpoint
+    one_epoch = load_checkpoint(sweep / "0" / "checkpoints" / "last.ckpt")["global_step"]
+    for ckpt in (sweep / "1" / "checkpoints").iterdir():
+        ckpt.unlink()
+    resumed = multirun("trainer.max_epochs=2", "resume=true", f"hydra.sweep.dir={sweep}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    logs = [(sweep / job / "train.log").read_text() for job in ("0", "1")]
+    assert f"resuming from {sweep / '0' / 'checkpoints' / 'last.ckpt'}" in logs[0]
+    assert "it starts from step 0" in logs[1] and "resuming from" not in logs[1]
+    for job in ("0", "1"):  # two epochs each: job 0 one more, job 1 both
+        last = load_checkpoint(sweep / job / "checkpoints" / "last.ckpt")
+        assert last["global_step"] == 2 * one_epoch > 0
+
+
 def test_atomic_checkpoint_write_keeps_the_old_file(tmp_path, monkeypatch):
     io = AtomicCheckpointIO()
     path = tmp_path / "last.ckpt"
