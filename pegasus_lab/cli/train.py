@@ -97,10 +97,12 @@ def resume_path(cfg: DictConfig) -> str | None:
         return str(given)
     if given != "last" and not cfg.get("resume"):
         return None
+    sweep = _sweep_dir()
+    if sweep is not None:
+        _require_a_repeatable_sweep()
     here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if here.is_file():
         return str(here)
-    sweep = _sweep_dir()
     if sweep is not None:
         return _resume_in_sweep(cfg, sweep, here)
     runs = Path(cfg.paths.log_dir) / cfg.task_name
@@ -124,6 +126,19 @@ def _sweep_dir() -> Path | None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     return Path(HydraConfig.get().sweep.dir)
+
+
+def _require_a_repeatable_sweep() -> None:
+    """Job N of a resumed multirun continues job N's folder, which is only the same trial when
+    the sweeper gives job N the same settings again: Hydra's basic sweeper does; a search
+    (Optuna) draws them anew."""
+    from hydra.core.hydra_config import HydraConfig
+    sweeper = HydraConfig.get().sweeper.get("_target_", "")
+    if not sweeper.endswith(".BasicSweeper"):
+        raise ConfigError(f"a search ({sweeper.rsplit('.', 1)[-1]}) cannot be resumed: it "
+                          f"draws each trial's settings anew, so a job would continue another "
+                          f"trial's model; start a new search, or resume one trial on its own "
+                          f"with ckpt_path=<its last.ckpt>")
 
 
 def _resume_in_sweep(cfg: DictConfig, sweep: Path, here: Path) -> None:

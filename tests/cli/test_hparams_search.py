@@ -53,6 +53,15 @@ def test_an_optuna_search_keeps_its_best_trial(tmp_path):
     assert (first["rank"], first["job"]) == ("1", best_job)
 
 
+def test_a_search_is_not_resumed_as_a_repeatable_multirun_is(tmp_path):
+    # job N of a resumed multirun continues job N's folder: another trial's model in a search
+    result = run_cli("pegasus_lab.cli.train", "hparams_search=vae_optuna", *SMOKE, "logger=none",
+                     "resume=true", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2
+    assert "error: a search (OptunaSweeper) cannot be resumed" in result.stderr
+
+
 def test_a_diverging_job_scores_the_worst_and_the_sweep_goes_on(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli("pegasus_lab.cli.train", "-m", *SMOKE, "logger=none",
