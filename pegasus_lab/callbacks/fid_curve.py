@@ -8,7 +8,9 @@ With `manifold` ({k, num_samples}) each point also logs k-NN precision, recall, 
 coverage (`metrics/precision` …), kept in summary.json's manifold_history. The histories
 travel in the checkpoints, so a resumed run's summary holds the points from before it too.
 The last point's values join the run's final metrics (summary.json's `metrics`, and what
-`optimized_metric=metrics/fid` hands a sweeper)."""
+`optimized_metric=metrics/fid` hands a sweeper). With `best_checkpoint` (a path) the run is
+saved there whenever a point's FID is the lowest so far: the snapshot to sample from when a
+GAN's quality drifts or collapses later in training."""
 from __future__ import annotations
 
 import logging
@@ -32,7 +34,7 @@ class FIDCurve(Callback):
     def __init__(self, fid: Mapping, every_n_steps: int | None = 5000,
                  num_samples: int = 10_000, seed: int = 0, at_end: bool = True,
                  every_n_epochs: int | None = None, kid: bool = True,
-                 manifold: Mapping | None = None) -> None:
+                 manifold: Mapping | None = None, best_checkpoint: str | None = None) -> None:
         self.fid_cfg = dict(fid)
         self.manifold = dict(manifold) if manifold else None
         if self.manifold:  # said when the run is built, not at the first point
@@ -41,6 +43,7 @@ class FIDCurve(Callback):
         self.every_n_steps, self.num_samples = every_n_steps, int(num_samples)
         self.every_n_epochs = every_n_epochs
         self.seed, self.at_end, self.kid = seed, at_end, kid
+        self.best_checkpoint = best_checkpoint
         self.extractor = None
         self.real = self.real_labels = None
         self.reference: distances.Reference | None = None  # the real set's, from the first point
@@ -87,7 +90,8 @@ class FIDCurve(Callback):
 
     def measure(self, trainer, pl_module) -> None:
         """Every rank generates its share of the samples; the features are gathered and rank
-        zero computes and logs FID (and KID)."""
+        zero computes and logs FID (and KID), and says whether it is the best so far, which
+        every rank needs to save the best checkpoint together."""
         step = trainer.global_step
         if step == self._last_step:
             return
@@ -102,8 +106,15 @@ class FIDCurve(Callback):
         fake = extract(self.extractor, batches, pl_module.device, keep_on_device=True)
         if world > 1:
             fake = trainer.strategy.all_gather(fake).flatten(0, 1)
-        if not trainer.is_global_zero:
-            return
+        best = self._score(trainer, pl_module, step, fake) if trainer.is_global_zero else False
+        if self.best_checkpoint and trainer.strategy.broadcast(best, src=0):
+            trainer.save_checkpoint(self.best_checkpoint)
+            log.info("step %d: the lowest FID so far; the run is saved as %s", step,
+                     self.best_checkpoint)
+
+    def _score(self, trainer, pl_module, step: int, fake: torch.Tensor) -> bool:
+        """FID (and the rest) of the gathered features, logged; True when it is the lowest
+        of the curve so far."""
         fake = fake[:self.num_samples]
         if self.reference is None:
             self.reference = distances.Reference.of(self.real, device=pl_module.device)
@@ -120,8 +131,10 @@ class FIDCurve(Callback):
             values = {name: values[name] for name in MANIFOLD_KEYS}
             metrics.update({f"metrics/{name}": v for name, v in values.items() if v is not None})
             self.manifold_history.append((step, values))
+        best = all(fid < earlier for _, earlier in self.history)
         self.history.append((step, fid))
         self.latest = {name: float(v) for name, v in metrics.items()}
         log.info("step %d: FID %.3f (%d samples)", step, fid, len(fake))
         for lg in trainer.loggers:
             lg.log_metrics(metrics, step=step)
+        return best

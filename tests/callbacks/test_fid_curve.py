@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from pegasus_lab.checkpoints import load_checkpoint
 from pegasus_lab.cli.train import objective, train
 from pegasus_lab.errors import ConfigError, find_user_error
 from pegasus_lab.metrics import distances
@@ -93,6 +94,21 @@ def test_a_resumed_run_keeps_the_points_from_before_it(tmp_path, tiny_fid_weight
     summary = json.loads((run / "summary.json").read_text())
     assert [step for step, _ in summary["fid_history"]] == [2, 3, 4, 6]
     assert [step for step, _ in summary["manifold_history"]] == [2, 3, 4, 6]
+
+
+def test_the_run_with_the_lowest_fid_so_far_is_kept(tmp_path, tiny_fid_weights, monkeypatch):
+    scores = iter([50.0, 40.0, 45.0])  # the points at steps 2, 4 and 6: the best at step 4
+    monkeypatch.setattr(distances, "fid", lambda *args, **kwargs: next(scores))
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=2",
+                                   "callbacks.fid_curve.num_samples=24",
+                                   "callbacks.fid_curve.kid=false",
+                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    train(cfg)
+    best = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "best-fid.ckpt")
+    assert best["global_step"] == 4
+    assert best["callbacks"]["FIDCurve"]["history"] == [[2, 50.0], [4, 40.0]]
+    assert load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")[
+        "global_step"] == 6
 
 
 def test_bad_manifold_settings_are_said_when_the_run_is_built(tmp_path, tiny_fid_weights):

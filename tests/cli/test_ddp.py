@@ -40,3 +40,7 @@ def test_fid_gathered_from_both_ranks(tmp_path, tiny_fid_weights):
     assert [step for step, _ in summary["fid_history"]] == [3, 6]
     log = (run / "train.log").read_text()
     assert "FID" in log and "(30 samples)" in log  # 15 generated on each rank, gathered
+    # rank zero's verdict reached both ranks, which saved the best checkpoint together
+    from pegasus_lab.checkpoints import load_checkpoint
+    lowest = min(summary["fid_history"], key=lambda point: point[1])[0]
+    assert load_checkpoint(run / "checkpoints" / "best-fid.ckpt")["global_step"] == lowest
