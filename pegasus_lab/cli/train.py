@@ -53,6 +53,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     loggers = _instantiate_group(cfg.get("logger"))
     if not loggers:  # nothing to monitor the learning rate into (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    callbacks = _without_validation_ranking(callbacks, model)
     precision = cfg.trainer.get("precision") or \
         speed.precision(Speed.device_type(cfg.trainer.get("accelerator")))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
@@ -61,6 +62,24 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     if switches:
         log.info("speed switches on: %s (precision %s)", switches, precision)
     return datamodule, model, trainer
+
+
+def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> list:
+    """A model without a validation step (the GANs) logs no val/* metric, so a checkpoint
+    ranked by one (the default callbacks', e.g. under callbacks=fid) would never save and only
+    warn: it is left out; the latest state (last.ckpt) is still written."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+    if is_overridden("validation_step", model):
+        return callbacks
+    kept = []
+    for c in callbacks:
+        if isinstance(c, ModelCheckpoint) and str(c.monitor or "").startswith("val/"):
+            log.info("%s has no validation step: no checkpoint ranked by %s (last.ckpt is "
+                     "still written)", type(model).__name__, c.monitor)
+        else:
+            kept.append(c)
+    return kept
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

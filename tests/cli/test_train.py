@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pegasus_lab.checkpoints import CONFIG_KEY, load_checkpoint
-from pegasus_lab.cli.train import objective, train, train_for_sweeper
+from pegasus_lab.cli.train import build, objective, train, train_for_sweeper
 from pegasus_lab.errors import ConfigError
 from tests.conftest import (CIFAR_MINI, CONF, ROOT, SMOKE, TINY_VAE, compose_config,
                             has_validation_metric, run_cli, smoke)
@@ -29,6 +29,18 @@ def test_fast_run_writes_checkpoints_logs_and_figures(model, tmp_path):
     assert ckpt[CONFIG_KEY]["model"]["_target_"] == cfg.model._target_
     # 2 epochs × 3 batches; GANs stop at max_steps=5, mid-epoch, and that state is saved too
     assert ckpt["global_step"] == (cfg.trainer.max_steps if cfg.trainer.max_steps > 0 else 6)
+
+
+@pytest.mark.parametrize("model,validates", [("vae_conv", True), ("dcgan", False),
+                                             ("acwgan_gp", False)])
+def test_only_models_that_validate_get_a_checkpoint_ranked_by_validation(model, validates,
+                                                                        tmp_path):
+    # callbacks=fid: the default set (best by val/loss) with the curve, on any model
+    cfg = compose_config("train", [*smoke(model), "callbacks=fid"], tmp_path)
+    _, _, trainer = build(cfg)
+    monitors = [c.monitor for c in trainer.checkpoint_callbacks]
+    assert ("val/loss" in monitors) == validates
+    assert None in monitors  # last.ckpt either way
 
 
 def test_dataloader_path_trains_too(tmp_path):
