@@ -10,8 +10,9 @@
 
 The model is rebuilt from the config stored in the checkpoint; the data (for the modes that
 need images) too, with anything under `data:` here merged on top (e.g. data.source.root=…).
-The figure goes to `out` (default <run>/samples/<mode>.png), extra figures beside it with a
-suffix, numbers into a JSON file of the same name.
+The figure goes to `out` (default <run>/samples/<mode>.png, or <run>/samples/<checkpoint>/
+<mode>.png for a checkpoint other than last.ckpt), extra figures beside it with a suffix,
+numbers into a JSON file of the same name.
 """
 from __future__ import annotations
 
@@ -143,12 +144,21 @@ def _check_counts(cfg: DictConfig) -> None:
                           f"num_candidates={cfg.num_candidates}: draw at least as many")
 
 
+def default_out(ckpt: Path, mode: str) -> Path:
+    """<run>/samples/<mode>.png for the run's last.ckpt; for any other of its checkpoints
+    (best-fid.ckpt, best-epoch….ckpt) <run>/samples/<checkpoint>/<mode>.png, so that the
+    figures of two checkpoints of one run sit side by side."""
+    samples = ckpt.parent.parent / "samples"
+    return samples / f"{mode}.png" if ckpt.stem == "last" else samples / ckpt.stem / f"{mode}.png"
+
+
 def sample(cfg: DictConfig) -> Path:
     if cfg.mode not in MODES:
         raise ConfigError(f"unknown mode {cfg.mode!r}; valid choices: {list(MODES)}")
     _check_counts(cfg)
-    run_dir = Path(cfg.ckpt).resolve().parent.parent
-    out = Path(cfg.out) if cfg.out else run_dir / "samples" / f"{cfg.mode}.png"
+    ckpt = Path(cfg.ckpt).resolve()
+    run_dir = ckpt.parent.parent
+    out = Path(cfg.out) if cfg.out else default_out(ckpt, cfg.mode)
     if out.suffix.lower() != ".png":  # the figures are PNGs, whatever the name says
         raise ConfigError(f"out={out} must name a .png file (figures beside it: "
                           f"{out.stem}_….png, numbers: {out.stem}.json)")
@@ -164,9 +174,10 @@ def sample(cfg: DictConfig) -> Path:
         write_text(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
+        which = "" if ckpt.stem == "last" else f"{ckpt.stem}/"  # as default_out names it
         with SummaryWriter(str(run_dir / "tensorboard")) as writer:
             for suffix, (images, nrow) in figures.items():
-                writer.add_image(f"pegasus-sample/{cfg.mode}{suffix}", grid(images, nrow))
+                writer.add_image(f"pegasus-sample/{which}{cfg.mode}{suffix}", grid(images, nrow))
     print(out)
     return out
 

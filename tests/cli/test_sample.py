@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pegasus_lab.cli.train import train
 from tests.conftest import CIFAR_MINI, ROOT, TINY_VAE, compose_config, run_cli
@@ -45,6 +46,19 @@ def test_random_grid_png_next_to_the_run(trained_ckpt, tmp_path):
     out = trained_ckpt.parents[1] / "samples" / "grid.png"
     assert out.exists() and str(out) in result.stdout
     assert Image.open(out).size == (_grid_side(4), _grid_side(4))
+
+
+def test_another_checkpoint_of_the_run_gets_its_own_folder(trained_ckpt, tmp_path):
+    best = next(trained_ckpt.parent.glob("best-*.ckpt"))  # the VAE's best by val/loss
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={best}", "num_samples=4",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = trained_ckpt.parents[1] / "samples" / best.stem / "grid.png"
+    assert out.exists() and str(out) in result.stdout
+    assert Image.open(out).size == (_grid_side(2), _grid_side(2))
+    events = EventAccumulator(str(trained_ckpt.parents[1] / "tensorboard"))
+    events.Reload()
+    assert f"pegasus-sample/{best.stem}/grid" in events.Tags()["images"]
 
 
 def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
