@@ -108,7 +108,7 @@ class FIDCurve(Callback):
             fake = trainer.strategy.all_gather(fake).flatten(0, 1)
         best = self._score(trainer, pl_module, step, fake) if trainer.is_global_zero else False
         if self.best_checkpoint and trainer.strategy.broadcast(best, src=0):
-            trainer.save_checkpoint(self.best_checkpoint)
+            trainer.save_checkpoint(self.best_checkpoint, weights_only=False)  # resumable
             log.info("step %d: the lowest FID so far; the run is saved as %s", step,
                      self.best_checkpoint)
 
