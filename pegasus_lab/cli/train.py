@@ -85,6 +85,7 @@ def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> li
 def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.checkpoints import check_fits
+    from pegasus_lab.resume import resume_path
     from pegasus_lab.tensorboard_hparams import write_session_start
     datamodule, model, trainer = build(cfg)
     hparams = _flat_hparams(cfg)
@@ -104,77 +105,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         _write_summary(cfg, trainer, metrics, clock.seconds())
     log.info("finished: %s", metrics)
     return metrics
-
-
-def resume_path(cfg: DictConfig) -> str | None:
-    """The checkpoint to resume from: ckpt_path as given, or for ckpt_path=last / resume=true
-    this run folder's last.ckpt (hydra.run.dir=<old run> continues its logs in place), else the
-    newest last.ckpt among earlier runs of the same task. A multirun's job only ever continues
-    its own folder (hydra.sweep.dir=<old sweep>): see `_resume_in_sweep`."""
-    given = cfg.get("ckpt_path")
-    if given not in (None, "last"):
-        return str(given)
-    if given != "last" and not cfg.get("resume"):
-        return None
-    sweep = _sweep_dir()
-    if sweep is not None:
-        _require_a_repeatable_sweep()
-    here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if here.is_file():
-        return str(here)
-    if sweep is not None:
-        return _resume_in_sweep(cfg, sweep, here)
-    runs = Path(cfg.paths.log_dir) / cfg.task_name
-    found = _last_checkpoints(runs)
-    if not found:
-        raise ConfigError(f"nothing to resume: no last.ckpt in {here.parent} nor under {runs}")
-    return str(found[-1])
-
-
-def _last_checkpoints(folder: Path) -> list[Path]:
-    """last.ckpt files of the runs and multirun jobs under `folder`, oldest first."""
-    found = list(folder.glob("*/*/checkpoints/last.ckpt"))
-    found += folder.glob("*/*/*/checkpoints/last.ckpt")
-    return sorted(found, key=lambda p: p.stat().st_mtime)
-
-
-def _sweep_dir() -> Path | None:
-    """The multirun's folder when this is one of its jobs, else None."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    return Path(HydraConfig.get().sweep.dir)
-
-
-def _require_a_repeatable_sweep() -> None:
-    """Job N of a resumed multirun continues job N's folder, which is only the same trial when
-    the sweeper gives job N the same settings again: Hydra's basic sweeper does; a search
-    (Optuna) draws them anew."""
-    from hydra.core.hydra_config import HydraConfig
-    sweeper = HydraConfig.get().sweeper.get("_target_", "")
-    if not sweeper.endswith(".BasicSweeper"):
-        raise ConfigError(f"a search ({sweeper.rsplit('.', 1)[-1]}) cannot be resumed: it "
-                          f"draws each trial's settings anew, so a job would continue another "
-                          f"trial's model; start a new search, or resume one trial on its own "
-                          f"with ckpt_path=<its last.ckpt>")
-
-
-def _resume_in_sweep(cfg: DictConfig, sweep: Path, here: Path) -> None:
-    """A job of a resumed multirun has no last.ckpt of its own. Falling back to the newest
-    earlier run would make every job continue the same model; instead: when no job of the
-    sweep has a checkpoint, the sweep is a new folder (an error saying to name the old one);
-    when others have, this job had not reached its first checkpoint and starts afresh."""
-    if not any(sweep.glob("**/checkpoints/last.ckpt")):
-        earlier = [p.parents[2] for p in _last_checkpoints(
-            Path(cfg.paths.log_dir) / cfg.task_name / "multiruns")]
-        hint = f" (the newest with checkpoints: {earlier[-1]})" if earlier else ""
-        raise ConfigError(f"nothing to resume in this multirun's folder {sweep}: each job "
-                          f"continues its own last.ckpt, so run the same command with the sweep "
-                          f"to continue as hydra.sweep.dir=<its folder>{hint}")
-    log.warning("nothing to resume in %s (this job had not reached its first checkpoint): "
-                "it starts from step 0", here.parent)
-    return None
 
 
 def _fid_curves(trainer: L.Trainer) -> list:
