@@ -47,10 +47,9 @@ def _last_checkpoints(folder: Path) -> list[Path]:
 def _sweep_dir() -> Path | None:
     """The multirun's folder when this is one of its jobs, else None."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    return Path(HydraConfig.get().sweep.dir)
+
+    from pegasus_lab.sweep import in_multirun
+    return Path(HydraConfig.get().sweep.dir) if in_multirun() else None
 
 
 def _require_a_repeatable_sweep() -> None:

@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 NOT_RUN = "failed or stopped (no summary.json: see the job's log)"
 
 
+def in_multirun() -> bool:
+    """Whether this process runs a job of a Hydra multirun (a sweep or a search)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def jobs(sweep_dir: str | Path) -> Iterator[tuple[Path, list[str], dict | None]]:
     """(folder, overrides, summary.json's content or None) of each job of a multirun: every
     folder under it with a `.hydra/overrides.yaml` (job numbers in order, then any other

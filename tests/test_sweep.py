@@ -83,15 +83,22 @@ def test_jobs_in_named_subfolders_too(tmp_path):
     assert [(r["job"], r["rank"]) for r in rows] == [("lr/a", 2), ("model.kl_weight=1.0", 1)]
 
 
-def test_the_table_keeps_the_jobs_done_when_a_later_one_fails(tmp_path):
+def test_a_job_s_bad_input_fails_that_job_only_and_the_table_says_so(tmp_path):
     from tests.conftest import ROOT, SMOKE, run_cli
     sweep = tmp_path / "sweep"
     result = run_cli("pegasus_lab.cli.train", "-m", *SMOKE, "logger=none",
-                     "trainer.max_epochs=1", "data.batch_size=8,0", f"hydra.sweep.dir={sweep}",
+                     "trainer.max_epochs=1", "data.batch_size=0,8", f"hydra.sweep.dir={sweep}",
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
-    assert result.returncode == 2  # the second job's batch size
-    table = (sweep / "sweep.md").read_text()  # written when the first job ended
-    assert table.startswith("# Multirun sweep: 1 job\n") and "| 0 | ok | 3 | 1 |" in table
+    assert result.returncode == 2  # the first job's batch size, a user error
+    said = "batch_size must be a positive integer, got 0"
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and said in errors[0]  # when the job failed
+    assert errors[1].startswith("error: job 0 failed: ") and said in errors[1]  # at the end
+    assert "Traceback" not in result.stderr
+    assert f"error: {said}" in (sweep / "0" / "train.log").read_text()
+    table = (sweep / "sweep.md").read_text()  # the second job ran after the first failed
+    assert table.startswith("# Multirun sweep: 2 jobs\n")
+    assert f"| 0 | 0 | {NOT_RUN} |" in table and "| 1 | 8 | ok | 3 | 1 |" in table
 
 
 def test_a_table_that_cannot_be_written_does_not_stop_the_sweep(sweep, monkeypatch, caplog):

@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
-                                    ready_datamodule, report_user_errors, require_all_values)
+                                    ready_datamodule, report_user_errors, require_all_values,
+                                    run_command)
 from pegasus_lab.errors import ConfigError, DataError, require_int
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
 from pegasus_lab.metrics.pegasus_score import accuracy, fit_linear_probe, save_probe
@@ -61,7 +62,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    _hydra_main()
+    run_command(_hydra_main)
 
 
 if __name__ == "__main__":

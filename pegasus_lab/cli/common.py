@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.errors import ConfigError, find_user_error
@@ -66,11 +67,22 @@ def quiet_library_notices() -> None:
     logging.getLogger(LIGHTNING_MESSAGES).addFilter(_not_an_advert)  # added once however often
 
 
+class FailedJob(CompactHydraException):
+    """A multirun job's user error. Hydra marks the job failed and goes on with the sweep's
+    other jobs, then reports the first failure once more, in this one line, at the end."""
+
+
+# failures of this process's multirun jobs, for the exit status at the end
+_failed_jobs = {"user": 0, "other": 0}
+
+
 def report_user_errors(task, cfg):
     """Run `task(cfg)`, every command's one way in: first the console is set up (one line per
     log record, no library notices or adverts); then a user error (bad data, config,
-    checkpoint) becomes one line on stderr and exit status 2 instead of a traceback. Anything
-    else is a bug and keeps its traceback."""
+    checkpoint) becomes one `error: …` line on stderr (and in the run's log file) and exit
+    status 2 instead of a traceback; in a multirun it fails that job only (`FailedJob`).
+    Anything else is a bug and keeps its traceback."""
+    from pegasus_lab.sweep import in_multirun
     one_console_line_per_record()
     quiet_library_notices()
     try:
@@ -78,10 +90,37 @@ def report_user_errors(task, cfg):
     except Exception as exc:
         user_error = find_user_error(exc)
         if user_error is None:
+            _failed_jobs["other"] += in_multirun()
             raise
         log.debug("user error", exc_info=True)
-        print(f"error: {user_error}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        message = f"error: {user_error}"
+        print(message, file=sys.stderr)
+        _into_log_files(message)
+        if not in_multirun():
+            sys.exit(EXIT_USER_ERROR)
+        _failed_jobs["user"] += 1
+        from hydra.core.hydra_config import HydraConfig
+        raise FailedJob(f"error: job {HydraConfig.get().job.num} failed: {user_error}") from None
+
+
+def _into_log_files(message: str) -> None:
+    """`message` into the run's log file (Hydra's file handler), not to the console again."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def run_command(hydra_main) -> None:
+    """A command's `main`: its Hydra entry point, with the exit status of a multirun whose
+    failed jobs all failed on user errors set to 2, as a single run's would be (Hydra's
+    is 1 for any failure)."""
+    try:
+        hydra_main()
+    except SystemExit as stop:
+        if stop.code == 1 and _failed_jobs["user"] and not _failed_jobs["other"]:
+            sys.exit(EXIT_USER_ERROR)
+        raise
 
 
 def require_all_values(cfg: DictConfig) -> None:

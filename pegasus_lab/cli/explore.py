@@ -13,7 +13,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
-                                    report_user_errors, require_all_values)
+                                    report_user_errors, require_all_values, run_command)
 from pegasus_lab.errors import ConfigError, PegasusError, require_int
 from pegasus_lab.explore.app import create_app, embed
 
@@ -75,7 +75,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    _hydra_main()
+    run_command(_hydra_main)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
-                                    ready_datamodule, report_user_errors)
+                                    ready_datamodule, report_user_errors, run_command)
 from pegasus_lab.errors import CheckpointError, ConfigError, require_int
 from pegasus_lab.figures import sampling
 from pegasus_lab.figures.memorisation import memorisation_check
@@ -188,7 +188,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    _hydra_main()
+    run_command(_hydra_main)
 
 
 if __name__ == "__main__":

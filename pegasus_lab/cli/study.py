@@ -15,7 +15,7 @@ from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from pegasus_lab.cli.common import config_dir, log, report_user_errors
+from pegasus_lab.cli.common import config_dir, log, report_user_errors, run_command
 from pegasus_lab.errors import ConfigError, PegasusError, require_int
 from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.study.table import collect, side_by_side, write_tables
@@ -106,7 +106,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    _hydra_main()
+    run_command(_hydra_main)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.errors import ConfigError, require_int
-from pegasus_lab.cli.common import config_dir, log, report_user_errors, require_all_values
+from pegasus_lab.cli.common import (config_dir, log, report_user_errors, require_all_values,
+                                     run_command)
 
 if TYPE_CHECKING:
     import lightning as L
@@ -182,15 +183,11 @@ def _worst_for_search(cfg: DictConfig) -> float | None:
     """±inf for a multirun job that returns `optimized_metric` to a single-objective sweeper
     (the sweeper's `direction`, minimize by default); None for any other run."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
-    from pegasus_lab.sweep import sweeper_direction
-    if cfg.get("optimized_metric") is None or not HydraConfig.initialized():
+    from pegasus_lab.sweep import in_multirun, sweeper_direction
+    if cfg.get("optimized_metric") is None or not in_multirun():
         return None
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    direction = sweeper_direction(hydra_cfg)
+    direction = sweeper_direction(HydraConfig.get())
     if direction is None:  # several objectives: no single worst
         return None
     return math.inf if direction == "minimize" else -math.inf
@@ -202,7 +199,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    _hydra_main()
+    run_command(_hydra_main)
 
 
 if __name__ == "__main__":

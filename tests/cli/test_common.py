@@ -62,3 +62,16 @@ def test_lightning_s_adverts_are_quiet_and_its_other_messages_are_not(caplog):
         rank_zero_info("GPU available: False, used: False")
     assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
     assert len(logging.getLogger("lightning.pytorch.utilities.rank_zero").filters) == 1
+
+
+@pytest.mark.parametrize("user,other,status", [(1, 0, 2), (2, 1, 1), (0, 1, 1), (0, 0, 1)])
+def test_a_multirun_whose_jobs_failed_on_user_errors_only_exits_with_2(user, other, status,
+                                                                        monkeypatch):
+    from pegasus_lab.cli import common
+
+    def hydra_main():  # Hydra's status when a multirun's job failed
+        raise SystemExit(1)
+    monkeypatch.setattr(common, "_failed_jobs", {"user": user, "other": other})
+    with pytest.raises(SystemExit) as stop:
+        common.run_command(hydra_main)
+    assert stop.value.code == status
