@@ -97,8 +97,14 @@ class Speed:
         return [s for s in SWITCHES if getattr(self, s)]
 
     def on(self, device: torch.device | str) -> Speed:
-        """These settings as they apply to `device`: all off for a device type not listed."""
-        if torch.device(device).type in self.devices:
+        """These settings as they apply to `device`: all off for a device type not listed
+        (or one torch has no device for, e.g. Lightning's `tpu`: the Trainer says whether the
+        accelerator exists)."""
+        try:
+            kind = torch.device(device).type
+        except RuntimeError:
+            kind = str(device)
+        if kind in self.devices:
             return self
         return dataclasses.replace(self, **{s: False for s in SWITCHES})
 

@@ -16,6 +16,9 @@ def test_fast_preset_turns_everything_on_for_the_gpu_only():
     assert speed.devices == ("cuda",)
     assert set(speed.on("cuda").enabled()) == set(SWITCHES)
     assert speed.on("cpu").enabled() == []  # CPU runs stay the plain ones
+    # an accelerator torch has no device for: off, and the Trainer says whether it exists
+    assert speed.on("tpu").enabled() == [] and speed.precision(Speed.device_type("tpu")) == \
+        "32-true"
 
 
 def test_plain_preset_turns_everything_off():

@@ -57,12 +57,36 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     callbacks = _without_validation_ranking(callbacks, model)
     precision = cfg.trainer.get("precision") or \
         speed.precision(Speed.device_type(cfg.trainer.get("accelerator")))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                     precision=precision)
+    trainer = _trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                       precision=precision)
     switches = speed.on(trainer.strategy.root_device).enabled()
     if switches:
         log.info("speed switches on: %s (precision %s)", switches, precision)
     return datamodule, model, trainer
+
+
+def _trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
+    """The Trainer of `trainer.*`; a value its constructor refuses (precision=17, an unknown
+    keyword, an accelerator whose package is missing) is a config error, said as Lightning
+    says it."""
+    from hydra.errors import InstantiationException
+    try:
+        return instantiate(trainer_cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, (ValueError, TypeError, ImportError)):
+            raise ConfigError(f"Lightning refuses the run's settings: {cause}") from err
+        raise
+
+
+def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except ValueError as err:  # checked by Lightning once it knows the epoch's batches
+        if "`val_check_interval`" in str(err):
+            raise ConfigError(f"Lightning refuses the run's settings: {str(err).strip()}") \
+                from err
+        raise
 
 
 def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> list:
@@ -97,7 +121,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is not None:
         check_fits(ckpt_path, model)
         log.info("resuming from %s", ckpt_path)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    _fit(trainer, model, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     for curve in _fid_curves(trainer):  # its last point: metrics/fid, metrics/kid, …
         metrics.update(curve.latest)

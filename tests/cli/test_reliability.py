@@ -163,6 +163,11 @@ def test_same_seed_same_grid(tmp_path):
     (["data=synthetic", "trainer.max_epochs=-2"], 2, "`max_epochs` must be a non-negative"),
     (["data=synthetic", "seed=-1"], 2, "seed must be an integer from 0 to 4294967295"),
     (["data=synthetic", "model.encoder.width=0"], 2, "ConvEncoder: width must be a positive"),
+    (["data=synthetic", "trainer.precision=17"], 2, "Precision 17 is invalid"),
+    (["data=synthetic", "trainer.accelerator=banana"], 2, "invalid accelerator name"),
+    (["data=synthetic", "+trainer.nonsense=1"], 2, "unexpected keyword argument 'nonsense'"),
+    (["data=synthetic", "+trainer.val_check_interval=1000"], 2,
+     "`val_check_interval` (1000) must be less than or equal to the number of the training"),
 ])
 def test_bad_input_one_clear_error(args, exit_code, says, tmp_path):
     result = run_cli("pegasus_lab.cli.train", *args, "trainer=smoke",
