@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 import tempfile
 import warnings
@@ -45,11 +46,15 @@ def one_console_line_per_record() -> None:
             lightning_log.removeHandler(handler)
 
 
-# Deprecation notices inside libraries that a user of the commands can do nothing about
-# (module, category): Lightning's own use of torch's pytree, and torch.jit, which loads the FID
-# network (a TorchScript file). The test suite still shows them.
-LIBRARY_NOTICES = [("lightning.pytorch.utilities._pytree", FutureWarning),
-                   ("torch.jit._serialization", FutureWarning)]
+# Notices inside libraries that a user of the commands can do nothing about (module, category,
+# start of the message): Lightning's own use of torch's pytree; torch.jit, which loads the FID
+# network (a TorchScript file); torchmetrics' KID keeping the features it is fed, which is
+# how the project uses it (features computed once, handed over). The test suite still shows
+# them.
+LIBRARY_NOTICES = [("lightning.pytorch.utilities._pytree", FutureWarning, ""),
+                   ("torch.jit._serialization", FutureWarning, ""),
+                   ("torchmetrics.utilities.prints", UserWarning,
+                    "Metric `Kernel Inception Distance` will save all extracted features")]
 
 
 # Lightning's own logger of rank-zero messages, which also carries its adverts for its cloud
@@ -62,8 +67,9 @@ def _not_an_advert(record: logging.LogRecord) -> bool:
 
 
 def quiet_library_notices() -> None:
-    for module, category in LIBRARY_NOTICES:
-        warnings.filterwarnings("ignore", category=category, module=module)
+    for module, category, message in LIBRARY_NOTICES:
+        warnings.filterwarnings("ignore", message=re.escape(message), category=category,
+                                module=module)
     logging.getLogger(LIGHTNING_MESSAGES).addFilter(_not_an_advert)  # added once however often
 
 

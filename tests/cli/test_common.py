@@ -42,13 +42,15 @@ def test_library_notices_are_quiet_and_others_are_not():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         quiet_library_notices()
-        for module, category in LIBRARY_NOTICES:
-            warnings.warn_explicit("old API", category, "lib.py", 1, module=module)
+        for module, category, message in LIBRARY_NOTICES:
+            warnings.warn_explicit(f"{message} old API", category, "lib.py", 1, module=module)
         warnings.warn_explicit("old API", FutureWarning, "mine.py", 1, module="pegasus_lab.x")
         warnings.warn_explicit("other", UserWarning, "lib.py", 2,
                                module="lightning.pytorch.utilities._pytree")
-    assert [(w.filename, w.category) for w in seen] == [("mine.py", FutureWarning),
-                                                        ("lib.py", UserWarning)]
+        warnings.warn_explicit("Metric `FID` is slow", UserWarning, "lib.py", 3,
+                               module="torchmetrics.utilities.prints")  # another message
+    assert [(w.filename, w.lineno) for w in seen] == [("mine.py", 1), ("lib.py", 2),
+                                                      ("lib.py", 3)]
 
 
 def test_lightning_s_adverts_are_quiet_and_its_other_messages_are_not(caplog):
