@@ -14,6 +14,9 @@ P2 := outputs/paper2
 P3 := outputs/paper3
 # paper-3's data: stl10 (the paper's) or cifar10 (runs where STL-10 is not available)
 P3_DATA ?= stl10
+# a reproduce-paper-N recipe run again continues its runs from their last.ckpt (a finished run
+# just remakes the figures); RESUME=false trains them again from step 0
+RESUME ?= auto
 
 .PHONY: install test train demo sweep tensorboard reproduce-paper-0 reproduce-paper-1 \
 	reproduce-paper-2 reproduce-paper-2-stl10 reproduce-paper-3 reproduce-paper-4 explore \
@@ -100,8 +103,8 @@ tensorboard: $(STAMP)
 # pick, and FID of both. Offline: ARGS="data=cifar10_folder"
 # with data/cifar10/{train,test}.zip.
 reproduce-paper-0: fid-weights
-	$(BIN)/pegasus-train experiment=paper0_vaegan hydra.run.dir=$(P0)/vaegan $(ARGS)
-	$(BIN)/pegasus-train experiment=paper0_vae_pixel hydra.run.dir=$(P0)/vae_pixel $(ARGS)
+	$(BIN)/pegasus-train experiment=paper0_vaegan hydra.run.dir=$(P0)/vaegan resume=$(RESUME) $(ARGS)
+	$(BIN)/pegasus-train experiment=paper0_vae_pixel hydra.run.dir=$(P0)/vae_pixel resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P0)/vaegan/checkpoints/last.ckpt mode=pegasus \
 		out=$(P0)/pegasi.png
 	$(BIN)/pegasus-evaluate ckpt=$(P0)/vaegan/checkpoints/last.ckpt num_samples=10000 \
@@ -114,8 +117,8 @@ reproduce-paper-0: fid-weights
 # Paper-1: stage 1 on all of CIFAR-10 + STL-10, stage 2 on their horses and birds, then the
 # 8×8 horse→bird slerp grid. Offline: ARGS="data.download=false" with the data under data/.
 reproduce-paper-1: fid-weights
-	$(BIN)/pegasus-train experiment=paper1_pretrain hydra.run.dir=$(P1)/pretrain $(ARGS)
-	$(BIN)/pegasus-train experiment=paper1_finetune hydra.run.dir=$(P1)/finetune \
+	$(BIN)/pegasus-train experiment=paper1_pretrain hydra.run.dir=$(P1)/pretrain resume=$(RESUME) $(ARGS)
+	$(BIN)/pegasus-train experiment=paper1_finetune hydra.run.dir=$(P1)/finetune resume=$(RESUME) \
 		pretrained_ckpt=$(P1)/pretrain/checkpoints/last.ckpt $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P1)/finetune/checkpoints/last.ckpt mode=interpolate \
 		out=$(P1)/horse_to_bird_8x8.png
@@ -126,7 +129,7 @@ reproduce-paper-1: fid-weights
 # Paper-2: AC-WGAN-GP, 100k generator iterations, then its figures and FID (50k samples).
 # Offline: ARGS="data=cifar10_folder" with data/cifar10/{train,test}.zip.
 define paper2
-	$(BIN)/pegasus-train experiment=paper2_$(1) hydra.run.dir=$(P2)/$(1) $(ARGS)
+	$(BIN)/pegasus-train experiment=paper2_$(1) hydra.run.dir=$(P2)/$(1) resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt num_samples=100 out=$(P2)/$(1)_samples.png
 	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=class_grid out=$(P2)/$(1)_classes_10x10.png
 	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=walk out=$(P2)/$(1)_interpolation.png
@@ -143,7 +146,7 @@ reproduce-paper-2-stl10: fid-weights
 
 # Paper-3: DCGAN at 64², an 8×8 grid, slerp rows, discriminator picks, the memorisation check.
 reproduce-paper-3: fid-weights
-	$(BIN)/pegasus-train experiment=paper3_$(P3_DATA) hydra.run.dir=$(P3)/$(P3_DATA) $(ARGS)
+	$(BIN)/pegasus-train experiment=paper3_$(P3_DATA) hydra.run.dir=$(P3)/$(P3_DATA) resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=64 out=$(P3)/$(P3_DATA)_grid_8x8.png
 	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=walk walk.method=slerp walk.rows=8 walk.steps=8 out=$(P3)/$(P3_DATA)_slerp.png
 	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=critic_picks num_samples=16 out=$(P3)/$(P3_DATA)_best.png

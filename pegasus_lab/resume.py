@@ -16,16 +16,29 @@ def resume_path(cfg: DictConfig) -> str | None:
     """The checkpoint to resume from: ckpt_path as given, or for ckpt_path=last / resume=true
     this run folder's last.ckpt (hydra.run.dir=<old run> continues its logs in place), else the
     newest last.ckpt among earlier runs of the same task. A multirun's job only ever continues
-    its own folder (hydra.sweep.dir=<old sweep>): see `_resume_in_sweep`."""
+    its own folder (hydra.sweep.dir=<old sweep>): see `_resume_in_sweep`. resume=auto: this
+    run folder's last.ckpt when there is one, else a new start (never another run's): a
+    recipe run again, or a requeued cluster job, goes on where it stopped."""
     given = cfg.get("ckpt_path")
     if given not in (None, "last"):
         return str(given)
-    if given != "last" and not cfg.get("resume"):
+    mode = cfg.get("resume")
+    if mode not in (True, False, None, "auto"):
+        raise ConfigError(f"resume must be true, false or auto, got {mode!r}")
+    if given != "last" and not mode:
         return None
+    here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if given != "last" and mode == "auto":
+        if not here.is_file():
+            log.info("resume=auto: no last.ckpt in %s yet, so training starts at step 0",
+                     here.parent)
+            return None
+        if _sweep_dir() is not None:
+            _require_a_repeatable_sweep()
+        return str(here)
     sweep = _sweep_dir()
     if sweep is not None:
         _require_a_repeatable_sweep()
-    here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if here.is_file():
         return str(here)
     if sweep is not None:

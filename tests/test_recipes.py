@@ -45,6 +45,8 @@ def test_each_recipe_step_composes_and_reads_what_an_earlier_step_wrote(target):
                 assert cfg.pretrained_ckpt in written, f"{target}: {args} reads an unmade one"
             if run_dir is not None:
                 written.add(_last_checkpoint(cfg, run_dir))
+                # run again after a kill, the recipe goes on from its own last.ckpt
+                assert cfg.resume == "auto", f"{target}: {args}"
         elif program == "pegasus-sample":
             assert cfg.mode in sample.MODES, f"{target}: {args}"
             sample._check_counts(cfg)

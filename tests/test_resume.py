@@ -41,3 +41,15 @@ def test_the_run_folder_s_own_checkpoint_first_else_the_newest_run_s(tmp_path, a
 def test_nothing_to_resume_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="nothing to resume: no last.ckpt in"):
         resume_path(_cfg(tmp_path, resume=True))
+
+
+def test_auto_continues_the_run_folder_s_own_checkpoint_or_starts_afresh(tmp_path):
+    _checkpoint(tmp_path / "train" / "runs" / "a" / "checkpoints" / "last.ckpt", 1000)
+    assert resume_path(_cfg(tmp_path, resume="auto")) is None  # never another run's
+    own = _checkpoint(tmp_path / "train" / "runs" / "now" / "checkpoints" / "last.ckpt", 500)
+    assert resume_path(_cfg(tmp_path, resume="auto")) == str(own)
+
+
+def test_resume_takes_true_false_or_auto(tmp_path):
+    with pytest.raises(ConfigError, match="resume must be true, false or auto, got 'yes'"):
+        resume_path(_cfg(tmp_path, resume="yes"))
