@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from pegasus_lab.atomic import write_csv, write_text
 
 log = logging.getLogger(__name__)
 NOT_RUN = "failed or stopped (no summary.json: see the job's log)"
+# an ERROR record in a job's log as Hydra's job logging writes it: "[time][name][ERROR] - …"
+_LOGGED_ERROR = re.compile(r"\]\[ERROR\] - (?:error: )?(.*)$")
 
 
 def in_multirun() -> bool:
@@ -61,6 +64,18 @@ def metric_names(summaries: list[dict]) -> list[str]:
     return sorted(kept, key=lambda n: (order.get(n.split("/", 1)[0], 3), n))
 
 
+def job_status(job: Path, summary: dict | None) -> str:
+    """"ok" for a job that wrote its summary.json; else "failed: …" with the last error its log
+    holds (a bad input, a diverged trial), or NOT_RUN when it holds none (killed, or a bug,
+    whose traceback went to the console)."""
+    if summary is not None:
+        return "ok"
+    errors = [found.group(1) for log_file in sorted(job.glob("*.log"))
+              for line in log_file.read_text(errors="replace").splitlines()
+              if (found := _LOGGED_ERROR.search(line))]
+    return f"failed: {errors[-1]}" if errors else NOT_RUN
+
+
 def sweep_rows(sweep_dir: str | Path, objective: str | None = None,
                direction: str = "minimize") -> tuple[list[str], list[dict], dict[str, str]]:
     """(columns, rows, the overrides every job shares)."""
@@ -77,7 +92,7 @@ def sweep_rows(sweep_dir: str | Path, objective: str | None = None,
     rows = []
     for (job, _, summary), setting in zip(found, settings):
         row = {"job": str(job.relative_to(sweep_dir)), **{k: setting.get(k) for k in varying}}
-        row["status"] = "ok" if summary is not None else NOT_RUN
+        row["status"] = job_status(job, summary)
         summary = summary or {}
         row.update(steps=summary.get("global_step"), epochs=summary.get("epochs"),
                    wall_seconds=summary.get("wall_seconds"))
@@ -107,7 +122,7 @@ def _fmt(value) -> str:
         return "n/a"
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value)
+    return str(value).replace("|", "\\|")  # a table cell
 
 
 def write_sweep_table(sweep_dir: str | Path, objective: str | None = None,

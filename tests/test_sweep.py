@@ -43,6 +43,18 @@ def test_columns_are_the_differing_overrides_and_the_final_metrics(sweep):
     assert (rows[1]["status"], rows[1]["steps"], rows[1]["val/loss"]) == ("ok", 10, 1.0)
 
 
+def test_a_failed_job_s_status_is_the_last_error_its_log_holds(sweep):
+    (sweep / "2" / "train.log").write_text(
+        "[2026-11-24 05:36:37,454][pegasus_lab][INFO] - data: ImageDataModule\n"
+        "[2026-11-24 05:36:37,470][pegasus_lab][ERROR] - error: batch_size must be a positive "
+        "integer, got 0 | or so\n")
+    _, rows, _ = sweep_rows(sweep)
+    assert rows[2]["status"] == "failed: batch_size must be a positive integer, got 0 | or so"
+    md, _ = write_sweep_table(sweep)
+    assert "| failed: batch_size must be a positive integer, got 0 \\| or so |" in \
+        md.read_text()  # the cell's bar escaped, the table whole
+
+
 @pytest.mark.parametrize("direction,order", [("minimize", ["1", "0"]), ("maximize", ["0", "1"])])
 def test_ranked_by_the_objective_in_the_sweeper_s_direction(sweep, direction, order):
     _, rows, _ = sweep_rows(sweep, "val/loss", direction)
@@ -98,7 +110,7 @@ def test_a_job_s_bad_input_fails_that_job_only_and_the_table_says_so(tmp_path):
     assert f"error: {said}" in (sweep / "0" / "train.log").read_text()
     table = (sweep / "sweep.md").read_text()  # the second job ran after the first failed
     assert table.startswith("# Multirun sweep: 2 jobs\n")
-    assert f"| 0 | 0 | {NOT_RUN} |" in table and "| 1 | 8 | ok | 3 | 1 |" in table
+    assert f"| 0 | 0 | failed: {said} |" in table and "| 1 | 8 | ok | 3 | 1 |" in table
 
 
 def test_a_table_that_cannot_be_written_does_not_stop_the_sweep(sweep, monkeypatch, caplog):

@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from pegasus_lab.atomic import save_pil, write_csv, write_text
-from pegasus_lab.sweep import NOT_RUN, jobs, parse_override
+from pegasus_lab.sweep import job_status, jobs, parse_override
 
 MANIFOLD = ["precision", "recall", "density", "coverage"]
 COLUMNS = ["dataset", "model", "fid", "fid_stability", *MANIFOLD, "wall_seconds", "epochs",
@@ -25,13 +25,13 @@ def collect(sweep_dir: Path, stability_epochs: int = 5) -> list[dict]:
     for job, overrides, summary in jobs(sweep_dir):
         row = {"dataset": _choice(overrides, "paper4_data"), "model": _choice(overrides, "model"),
                "job": str(job), "fid": None, "fid_stability": None, "wall_seconds": None,
-               "epochs": None, "steps": None, "status": NOT_RUN,
+               "epochs": None, "steps": None, "status": job_status(job, summary),
                **dict.fromkeys(MANIFOLD)}
         if summary is not None:
             fids = [f for _, f in summary.get("fid_history", [])]
             last = fids[-stability_epochs:]
             row.update(wall_seconds=summary["wall_seconds"], epochs=summary["epochs"],
-                       steps=summary["global_step"], status="ok",
+                       steps=summary["global_step"],
                        fid=round(fids[-1], 3) if fids else None,
                        fid_stability=round(statistics.pstdev(last), 3) if len(last) > 1 else None)
             manifold = summary.get("manifold_history") or [[None, {}]]
@@ -45,7 +45,7 @@ def _rounded(value):
 
 
 def _fmt(value) -> str:
-    return "n/a" if value is None else str(value)
+    return "n/a" if value is None else str(value).replace("|", "\\|")  # a table cell
 
 
 def write_tables(rows: list[dict], out_dir: Path, notes: list[str]) -> tuple[Path, Path]:
