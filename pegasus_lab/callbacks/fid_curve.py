@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from pegasus_lab.checkpoints import load_checkpoint
 from pegasus_lab.errors import require_int
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import (MANIFOLD_KEYS, build_extractor, dataset_features,
@@ -51,6 +53,7 @@ class FIDCurve(Callback):
         self.history: list[tuple[int, float]] = []
         self.manifold_history: list[tuple[int, dict]] = []
         self.latest: dict[str, float] = {}  # the last point's logged values, by metric name
+        self._saved_best: float | None = None  # the FID of best_checkpoint, when resuming
 
     def state_dict(self) -> dict:
         return {"history": [list(point) for point in self.history],
@@ -71,9 +74,21 @@ class FIDCurve(Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
+            self._saved_best = self._fid_of_saved_best(trainer)
             self.real, self.real_labels = dataset_features(
                 self.extractor, trainer.datamodule, self.fid_cfg.get("batch_size", 200),
                 self.fid_cfg.get("cache_dir"), pl_module.device)
+
+    def _fid_of_saved_best(self, trainer) -> float | None:
+        """A resumed run's best checkpoint may hold a point its last.ckpt does not (a kill
+        between the two saves): its FID, so that only a lower one replaces it. A new run
+        replaces whatever file an earlier run left at that path."""
+        path = Path(self.best_checkpoint) if self.best_checkpoint else None
+        if trainer.ckpt_path is None or path is None or not path.is_file():
+            return None
+        saved = load_checkpoint(path).get("callbacks", {}).get(self.state_key, {})
+        fids = [float(fid) for _, fid in saved.get("history", [])]
+        return min(fids) if fids else None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
@@ -131,7 +146,8 @@ class FIDCurve(Callback):
             values = {name: values[name] for name in MANIFOLD_KEYS}
             metrics.update({f"metrics/{name}": v for name, v in values.items() if v is not None})
             self.manifold_history.append((step, values))
-        best = all(fid < earlier for _, earlier in self.history)
+        earlier = [f for _, f in self.history]
+        best = all(fid < f for f in earlier + [self._saved_best] if f is not None)
         self.history.append((step, fid))
         self.latest = {name: float(v) for name, v in metrics.items()}
         log.info("step %d: FID %.3f (%d samples)", step, fid, len(fake))

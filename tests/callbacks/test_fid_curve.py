@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pegasus_lab.checkpoints import load_checkpoint
@@ -109,6 +110,25 @@ def test_the_run_with_the_lowest_fid_so_far_is_kept(tmp_path, tiny_fid_weights, 
     assert best["callbacks"]["FIDCurve"]["history"] == [[2, 50.0], [4, 40.0]]
     assert load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")[
         "global_step"] == 6
+
+
+def test_a_resumed_run_keeps_a_best_checkpoint_its_last_one_does_not_know(
+        tmp_path, tiny_fid_weights, monkeypatch):
+    scores = iter([40.0, 45.0, 50.0])  # steps 2, then 4 and 6 after the resume
+    monkeypatch.setattr(distances, "fid", lambda *args, **kwargs: next(scores))
+    curve = ["callbacks=fid", "callbacks.fid_curve.every_n_steps=2",
+             "callbacks.fid_curve.num_samples=24", "callbacks.fid_curve.kid=false",
+             "callbacks.fid_curve.at_end=false", *fid_overrides(tiny_fid_weights)]
+    first = compose_config("train", [*SMOKE, *curve, "trainer.max_epochs=1"], tmp_path)
+    train(first)  # best at step 2 (40); last.ckpt at step 3
+    checkpoints = Path(first.paths.output_dir) / "checkpoints"
+    last = load_checkpoint(checkpoints / "last.ckpt")
+    last["callbacks"]["FIDCurve"]["history"] = []  # as if killed between the two saves
+    torch.save(last, checkpoints / "last.ckpt")
+    resumed = compose_config("train", [*SMOKE, *curve, "trainer.max_epochs=2",
+                                       f"ckpt_path={checkpoints / 'last.ckpt'}"], tmp_path)
+    train(resumed)  # 45 and 50: neither beats the 40 the best checkpoint holds
+    assert load_checkpoint(checkpoints / "best-fid.ckpt")["global_step"] == 2
 
 
 def test_bad_manifold_settings_are_said_when_the_run_is_built(tmp_path, tiny_fid_weights):
