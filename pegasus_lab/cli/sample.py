@@ -144,12 +144,15 @@ def _check_counts(cfg: DictConfig) -> None:
                           f"num_candidates={cfg.num_candidates}: draw at least as many")
 
 
+def _which(ckpt: Path) -> str:
+    """"" for the run's last.ckpt, else the checkpoint's name (best-fid, best-epoch…): where
+    its figures go, so that two checkpoints' figures of one run sit side by side."""
+    return "" if ckpt.stem == "last" else ckpt.stem
+
+
 def default_out(ckpt: Path, mode: str) -> Path:
-    """<run>/samples/<mode>.png for the run's last.ckpt; for any other of its checkpoints
-    (best-fid.ckpt, best-epoch….ckpt) <run>/samples/<checkpoint>/<mode>.png, so that the
-    figures of two checkpoints of one run sit side by side."""
-    samples = ckpt.parent.parent / "samples"
-    return samples / f"{mode}.png" if ckpt.stem == "last" else samples / ckpt.stem / f"{mode}.png"
+    """<run>/samples/<mode>.png, or <run>/samples/<checkpoint>/<mode>.png (`_which`)."""
+    return ckpt.parent.parent / "samples" / _which(ckpt) / f"{mode}.png"
 
 
 def sample(cfg: DictConfig) -> Path:
@@ -174,10 +177,10 @@ def sample(cfg: DictConfig) -> Path:
         write_text(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
-        which = "" if ckpt.stem == "last" else f"{ckpt.stem}/"  # as default_out names it
+        tag = "/".join(filter(None, ["pegasus-sample", _which(ckpt), cfg.mode]))
         with SummaryWriter(str(run_dir / "tensorboard")) as writer:
             for suffix, (images, nrow) in figures.items():
-                writer.add_image(f"pegasus-sample/{which}{cfg.mode}{suffix}", grid(images, nrow))
+                writer.add_image(f"{tag}{suffix}", grid(images, nrow))
     print(out)
     return out
 
