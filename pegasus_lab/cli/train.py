@@ -112,6 +112,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.checkpoints import check_fits
     from pegasus_lab.resume import resume_path
     from pegasus_lab.tensorboard_hparams import write_session_start
+    log.info("run folder: %s (checkpoints, TensorBoard logs, figures)", cfg.paths.output_dir)
     datamodule, model, trainer = build(cfg)
     hparams = _flat_hparams(cfg)
     for lg in trainer.loggers:

@@ -119,6 +119,7 @@ def test_each_lightning_line_is_printed_once_and_kept_in_the_log(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     printed = result.stdout + result.stderr
     assert printed.count("Seed set to 12345") == 1
+    assert f"run folder: {tmp_path / 'run'} (checkpoints" in printed  # where to look
     assert printed.count("`Trainer.fit` stopped") == 1
     assert "is deprecated" not in printed  # library notices a user cannot act on
     assert "💡 Tip" not in printed and "litlogger" not in printed  # nor adverts
