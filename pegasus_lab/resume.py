@@ -28,14 +28,11 @@ def resume_path(cfg: DictConfig) -> str | None:
     if given != "last" and not mode:
         return None
     here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if given != "last" and mode == "auto":
-        if not here.is_file():
-            log.info("resume=auto: no last.ckpt in %s yet, so training starts at step 0",
-                     here.parent)
-            return None
-        if _sweep_dir() is not None:
-            _require_a_repeatable_sweep()
-        return str(here)
+    auto = given != "last" and mode == "auto"
+    if auto and not here.is_file():
+        log.info("resume=auto: no last.ckpt in %s yet, so training starts at step 0",
+                 here.parent)
+        return None
     sweep = _sweep_dir()
     if sweep is not None:
         _require_a_repeatable_sweep()
