@@ -2,8 +2,10 @@
 are reported."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -92,7 +94,8 @@ def report_user_errors(task, cfg):
     one_console_line_per_record()
     quiet_library_notices()
     try:
-        return task(cfg)
+        with in_launch_dir():
+            return task(cfg)
     except Exception as exc:
         user_error = find_user_error(exc)
         if user_error is None:
@@ -107,6 +110,28 @@ def report_user_errors(task, cfg):
         _failed_jobs["user"] += 1
         from hydra.core.hydra_config import HydraConfig
         raise FailedJob(f"error: job {HydraConfig.get().job.num} failed: {user_error}") from None
+
+
+@contextlib.contextmanager
+def in_launch_dir():
+    """Run in the folder the command was launched from even under `hydra.job.chdir=true`, so
+    relative paths (`paths.root_dir`, `ckpt=…`, `data.source.root=…`) mean what they mean
+    without it; every output goes to the run folder by its absolute `paths.output_dir`."""
+    from hydra.core.hydra_config import HydraConfig
+    if not HydraConfig.initialized():
+        yield
+        return
+    here, launch_dir = os.getcwd(), HydraConfig.get().runtime.cwd
+    if os.path.realpath(here) == os.path.realpath(launch_dir):
+        yield
+        return
+    log.info("hydra.job.chdir: relative paths are read from %s; outputs go to %s",
+             launch_dir, here)
+    os.chdir(launch_dir)
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def _into_log_files(message: str) -> None:

@@ -100,6 +100,28 @@ def test_multirun_from_the_shell(tmp_path):
     assert table.count("| ok |") == 2
 
 
+def test_hydra_job_chdir_still_reads_relative_paths_from_the_launch_folder(tmp_path):
+    # hydra.job.chdir=true moves each job into its run folder; a relative data folder, root
+    # (PEGASUS_ROOT=., the default) and checkpoint still mean the launch folder, as without it
+    import shutil
+    shutil.copytree(CIFAR_MINI, tmp_path / "images")
+    relative = ["data=image_folder", "data.source.root=images", "data.cache_dir=null",
+                "hydra.job.chdir=true"]
+    result = run_cli("pegasus_lab.cli.train", "-m", "trainer=smoke", *TINY_VAE, *relative,
+                     "data.batch_size=16", "trainer.max_epochs=1", "logger=none",
+                     "model.kl_weight=0.5,1.0", "hydra.sweep.dir=sweep", cwd=tmp_path,
+                     env={"PEGASUS_ROOT": "."})
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job in ("0", "1"):
+        assert (tmp_path / "sweep" / job / "checkpoints" / "last.ckpt").exists()
+    assert not (tmp_path / "sweep" / "0" / "sweep").exists()  # nothing nested in a job
+    result = run_cli("pegasus_lab.cli.sample", "ckpt=sweep/1/checkpoints/last.ckpt",
+                     "num_samples=4", "hydra.job.chdir=true", cwd=tmp_path,
+                     env={"PEGASUS_ROOT": "."})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "sweep" / "1" / "samples" / "grid.png").exists()
+
+
 def test_a_sweeper_gets_the_metric_it_names(tmp_path):
     cfg = compose_config("train", [*SMOKE, "logger=none", "optimized_metric=val/loss"], tmp_path)
     value = train_for_sweeper(cfg)
