@@ -5,7 +5,8 @@ conf/train.yaml).
 A row per job folder: the overrides that differ between the jobs, its status, steps, epochs and
 wall time, and its final metrics (validation, `metrics/…` such as the FID curve's last point,
 and each training loss's epoch mean). With `optimized_metric` set the jobs are also ranked by
-it, best first, in the sweeper's direction."""
+it, best first, in the sweeper's direction. A multirun over `seed` gets a second table, each
+setting's mean ± standard deviation over its seeds (pegasus_lab/seed_groups.py)."""
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from pegasus_lab.atomic import write_csv, write_text
+from pegasus_lab.seed_groups import mean_std_cell, seed_groups
 
 log = logging.getLogger(__name__)
 NOT_RUN = "failed or stopped (no summary.json: see the job's log)"
@@ -140,6 +142,18 @@ def write_sweep_table(sweep_dir: str | Path, objective: str | None = None,
         lines += ["Every job: " + " ".join(f"`{k}={v}`" for k, v in shared.items()), ""]
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    across = seed_groups(columns, rows, objective, direction)
+    if across:
+        group_columns, groups = across
+        shown = [c for c in group_columns if not c.endswith(" std")]
+        lines += ["", "## Across seeds", "",
+                  "Each setting's final values over its finished seeds: mean ± sample standard "
+                  "deviation" + (f"; ranked by the mean {objective}." if objective else "."), "",
+                  "| " + " | ".join(c.removesuffix(" mean") for c in shown) + " |",
+                  "|" + "---|" * len(shown)]
+        lines += ["| " + " | ".join(mean_std_cell(g, c, _fmt) for c in shown) + " |"
+                  for g in groups]
+        write_csv(Path(sweep_dir) / "sweep_seeds.csv", groups, group_columns)
     md = write_text(Path(sweep_dir) / "sweep.md", "\n".join(lines) + "\n")
     return md, write_csv(Path(sweep_dir) / "sweep.csv", rows, columns)
 
