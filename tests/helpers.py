@@ -25,6 +25,16 @@ class ParamDigest(Callback):
         out.write_text(h.hexdigest() + "\n")
 
 
+class ScriptedFID(Callback):
+    """Makes this process's FID return `scores` in turn (rank zero is the one that computes
+    it), for a run whose curve must take a known course."""
+
+    def __init__(self, scores):
+        from pegasus_lab.metrics import distances
+        remaining = iter(list(scores))
+        distances.fid = lambda *args, **kwargs: next(remaining)
+
+
 class Copy(NamedTuple):
     operator: str
     shape: tuple[int, ...]

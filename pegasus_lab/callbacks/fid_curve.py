@@ -10,7 +10,10 @@ travel in the checkpoints, so a resumed run's summary holds the points from befo
 The last point's values join the run's final metrics (summary.json's `metrics`, and what
 `optimized_metric=metrics/fid` hands a sweeper). With `best_checkpoint` (a path) the run is
 saved there whenever a point's FID is the lowest so far: the snapshot to sample from when a
-GAN's quality drifts or collapses later in training."""
+GAN's quality drifts or collapses later in training. With `patience` (a count of points) the
+run stops once that many points in a row have not gone below the lowest FID before them:
+early stopping on the curve (Lightning's EarlyStopping cannot see it: the points are logged
+straight to the loggers, and GANs have no validation loss)."""
 from __future__ import annotations
 
 import logging
@@ -36,7 +39,8 @@ class FIDCurve(Callback):
     def __init__(self, fid: Mapping, every_n_steps: int | None = 5000,
                  num_samples: int = 10_000, seed: int = 0, at_end: bool = True,
                  every_n_epochs: int | None = None, kid: bool = True,
-                 manifold: Mapping | None = None, best_checkpoint: str | None = None) -> None:
+                 manifold: Mapping | None = None, best_checkpoint: str | None = None,
+                 patience: int | None = None) -> None:
         self.fid_cfg = dict(fid)
         self.manifold = dict(manifold) if manifold else None
         if self.manifold:  # said when the run is built, not at the first point
@@ -46,6 +50,9 @@ class FIDCurve(Callback):
         self.every_n_epochs = every_n_epochs
         self.seed, self.at_end, self.kid = seed, at_end, kid
         self.best_checkpoint = best_checkpoint
+        if patience is not None:
+            require_int("fid_curve.patience", patience, 1)
+        self.patience = patience
         self.extractor = None
         self.real = self.real_labels = None
         self.reference: distances.Reference | None = None  # the real set's, from the first point
@@ -121,11 +128,32 @@ class FIDCurve(Callback):
         fake = extract(self.extractor, batches, pl_module.device, keep_on_device=True)
         if world > 1:
             fake = trainer.strategy.all_gather(fake).flatten(0, 1)
-        best = self._score(trainer, pl_module, step, fake) if trainer.is_global_zero else False
-        if self.best_checkpoint and trainer.strategy.broadcast(best, src=0):
+        best = stop = False
+        if trainer.is_global_zero:
+            best = self._score(trainer, pl_module, step, fake)
+            stop = self._out_of_patience(step)
+        if self.best_checkpoint or self.patience:
+            best, stop = trainer.strategy.broadcast((best, stop), src=0)
+        if self.best_checkpoint and best:
             trainer.save_checkpoint(self.best_checkpoint, weights_only=False)  # resumable
             log.info("step %d: the lowest FID so far; the run is saved as %s", step,
                      self.best_checkpoint)
+        if stop:
+            trainer.should_stop = True
+
+    def _out_of_patience(self, step: int) -> bool:
+        """Whether the last `patience` points all failed to go below the lowest FID before
+        them (said in the log)."""
+        if not self.patience:
+            return False
+        fids = [fid for _, fid in self.history]
+        lowest = fids.index(min(fids))  # the first of equal lows: a tie is no improvement
+        if len(fids) - 1 - lowest < self.patience:
+            return False
+        log.info("step %d: no FID below %.3f (step %d) for %d points: training stops "
+                 "(callbacks.fid_curve.patience=%d)", step, fids[lowest],
+                 self.history[lowest][0], len(fids) - 1 - lowest, self.patience)
+        return True
 
     def _score(self, trainer, pl_module, step: int, fake: torch.Tensor) -> bool:
         """FID (and the rest) of the gathered features, logged; True when it is the lowest

@@ -140,3 +140,32 @@ def test_bad_manifold_settings_are_said_when_the_run_is_built(tmp_path, tiny_fid
     assert isinstance(find_user_error(caught.value), ConfigError)
     assert "fid_curve.manifold.k must be a positive integer, got 0" in str(caught.value)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_training_stops_when_the_fid_stops_improving(tmp_path, tiny_fid_weights, monkeypatch,
+                                                     caplog):
+    caplog.set_level("INFO", logger="pegasus_lab")
+    # a point a step; 40 at step 2, then 45 and 41: two points without a lower FID
+    scores = iter([50.0, 40.0, 45.0, 41.0, 30.0, 30.0])
+    monkeypatch.setattr(distances, "fid", lambda *args, **kwargs: next(scores))
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=1",
+                                   "callbacks.fid_curve.num_samples=24",
+                                   "callbacks.fid_curve.kid=false",
+                                   "callbacks.fid_curve.patience=2",
+                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["fid_history"] == [[1, 50.0], [2, 40.0], [3, 45.0], [4, 41.0]]
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 4
+    assert load_checkpoint(run / "checkpoints" / "best-fid.ckpt")["global_step"] == 2
+    assert "no FID below 40.000 (step 2) for 2 points: training stops" in caplog.text
+
+
+def test_patience_must_be_a_positive_count(tmp_path, tiny_fid_weights):
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.patience=0",
+                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    with pytest.raises(Exception) as caught:
+        train(cfg)
+    assert isinstance(find_user_error(caught.value), ConfigError)
+    assert "fid_curve.patience must be a positive integer, got 0" in str(caught.value)

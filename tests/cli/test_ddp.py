@@ -44,3 +44,18 @@ def test_fid_gathered_from_both_ranks(tmp_path, tiny_fid_weights):
     from pegasus_lab.checkpoints import load_checkpoint
     lowest = min(summary["fid_history"], key=lambda point: point[1])[0]
     assert load_checkpoint(run / "checkpoints" / "best-fid.ckpt")["global_step"] == lowest
+
+
+def test_both_ranks_stop_when_the_fid_stops_improving(tmp_path, tiny_fid_weights):
+    from pegasus_lab.checkpoints import load_checkpoint
+    from tests.conftest import fid_overrides
+    # rank zero's curve: 50, 40, then 45 — out of patience at step 3; rank 1 must stop too
+    # (were it left training, the run would hang in its next gradient all-reduce)
+    run = _ddp_run("vae_conv", tmp_path, "callbacks=fid", "callbacks.fid_curve.every_n_steps=1",
+                   "callbacks.fid_curve.num_samples=30", "callbacks.fid_curve.kid=false",
+                   "callbacks.fid_curve.patience=1", *fid_overrides(tiny_fid_weights),
+                   "+callbacks.scripted._target_=tests.helpers.ScriptedFID",
+                   "+callbacks.scripted.scores=[50,40,45,30,30,30]")
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 3
+    assert {p.name for p in run.glob("digest_rank*.txt")} == {"digest_rank0.txt",
+                                                            "digest_rank1.txt"}
