@@ -92,13 +92,19 @@ def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
 def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> list:
     """A model without a validation step (the GANs) logs no val/* metric, so a checkpoint
     ranked by one (the default callbacks', e.g. under callbacks=fid) would never save and only
-    warn: it is left out; the latest state (last.ckpt) is still written."""
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    warn: it is left out; the latest state (last.ckpt) is still written. Early stopping on
+    one would fail at its first check, after an epoch of training: a config error now."""
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.utilities.model_helpers import is_overridden
     if is_overridden("validation_step", model):
         return callbacks
     kept = []
     for c in callbacks:
+        if isinstance(c, EarlyStopping) and c.monitor.startswith("val/"):
+            raise ConfigError(
+                f"early stopping on {c.monitor} needs a validation loss, and "
+                f"{type(model).__name__} has no validation step; stop on the FID curve "
+                "instead: callbacks=fid callbacks.fid_curve.patience=N")
         if isinstance(c, ModelCheckpoint) and str(c.monitor or "").startswith("val/"):
             log.info("%s has no validation step: no checkpoint ranked by %s (last.ckpt is "
                      "still written)", type(model).__name__, c.monitor)

@@ -43,6 +43,24 @@ def test_only_models_that_validate_get_a_checkpoint_ranked_by_validation(model, 
     assert None in monitors  # last.ckpt either way
 
 
+def test_early_stopping_beside_the_default_callbacks(tmp_path):
+    # no improvement of 1e9 is ever seen: after the first epoch, one check of patience ends it
+    cfg = compose_config("train", [*SMOKE, "logger=none", "callbacks=[default,early_stopping]",
+                                   "callbacks.early_stopping.patience=1",
+                                   "callbacks.early_stopping.min_delta=1e9",
+                                   "trainer.max_epochs=5"], tmp_path)
+    train(cfg)
+    ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert ckpt["global_step"] == 6  # 2 of the 5 epochs, 3 batches each
+
+
+def test_early_stopping_on_a_validation_loss_a_gan_lacks_is_said_before_training(tmp_path):
+    cfg = compose_config("train", [*smoke("dcgan"), "callbacks=[gan,early_stopping]"], tmp_path)
+    with pytest.raises(ConfigError, match=r"early stopping on val/loss .* DCGAN has no "
+                                          r"validation step.*fid_curve.patience"):
+        build(cfg)
+
+
 def test_dataloader_path_trains_too(tmp_path):
     cfg = compose_config("train", [*SMOKE, "data.fast_path=false", "data.num_workers=0",
                                    "logger=none"], tmp_path)
