@@ -3,6 +3,7 @@ on each by one Hydra multirun, then write the comparison table and side-by-side 
 
   pegasus-study                                   # all models × all present data sets
   pegasus-study 'datasets=[mnist]' "overrides=['trainer.max_epochs=2']"
+  pegasus-study 'seeds=[1,2,3]'                   # each pair 3 times: mean ± std
 """
 from __future__ import annotations
 
@@ -70,6 +71,13 @@ def _check_settings(cfg: DictConfig) -> None:
             raise ConfigError(f"unknown {key} {unknown}; valid choices: {known}")
     require_int("fid_samples", cfg.fid_samples, 2)
     require_int("stability_epochs", cfg.stability_epochs, 1)
+    if cfg.seeds is not None:
+        if isinstance(cfg.seeds, (int, str)) or not len(cfg.seeds):
+            raise ConfigError(f"seeds must be a list of seeds, e.g. [1,2,3], got {cfg.seeds!r}")
+        for seed in cfg.seeds:
+            require_int("seeds", seed, 0, 2**32 - 1, where="each of ")
+        if len(set(cfg.seeds)) != len(cfg.seeds):
+            raise ConfigError(f"seeds repeat: {list(cfg.seeds)}")
     if cfg.measure_fid not in ("auto", True, False):
         raise ConfigError(f"measure_fid must be auto, true or false, got {cfg.measure_fid!r}")
 
@@ -82,6 +90,7 @@ def study(cfg: DictConfig) -> Path:
         raise ConfigError("none of the data sets is present: " + "; ".join(notes))
     command = [sys.executable, "-m", "pegasus_lab.cli.train", "-m", "experiment=paper4",
                f"model={','.join(cfg.models)}", f"+paper4_data={','.join(present)}",
+               *([f"seed={','.join(map(str, cfg.seeds))}"] if cfg.seeds else []),
                f"hydra.sweep.dir={sweep_dir}", *_fid_overrides(cfg, notes), *_shared(cfg)]
     log.info("training: %s", " ".join(command))
     result = subprocess.run(command)

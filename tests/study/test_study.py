@@ -29,6 +29,23 @@ def test_study_table_from_two_tiny_runs(tmp_path):
     assert grid.width > grid.height  # two panels side by side
 
 
+def test_seeds_train_each_pair_once_per_seed(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli("pegasus_lab.cli.study", "models=[study_vae]", "datasets=[synthetic]",
+                     "seeds=[1,2]", f"sweep_dir={sweep}",
+                     "overrides=['trainer=smoke','trainer.max_epochs=1','data.image_size=16',"
+                     "'data.cache_dir=null']", "measure_fid=false",
+                     f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}",
+                     cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader(open(sweep / "study.csv")))
+    assert sorted(r["seed"] for r in rows) == ["1", "2"]
+    assert all(r["status"] == "ok" for r in rows)
+    assert "| synthetic | study_vae | 2/2 |" in (sweep / "study.md").read_text()
+    grid = Image.open(sweep / "samples_synthetic.png")
+    assert grid.width < 2 * grid.height  # one panel for the model, not one per seed
+
+
 def test_no_data_set_present_is_one_clear_error(tmp_path):
     result = run_cli("pegasus_lab.cli.study", "datasets=[mnist]", f"sweep_dir={tmp_path}/s",
                      "overrides=['data.download=false']", f"paths.data_dir={tmp_path}",
@@ -42,6 +59,9 @@ def test_no_data_set_present_is_one_clear_error(tmp_path):
     (["fid_samples=1"], "fid_samples must be an integer of at least 2, got 1"),
     (["stability_epochs=0"], "stability_epochs must be a positive integer, got 0"),
     (["measure_fid=maybe"], "measure_fid must be auto, true or false, got 'maybe'"),
+    (["seeds=3"], "seeds must be a list of seeds, e.g. [1,2,3], got 3"),
+    (["seeds=[1,-1]"], "each of seeds must be an integer from 0 to 4294967295, got -1"),
+    (["seeds=[1,1]"], "seeds repeat: [1, 1]"),
 ])
 def test_bad_settings_are_one_clear_error(tmp_path, args, says):
     result = run_cli("pegasus_lab.cli.study", *args, f"sweep_dir={tmp_path}/s",

@@ -8,11 +8,11 @@ import yaml
 from pegasus_lab.study.table import collect, write_tables
 
 
-def _job(sweep, number, model, summary):
+def _job(sweep, number, model, summary, seed=None):
     job = sweep / str(number)
     (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "overrides.yaml").write_text(
-        yaml.safe_dump([f"model={model}", "+paper4_data=mnist"]))
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
+        [f"model={model}", "+paper4_data=mnist", *([f"seed={seed}"] if seed else [])]))
     if summary is not None:
         (job / "summary.json").write_text(json.dumps(summary))
 
@@ -39,3 +39,29 @@ def test_the_last_evaluation_makes_the_row(tmp_path):
     assert "| mnist | study_vae | n/a | n/a | n/a | n/a | n/a | n/a |" in table
     rows = list(csv.DictReader(open(csv_path)))
     assert rows[0]["coverage"] == "0.3" and rows[1]["coverage"] == ""
+
+
+def test_several_seeds_add_each_pair_s_mean_and_spread(tmp_path):
+    def summary(fid):
+        return {"wall_seconds": 10.0, "epochs": 3, "global_step": 30,
+                "fid_history": [[30, fid]]}
+    _job(tmp_path, 0, "study_gan", summary(20.0), seed=1)
+    _job(tmp_path, 1, "study_gan", summary(24.0), seed=2)
+    _job(tmp_path, 2, "study_vae", summary(50.0), seed=1)
+    _job(tmp_path, 3, "study_vae", None, seed=2)  # failed: left out of the mean
+    rows = collect(tmp_path)
+    assert [r["seed"] for r in rows] == ["1", "2", "1", "2"]
+    md, csv_path = write_tables(rows, tmp_path, [])
+    table = md.read_text()
+    assert "| dataset | model | seeds | fid | fid_stability |" in table
+    assert "| mnist | study_gan | 2/2 | 22 ± 2.83 | n/a |" in table
+    assert "| mnist | study_vae | 1/2 | 50 | n/a |" in table  # one seed: no spread
+    assert "| mnist | study_gan | 2 | 24.0 |" in table  # and each run below, with its seed
+    assert list(csv.DictReader(open(csv_path)))[1]["seed"] == "2"
+
+
+def test_one_seed_keeps_the_plain_table(tmp_path):
+    _job(tmp_path, 0, "study_gan", {"wall_seconds": 1.0, "epochs": 1, "global_step": 3,
+                                    "fid_history": [[3, 9.0]]})
+    md, csv_path = write_tables(collect(tmp_path), tmp_path, [])
+    assert "Across seeds" not in md.read_text() and "seed" not in open(csv_path).readline()
