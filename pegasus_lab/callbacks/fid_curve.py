@@ -85,6 +85,10 @@ class FIDCurve(Callback):
             self.real, self.real_labels = dataset_features(
                 self.extractor, trainer.datamodule, self.fid_cfg.get("batch_size", 200),
                 self.fid_cfg.get("cache_dir"), pl_module.device)
+        # a run resumed after its curve ran out of patience stays stopped (every rank holds
+        # the history); a larger patience given to the resumed run lets it go on
+        if self.history and self._out_of_patience(trainer.global_step):
+            trainer.should_stop = True
 
     def _fid_of_saved_best(self, trainer) -> float | None:
         """A resumed run's best checkpoint may hold a point its last.ckpt does not (a kill

@@ -146,13 +146,12 @@ def test_training_stops_when_the_fid_stops_improving(tmp_path, tiny_fid_weights,
                                                      caplog):
     caplog.set_level("INFO", logger="pegasus_lab")
     # a point a step; 40 at step 2, then 45 and 41: two points without a lower FID
-    scores = iter([50.0, 40.0, 45.0, 41.0, 30.0, 30.0])
+    scores = iter([50.0, 40.0, 45.0, 41.0, *[30.0] * 10])
     monkeypatch.setattr(distances, "fid", lambda *args, **kwargs: next(scores))
-    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=1",
-                                   "callbacks.fid_curve.num_samples=24",
-                                   "callbacks.fid_curve.kid=false",
-                                   "callbacks.fid_curve.patience=2",
-                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    curve = ["callbacks=fid", "callbacks.fid_curve.every_n_steps=1",
+             "callbacks.fid_curve.num_samples=24", "callbacks.fid_curve.kid=false",
+             "callbacks.fid_curve.patience=2", *fid_overrides(tiny_fid_weights)]
+    cfg = compose_config("train", [*SMOKE, *curve], tmp_path)
     train(cfg)
     run = Path(cfg.paths.output_dir)
     summary = json.loads((run / "summary.json").read_text())
@@ -160,6 +159,13 @@ def test_training_stops_when_the_fid_stops_improving(tmp_path, tiny_fid_weights,
     assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 4
     assert load_checkpoint(run / "checkpoints" / "best-fid.ckpt")["global_step"] == 2
     assert "no FID below 40.000 (step 2) for 2 points: training stops" in caplog.text
+    # resumed with more epochs, it stays stopped; with more patience it goes on
+    resume = [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=3"]
+    train(compose_config("train", [*SMOKE, *curve, *resume], tmp_path))
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 4
+    train(compose_config("train", [*SMOKE, *curve, *resume,
+                                   "callbacks.fid_curve.patience=5"], tmp_path))
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] > 4
 
 
 def test_patience_must_be_a_positive_count(tmp_path, tiny_fid_weights):
