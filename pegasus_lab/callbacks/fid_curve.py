@@ -8,7 +8,8 @@ With `manifold` ({k, num_samples}) each point also logs k-NN precision, recall, 
 coverage (`metrics/precision` …), kept in summary.json's manifold_history. The histories
 travel in the checkpoints, so a resumed run's summary holds the points from before it too.
 The last point's values join the run's final metrics (summary.json's `metrics`, and what
-`optimized_metric=metrics/fid` hands a sweeper). With `best_checkpoint` (a path) the run is
+`optimized_metric=metrics/fid` hands a sweeper), with the curve's lowest FID as
+`metrics/fid_best`. With `best_checkpoint` (a path) the run is
 saved there whenever a point's FID is the lowest so far: the snapshot to sample from when a
 GAN's quality drifts or collapses later in training. With `patience` (a count of points) the
 run stops once that many points in a row have not gone below the lowest FID before them:
@@ -74,6 +75,16 @@ class FIDCurve(Callback):
                                  for step, values in state.get("manifold_history", [])]
         self._last_step = int(state.get("last_step", -1))
         self.latest = {name: float(v) for name, v in state.get("latest", {}).items()}
+
+    def final_metrics(self) -> dict[str, float]:
+        """The run's final FID values: the last point's (`metrics/fid`, …) and the curve's
+        lowest FID, `metrics/fid_best` (the one best_checkpoint holds), for a sweeper to
+        optimise where the last point may be past the best (an early-stopped run's is)."""
+        values = dict(self.latest)
+        finite = [fid for _, fid in self.history if math.isfinite(fid)]
+        if finite:
+            values["metrics/fid_best"] = min(finite)
+        return values
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # Load (and check) the weights before training, not hours into it.

@@ -130,8 +130,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log.info("resuming from %s", ckpt_path)
     _fit(trainer, model, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    for curve in _fid_curves(trainer):  # its last point: metrics/fid, metrics/kid, …
-        metrics.update(curve.latest)
+    for curve in _fid_curves(trainer):  # its last point (metrics/fid, …) and its best
+        metrics.update(curve.final_metrics())
     if trainer.is_global_zero:
         clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
         _write_summary(cfg, trainer, metrics, clock.seconds())

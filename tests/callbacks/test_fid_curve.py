@@ -110,6 +110,12 @@ def test_the_run_with_the_lowest_fid_so_far_is_kept(tmp_path, tiny_fid_weights, 
     assert best["callbacks"]["FIDCurve"]["history"] == [[2, 50.0], [4, 40.0]]
     assert load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")[
         "global_step"] == 6
+    # the final metrics: the last point's FID, and the best one for a sweeper that wants it
+    summary = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert (summary["metrics"]["metrics/fid"], summary["metrics"]["metrics/fid_best"]) == (
+        45.0, 40.0)
+    cfg.optimized_metric = "metrics/fid_best"
+    assert objective(cfg, summary["metrics"]) == 40.0
 
 
 def test_a_resumed_run_keeps_a_best_checkpoint_its_last_one_does_not_know(
