@@ -7,11 +7,11 @@ the others. KID's 20 subsets of 1000 cost the same at every point whatever the s
 With `manifold` ({k, num_samples}) each point also logs k-NN precision, recall, density and
 coverage (`metrics/precision` …), kept in summary.json's manifold_history. The histories
 travel in the checkpoints, so a resumed run's summary holds the points from before it too.
-The last point's values join the run's final metrics (summary.json's `metrics`, and what
-`optimized_metric=metrics/fid` hands a sweeper), with the curve's lowest FID as
-`metrics/fid_best`. With `best_checkpoint` (a path) the run is
-saved there whenever a point's FID is the lowest so far: the snapshot to sample from when a
-GAN's quality drifts or collapses later in training. With `patience` (a count of points) the
+The lowest FID so far is logged beside each point as `metrics/fid_best`. The last point's
+values join the run's final metrics (summary.json's `metrics`, and what
+`optimized_metric=metrics/fid` or `metrics/fid_best` hands a sweeper). With `best_checkpoint`
+(a path) the run is saved there whenever a point's FID is the lowest so far: the snapshot to
+sample from when a GAN's quality drifts or collapses later in training. With `patience` (a count of points) the
 run stops once that many points in a row have not gone below the lowest FID before them:
 early stopping on the curve (Lightning's EarlyStopping cannot see it: the points are logged
 straight to the loggers, and GANs have no validation loss)."""
@@ -81,10 +81,14 @@ class FIDCurve(Callback):
         lowest FID, `metrics/fid_best` (the one best_checkpoint holds), for a sweeper to
         optimise where the last point may be past the best (an early-stopped run's is)."""
         values = dict(self.latest)
-        finite = [fid for _, fid in self.history if math.isfinite(fid)]
-        if finite:
-            values["metrics/fid_best"] = min(finite)
+        lowest = self._lowest()
+        if lowest is not None:
+            values["metrics/fid_best"] = lowest
         return values
+
+    def _lowest(self) -> float | None:
+        finite = [fid for _, fid in self.history if math.isfinite(fid)]
+        return min(finite) if finite else None
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # Load (and check) the weights before training, not hours into it.
@@ -192,6 +196,8 @@ class FIDCurve(Callback):
         earlier = [f for _, f in self.history]
         best = all(fid < f for f in earlier + [self._saved_best] if f is not None)
         self.history.append((step, fid))
+        if self._lowest() is not None:  # the best so far, a curve of its own
+            metrics["metrics/fid_best"] = self._lowest()
         self.latest = {name: float(v) for name, v in metrics.items()}
         log.info("step %d: FID %.3f (%d samples)", step, fid, len(fake))
         for lg in trainer.loggers:

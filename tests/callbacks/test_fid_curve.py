@@ -116,6 +116,10 @@ def test_the_run_with_the_lowest_fid_so_far_is_kept(tmp_path, tiny_fid_weights, 
         45.0, 40.0)
     cfg.optimized_metric = "metrics/fid_best"
     assert objective(cfg, summary["metrics"]) == 40.0
+    events = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"))
+    events.Reload()  # the best so far, beside each point
+    assert [(e.step, e.value) for e in events.Scalars("metrics/fid_best")] == [
+        (2, 50.0), (4, 40.0), (6, 40.0)]
 
 
 def test_a_resumed_run_keeps_a_best_checkpoint_its_last_one_does_not_know(
