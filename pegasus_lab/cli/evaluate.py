@@ -21,6 +21,7 @@ from pegasus_lab.metrics.evaluation import (build_extractor, dataset_features, m
                                             model_metrics)
 from pegasus_lab.metrics.features import uint8_batches
 from pegasus_lab.metrics.inception_score import inception_score_metric
+from pegasus_lab.provenance import describe, without_diff
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -73,7 +74,8 @@ def evaluate(cfg: DictConfig) -> dict:
             results.update(inception.fields())
     results.update(reference=reference.source.describe(), ckpt=cfg.ckpt,
                    feature_extractor={"weights": extractor.weights, "sha256": extractor.sha256},
-                   seconds=round(time.perf_counter() - started, 2))
+                   seconds=round(time.perf_counter() - started, 2),
+                   provenance=without_diff(describe(device)))
     out = _write(cfg, results)
     log.info("FID %.4f — written to %s", results["fid"], out)
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=1))

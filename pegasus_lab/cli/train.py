@@ -116,6 +116,7 @@ def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> li
 def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.checkpoints import check_fits
+    from pegasus_lab.provenance import record_run
     from pegasus_lab.resume import resume_path
     from pegasus_lab.tensorboard_hparams import write_session_start
     log.info("run folder: %s (checkpoints, TensorBoard logs, figures)", cfg.paths.output_dir)
@@ -128,6 +129,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is not None:
         check_fits(ckpt_path, model)
         log.info("resuming from %s", ckpt_path)
+    if trainer.is_global_zero:  # the code, libraries and machine of this part of the run
+        record_run(cfg.paths.output_dir, trainer.strategy.root_device)
     _fit(trainer, model, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     for curve in _fid_curves(trainer):  # its last point (metrics/fid, …) and its best

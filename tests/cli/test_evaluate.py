@@ -1,5 +1,6 @@
 """pegasus-evaluate on the CPU with a small stand-in feature network."""
 import json
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,10 @@ def test_checkpoint_metrics_json_next_to_it(ckpt, tmp_path, tiny_fid_weights,
     assert metrics["manifold_k"] == 5 and metrics["manifold_num_generated"] == 40
     assert all(0 <= metrics[m] <= 1 for m in ("precision", "recall", "coverage"))
     assert metrics["density"] >= 0
+    # what made the numbers: the libraries (FID moves with them), the device, the code
+    made = metrics["provenance"]
+    assert made["packages"]["torch"] == metadata.version("torch")
+    assert made["device"] == "cpu" and "commit" in made["code"] and "diff" not in made["code"]
     events = list((ckpt.parents[1] / "tensorboard").glob("events.*"))
     assert events
 

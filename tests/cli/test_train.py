@@ -232,3 +232,19 @@ def test_csv_logger_beside_tensorboard(tmp_path):
     val = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
     assert len(val) == 2  # one per epoch
     assert [int(r["step"]) for r in rows if r.get("val/loss")][-1] == 5
+
+
+def test_a_run_records_the_code_and_libraries_it_ran_with(tmp_path):
+    from importlib import metadata
+
+    from pegasus_lab.provenance import code_state
+    cfg = compose_config("train", [*SMOKE, "logger=none", "trainer.max_epochs=1"], tmp_path)
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    cfg.trainer.max_epochs = 2
+    cfg.ckpt_path = str(run / "checkpoints" / "last.ckpt")
+    train(cfg)  # resumed: a second part
+    parts = json.loads((run / "provenance.json").read_text())["parts"]
+    assert len(parts) == 2
+    assert parts[0]["packages"]["torch"] == metadata.version("torch")
+    assert parts[0]["code"]["commit"] == code_state()["commit"]  # this checkout's, or None

@@ -1,0 +1,107 @@
+"""Where a result came from: the code (its git commit, and the uncommitted changes of the
+checkout it ran from), the libraries, the machine and the command. A training run keeps it as
+`<run>/provenance.json`, one entry per part of a resumed run (with `code-<part>.diff` when the
+checkout had changes); pegasus-evaluate puts it into its JSON. So a number in a table can be
+traced to the code and the machine that made it."""
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pegasus_lab
+from pegasus_lab.atomic import write_text
+
+PACKAGES = ("pegasus-lab", "torch", "torchvision", "lightning", "hydra-core", "omegaconf",
+            "numpy", "scipy", "torchmetrics")
+_GIT_SECONDS = 10
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          timeout=_GIT_SECONDS, check=True)
+    return done.stdout
+
+
+def code_state(root: Path | None = None) -> dict:
+    """{'commit', 'dirty', 'changed' (paths), 'diff' (of the tracked files)} of the git
+    checkout whose top level is `root` (default: the one holding the package); without one (an
+    installed wheel, no git) {'commit': None, 'why': …}: never an error, since a run should not
+    fail for want of its history."""
+    root = Path(root or Path(pegasus_lab.__file__).resolve().parents[1])
+    try:
+        top = Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+        if top != root.resolve():  # e.g. a wheel inside a virtual environment in some repo
+            return {"commit": None, "why": f"{root} is not the top of a git checkout"}
+        commit = _git(root, "rev-parse", "HEAD").strip()
+        status = _git(root, "status", "--porcelain", "--untracked-files=normal").splitlines()
+        diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff") if status else ""
+    except FileNotFoundError:
+        return {"commit": None, "why": "git is not installed"}
+    except subprocess.CalledProcessError as err:
+        said = (err.stderr or "").strip().splitlines()
+        return {"commit": None, "why": said[-1] if said else f"git exited with {err.returncode}"}
+    except subprocess.TimeoutExpired:
+        return {"commit": None, "why": f"git took longer than {_GIT_SECONDS} s"}
+    return {"commit": commit, "dirty": bool(status),
+            "changed": [line[3:] for line in status], "diff": diff}
+
+
+def _versions() -> dict[str, str | None]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def describe(device=None) -> dict:
+    """This process: time, command, host, Python, package versions, the accelerator (its name,
+    CUDA and cuDNN versions) and the code (`code_state`, with the diff's text)."""
+    import torch
+    accelerator = None
+    if device is not None and torch.device(device).type == "cuda" and torch.cuda.is_available():
+        index = torch.device(device).index or 0
+        accelerator = {"name": torch.cuda.get_device_name(index), "cuda": torch.version.cuda,
+                       "cudnn": torch.backends.cudnn.version(),
+                       "count": torch.cuda.device_count()}
+    return {"time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
+            "host": platform.node(), "python": platform.python_version(),
+            "platform": platform.platform(), "packages": _versions(),
+            "device": str(device) if device is not None else None, "accelerator": accelerator,
+            "cpu_threads": torch.get_num_threads(), "code": code_state()}
+
+
+def without_diff(entry: dict) -> dict:
+    """`entry` with the diff's text left out (for a JSON read by people and tables)."""
+    code = {k: v for k, v in entry["code"].items() if k != "diff"}
+    return {**entry, "code": code}
+
+
+def record_run(run_dir: str | Path, device=None) -> Path:
+    """Add this part of the run to `<run>/provenance.json` (a resumed run adds a part), the
+    uncommitted changes to `<run>/code-<part>.diff`."""
+    run_dir = Path(run_dir)
+    path = run_dir / "provenance.json"
+    parts = []
+    if path.is_file():
+        try:
+            parts = json.loads(path.read_text())["parts"]
+        except (ValueError, KeyError, TypeError):  # unreadable: start the record again
+            parts = []
+    entry = describe(device)
+    if entry["code"].get("diff"):
+        diff = write_text(run_dir / f"code-{len(parts) + 1}.diff", entry["code"]["diff"])
+        entry = without_diff(entry)
+        entry["code"]["diff_file"] = diff.name
+    else:
+        entry = without_diff(entry)
+    parts.append(entry)
+    return write_text(path, json.dumps({"parts": parts}, indent=2) + "\n")

@@ -1,0 +1,75 @@
+"""What a run records about its own making: the git commit and uncommitted changes, library
+versions, machine and command; and that a missing repository or git never fails a run."""
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import torch
+
+from pegasus_lab import provenance
+from pegasus_lab.provenance import code_state, describe, record_run
+
+
+def _repo(path: Path) -> Path:
+    path.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "t@t"], ["config", "user.name", "t"]):
+        subprocess.run(["git", "-C", str(path), *args], check=True)
+    (path / "train.py").write_text("lr = 1\n")
+    subprocess.run(["git", "-C", str(path), "add", "train.py"], check=True)
+    subprocess.run(["git", "-C", str(path), "commit", "-qm", "first"], check=True)
+    return path
+
+
+def test_a_clean_checkout_is_its_commit(tmp_path):
+    repo = _repo(tmp_path / "repo")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert code_state(repo) == {"commit": head, "dirty": False, "changed": [], "diff": ""}
+
+
+def test_uncommitted_changes_are_named_and_kept(tmp_path):
+    repo = _repo(tmp_path / "repo")
+    (repo / "train.py").write_text("lr = 2\n")
+    (repo / "notes.txt").write_text("new\n")
+    state = code_state(repo)
+    assert state["dirty"] and sorted(state["changed"]) == ["notes.txt", "train.py"]
+    assert "-lr = 1\n+lr = 2\n" in state["diff"]
+
+
+@pytest.mark.parametrize("case", ["no repository", "inside another repository", "no git"])
+def test_without_a_history_the_record_says_why(tmp_path, monkeypatch, case):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    if case == "inside another repository":  # a wheel in a virtual environment in a repo
+        folder = _repo(tmp_path / "repo") / "venv" / "site-packages"
+        folder.mkdir(parents=True)
+    if case == "no git":
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    state = code_state(folder)
+    assert state["commit"] is None and state["why"]
+    if case == "no git":
+        assert state["why"] == "git is not installed"
+
+
+def test_describe_names_the_libraries_command_and_device():
+    entry = describe(torch.device("cpu"))
+    assert entry["packages"]["torch"] == metadata.version("torch")
+    assert entry["packages"]["lightning"] == metadata.version("lightning")
+    assert entry["device"] == "cpu" and entry["accelerator"] is None
+    assert entry["command"] and entry["python"] and "code" in entry
+
+
+def test_each_part_of_a_resumed_run_is_added_and_its_changes_kept(tmp_path, monkeypatch):
+    states = iter([{"commit": "a" * 40, "dirty": False, "changed": [], "diff": ""},
+                   {"commit": "b" * 40, "dirty": True, "changed": ["x.py"],
+                    "diff": "--- a/x.py\n+++ b/x.py\n"}])
+    monkeypatch.setattr(provenance, "code_state", lambda: next(states))
+    record_run(tmp_path)
+    path = record_run(tmp_path)  # the resumed part, from a checkout with changes
+    parts = json.loads(path.read_text())["parts"]
+    assert [p["code"]["commit"][0] for p in parts] == ["a", "b"]
+    assert "diff" not in parts[1]["code"] and parts[1]["code"]["diff_file"] == "code-2.diff"
+    assert (tmp_path / "code-2.diff").read_text() == "--- a/x.py\n+++ b/x.py\n"
+    assert not (tmp_path / "code-1.diff").exists()
