@@ -11,10 +11,10 @@ The lowest FID so far is logged beside each point as `metrics/fid_best`. The las
 values join the run's final metrics (summary.json's `metrics`, and what
 `optimized_metric=metrics/fid` or `metrics/fid_best` hands a sweeper). With `best_checkpoint`
 (a path) the run is saved there whenever a point's FID is the lowest so far: the snapshot to
-sample from when a GAN's quality drifts or collapses later in training. With `patience` (a count of points) the
-run stops once that many points in a row have not gone below the lowest FID before them:
-early stopping on the curve (Lightning's EarlyStopping cannot see it: the points are logged
-straight to the loggers, and GANs have no validation loss)."""
+sample from when a GAN's quality drifts or collapses later in training. With `patience` (a
+count of points) the run stops once that many points in a row have not gone below the lowest
+FID before them: early stopping on the curve (Lightning's EarlyStopping cannot see it: the
+points are logged straight to the loggers, and GANs have no validation loss)."""
 from __future__ import annotations
 
 import logging
@@ -165,13 +165,17 @@ class FIDCurve(Callback):
         them (said in the log)."""
         if not self.patience:
             return False
-        fids = [fid for _, fid in self.history]
-        lowest = fids.index(min(fids))  # the first of equal lows: a tie is no improvement
-        if len(fids) - 1 - lowest < self.patience:
+        finite = [i for i, (_, fid) in enumerate(self.history) if math.isfinite(fid)]
+        if not finite:
+            return False
+        # the first of equal lows: a tie is no improvement
+        lowest = min(finite, key=lambda i: self.history[i][1])
+        since = len(self.history) - 1 - lowest
+        if since < self.patience:
             return False
         log.info("step %d: no FID below %.3f (step %d) for %d points: training stops "
-                 "(callbacks.fid_curve.patience=%d)", step, fids[lowest],
-                 self.history[lowest][0], len(fids) - 1 - lowest, self.patience)
+                 "(callbacks.fid_curve.patience=%d)", step, self.history[lowest][1],
+                 self.history[lowest][0], since, self.patience)
         return True
 
     def _score(self, trainer, pl_module, step: int, fake: torch.Tensor) -> bool:

@@ -185,3 +185,14 @@ def test_patience_must_be_a_positive_count(tmp_path, tiny_fid_weights):
         train(cfg)
     assert isinstance(find_user_error(caught.value), ConfigError)
     assert "fid_curve.patience must be a positive integer, got 0" in str(caught.value)
+
+
+def test_patience_counts_from_the_lowest_finite_fid():
+    from pegasus_lab.callbacks.fid_curve import FIDCurve
+    curve = FIDCurve(fid={}, patience=2)
+    curve.history = [(1, float("nan")), (2, 40.0), (3, 45.0)]
+    assert not curve._out_of_patience(3)  # a NaN point is not the best one
+    curve.history.append((4, 40.0))  # equal is no improvement
+    assert curve._out_of_patience(4)
+    curve.history = [(1, float("nan")), (2, float("inf"))]
+    assert not curve._out_of_patience(2)
