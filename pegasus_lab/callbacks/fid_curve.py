@@ -198,7 +198,9 @@ class FIDCurve(Callback):
             metrics.update({f"metrics/{name}": v for name, v in values.items() if v is not None})
             self.manifold_history.append((step, values))
         earlier = [f for _, f in self.history]
-        best = all(fid < f for f in earlier + [self._saved_best] if f is not None)
+        # a non-finite point is never the best, nor stands in a later point's way
+        best = math.isfinite(fid) and all(fid < f for f in earlier + [self._saved_best]
+                                          if f is not None and math.isfinite(f))
         self.history.append((step, fid))
         if self._lowest() is not None:  # the best so far, a curve of its own
             metrics["metrics/fid_best"] = self._lowest()

@@ -122,6 +122,18 @@ def test_the_run_with_the_lowest_fid_so_far_is_kept(tmp_path, tiny_fid_weights, 
         (2, 50.0), (4, 40.0), (6, 40.0)]
 
 
+def test_a_non_finite_point_is_never_the_best(tmp_path, tiny_fid_weights, monkeypatch):
+    scores = iter([float("nan"), 40.0, 45.0])  # steps 2, 4, 6
+    monkeypatch.setattr(distances, "fid", lambda *args, **kwargs: next(scores))
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=2",
+                                   "callbacks.fid_curve.num_samples=24",
+                                   "callbacks.fid_curve.kid=false",
+                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+    train(cfg)
+    best = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "best-fid.ckpt")
+    assert best["global_step"] == 4
+
+
 def test_a_resumed_run_keeps_a_best_checkpoint_its_last_one_does_not_know(
         tmp_path, tiny_fid_weights, monkeypatch):
     scores = iter([40.0, 45.0, 50.0])  # steps 2, then 4 and 6 after the resume
