@@ -27,8 +27,9 @@ def collect(sweep_dir: Path, stability_epochs: int = 5) -> list[dict]:
     rows = []
     for job, overrides, summary in jobs(sweep_dir):
         row = {"dataset": _choice(overrides, "paper4_data"), "model": _choice(overrides, "model"),
-               "seed": _choice(overrides, "seed", None), "job": str(job), "fid": None, "fid_stability": None, "wall_seconds": None,
-               "epochs": None, "steps": None, "status": job_status(job, summary),
+               "seed": _choice(overrides, "seed", None), "job": str(job), "fid": None,
+               "fid_stability": None, "wall_seconds": None, "epochs": None, "steps": None,
+               "status": job_status(job, summary),
                **dict.fromkeys(MANIFOLD)}
         if summary is not None:
             fids = [f for _, f in summary.get("fid_history", [])]
