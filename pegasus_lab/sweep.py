@@ -6,7 +6,11 @@ A row per job folder: the overrides that differ between the jobs, its status, st
 wall time, and its final metrics (validation, `metrics/…` such as the FID curve's last point,
 and each training loss's epoch mean). With `optimized_metric` set the jobs are also ranked by
 it, best first, in the sweeper's direction. A multirun over `seed` gets a second table, each
-setting's mean ± standard deviation over its seeds (pegasus_lab/seed_groups.py)."""
+setting's mean ± standard deviation over its seeds (pegasus_lab/seed_groups.py).
+
+pegasus-evaluate's results for a job's checkpoints (`<job>/metrics/<checkpoint>.json`) join
+its row as `eval/fid`, `eval/kid_mean`, … (`eval/best-fid/fid` for best-fid.ckpt's), and
+evaluating a job's checkpoint rewrites the table (`rewrite_for_run`)."""
 from __future__ import annotations
 
 import json
@@ -55,6 +59,25 @@ def parse_override(item: str) -> tuple[str, str]:
     return name, value
 
 
+# pegasus-evaluate's headline numbers, in the order they are shown
+EVALUATED = ("fid", "kid_mean", "inception_score", "precision", "recall", "density", "coverage")
+
+
+def evaluation_metrics(job: Path) -> dict[str, float]:
+    """`eval/<name>` (last.ckpt's) and `eval/<checkpoint>/<name>` (another's) from the job's
+    pegasus-evaluate results; an unreadable file is passed over."""
+    found = {}
+    for path in sorted((job / "metrics").glob("*.json")):
+        try:
+            results = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        prefix = "eval/" if path.stem == "last" else f"eval/{path.stem}/"
+        found.update({prefix + name: results[name] for name in EVALUATED
+                      if isinstance(results.get(name), (int, float))})
+    return found
+
+
 def metric_names(summaries: list[dict]) -> list[str]:
     """The final metrics worth a column: every logged name but each step's value, the bare
     alias of an epoch mean, and progress-bar aliases (names without a '/'); validation first,
@@ -88,17 +111,21 @@ def sweep_rows(sweep_dir: str | Path, objective: str | None = None,
     varying = [k for k in keys if len({s.get(k) for s in settings}) > 1]
     shared = {k: settings[0][k] for k in keys if k not in varying} if settings else {}
     summaries = [summary for _, _, summary in found if summary is not None]
-    metrics = metric_names(summaries)
+    evaluated = [evaluation_metrics(job) for job, _, _ in found]
+    order = {name: i for i, name in enumerate(EVALUATED)}
+    metrics = sorted({name for e in evaluated for name in e},
+                     key=lambda n: (n.count("/"), n.rsplit("/", 1)[0], order[n.rsplit("/", 1)[1]]))
+    metrics += metric_names(summaries)
     if objective and objective not in metrics:
         metrics.append(objective)
     rows = []
-    for (job, _, summary), setting in zip(found, settings):
+    for (job, _, summary), setting, evaluation in zip(found, settings, evaluated):
         row = {"job": str(job.relative_to(sweep_dir)), **{k: setting.get(k) for k in varying}}
         row["status"] = job_status(job, summary)
         summary = summary or {}
         row.update(steps=summary.get("global_step"), epochs=summary.get("epochs"),
                    wall_seconds=summary.get("wall_seconds"))
-        row.update({m: summary.get("metrics", {}).get(m) for m in metrics})
+        row.update({m: evaluation.get(m, summary.get("metrics", {}).get(m)) for m in metrics})
         rows.append(row)
     columns = ["job", *varying, "status", "steps", "epochs", "wall_seconds", *metrics]
     if objective:
@@ -156,6 +183,26 @@ def write_sweep_table(sweep_dir: str | Path, objective: str | None = None,
         write_csv(Path(sweep_dir) / "sweep_seeds.csv", groups, group_columns)
     md = write_text(Path(sweep_dir) / "sweep.md", "\n".join(lines) + "\n")
     return md, write_csv(Path(sweep_dir) / "sweep.csv", rows, columns)
+
+
+def rewrite_for_run(run_dir: str | Path) -> Path | None:
+    """Rewrite the sweep table of the multirun that `run_dir` is a job of (the nearest folder
+    above it holding Hydra's multirun.yaml), ranked as the multirun ranked it; None when the
+    run is not a multirun's job."""
+    run_dir = Path(run_dir).resolve()
+    for sweep_dir in list(run_dir.parents)[:4]:
+        if (sweep_dir / "multirun.yaml").is_file():
+            break
+    else:
+        return None
+    config = yaml.safe_load((sweep_dir / "multirun.yaml").read_text()) or {}
+    sweeper = (config.get("hydra") or {}).get("sweeper") or {}
+    direction = str(sweeper.get("direction", "minimize")).rsplit(".", 1)[-1]
+    objective = config.get("optimized_metric")
+    written = write_sweep_table(sweep_dir, objective if isinstance(objective, str) else None,
+                                direction if direction in ("minimize", "maximize") else
+                                "minimize")
+    return written[0] if written else None
 
 
 class SweepTable(Callback):

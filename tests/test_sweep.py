@@ -128,3 +128,27 @@ def test_a_table_that_cannot_be_written_does_not_stop_the_sweep(sweep, monkeypat
     monkeypatch.undo()
     module.SweepTable().on_multirun_end(config)
     assert (sweep / "sweep.md").exists()
+
+
+def test_pegasus_evaluate_results_join_the_job_s_row(sweep):
+    (sweep / "0" / "metrics").mkdir()
+    (sweep / "0" / "metrics" / "last.json").write_text(json.dumps(
+        {"fid": 31.5, "kid_mean": 0.02, "precision": 0.7, "num_real": 50000,
+         "reference": "CIFAR-10", "provenance": {"host": "x"}}))
+    (sweep / "0" / "metrics" / "best-fid.json").write_text(json.dumps({"fid": 29.0}))
+    (sweep / "1" / "metrics").mkdir()
+    (sweep / "1" / "metrics" / "last.json").write_text("{not json")  # passed over
+    columns, rows, _ = sweep_rows(sweep)
+    assert columns[6:10] == ["eval/fid", "eval/kid_mean", "eval/precision",
+                             "eval/best-fid/fid"]  # first among the metrics: the headline
+    assert (rows[0]["eval/fid"], rows[0]["eval/best-fid/fid"]) == (31.5, 29.0)
+    assert rows[1]["eval/fid"] is None and "eval/num_real" not in columns
+
+
+def test_rewritten_for_a_job_as_the_multirun_ranked_it(sweep):
+    from pegasus_lab.sweep import rewrite_for_run
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump(
+        {"optimized_metric": "val/loss", "hydra": {"sweeper": {"direction": "maximize"}}}))
+    assert rewrite_for_run(sweep / "1") == sweep / "sweep.md"
+    assert "Ranked by val/loss (maximize)" in (sweep / "sweep.md").read_text()
+    assert rewrite_for_run(sweep.parent / "elsewhere") is None  # not a multirun's job

@@ -78,8 +78,21 @@ def evaluate(cfg: DictConfig) -> dict:
                    provenance=without_diff(describe(device)))
     out = _write(cfg, results)
     log.info("FID %.4f — written to %s", results["fid"], out)
+    if cfg.ckpt and not cfg.out:  # a multirun job's checkpoint: its row in the sweep table
+        _into_sweep_table(Path(cfg.ckpt).resolve().parents[1])
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=1))
     return results
+
+
+def _into_sweep_table(run_dir: Path) -> None:
+    from pegasus_lab.sweep import rewrite_for_run
+    try:
+        table = rewrite_for_run(run_dir)
+    except Exception as err:  # the results are written; a table is no reason to fail
+        log.warning("sweep table not rewritten: %s: %s", type(err).__name__, err)
+        return
+    if table is not None:
+        log.info("sweep table with this evaluation: %s", table)
 
 
 def _check_counts(cfg: DictConfig) -> None:

@@ -111,3 +111,23 @@ def test_an_unwritable_out_is_said_before_anything_loads(tmp_path):
 def test_nothing_to_evaluate(tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and "nothing to evaluate" in result.stderr
+
+
+def test_evaluating_a_multirun_job_fills_its_row_in_the_sweep_table(tmp_path, tiny_fid_weights):
+    sweep = tmp_path / "sweep"
+    result = run_cli("pegasus_lab.cli.train", "-m", *FOLDER, "data.batch_size=8", "trainer=smoke",
+                     *TINY_VAE, "trainer.max_epochs=1", "logger=none", "seed=1,2",
+                     f"hydra.sweep.dir={sweep}", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job in ("0", "1"):
+        result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={sweep / job}/checkpoints/last.ckpt",
+                         "num_samples=20", "inception_score=false", "tensorboard=false",
+                         f"paths.log_dir={tmp_path}", *fid_overrides(tiny_fid_weights),
+                         cwd=ROOT)
+        assert result.returncode == 0, result.stderr[-3000:]
+    fids = [json.loads((sweep / job / "metrics" / "last.json").read_text())["fid"]
+            for job in ("0", "1")]
+    table = (sweep / "sweep.md").read_text()
+    assert "| job | seed | status | steps | epochs | wall_seconds | eval/fid |" in table
+    across = table[table.index("## Across seeds"):]  # and their mean over the two seeds
+    assert f"{sum(fids) / 2:.6g} ± " in across
