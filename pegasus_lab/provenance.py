@@ -61,6 +61,14 @@ def _versions() -> dict[str, str | None]:
     return found
 
 
+def _command() -> list[str]:
+    """The command line as typed: `pegasus-train …`, or `python -m pegasus_lab.cli.train …`."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None:  # python -m
+        return ["python", "-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]]
+    return [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else []
+
+
 def describe(device=None) -> dict:
     """This process: time, command, host, Python, package versions, the accelerator (its name,
     CUDA and cuDNN versions) and the code (`code_state`, with the diff's text)."""
@@ -72,7 +80,7 @@ def describe(device=None) -> dict:
                        "cudnn": torch.backends.cudnn.version(),
                        "count": torch.cuda.device_count()}
     return {"time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "command": [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
+            "command": _command(),
             "host": platform.node(), "python": platform.python_version(),
             "platform": platform.platform(), "packages": _versions(),
             "device": str(device) if device is not None else None, "accelerator": accelerator,

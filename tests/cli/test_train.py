@@ -133,6 +133,8 @@ def test_hydra_job_chdir_still_reads_relative_paths_from_the_launch_folder(tmp_p
     for job in ("0", "1"):
         assert (tmp_path / "sweep" / job / "checkpoints" / "last.ckpt").exists()
     assert not (tmp_path / "sweep" / "0" / "sweep").exists()  # nothing nested in a job
+    made = json.loads((tmp_path / "sweep" / "1" / "provenance.json").read_text())["parts"][0]
+    assert made["command"][:4] == ["python", "-m", "pegasus_lab.cli.train", "-m"]  # as typed
     result = run_cli("pegasus_lab.cli.sample", "ckpt=sweep/1/checkpoints/last.ckpt",
                      "num_samples=4", "hydra.job.chdir=true", cwd=tmp_path,
                      env={"PEGASUS_ROOT": "."})
