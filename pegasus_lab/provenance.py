@@ -19,6 +19,7 @@ from pegasus_lab.atomic import write_text
 PACKAGES = ("pegasus-lab", "torch", "torchvision", "lightning", "hydra-core", "omegaconf",
             "numpy", "scipy", "torchmetrics")
 _GIT_SECONDS = 10
+_NEW_FILE_BYTES = 1 << 20
 
 
 def _git(root: Path, *args: str) -> str:
@@ -28,7 +29,7 @@ def _git(root: Path, *args: str) -> str:
 
 
 def code_state(root: Path | None = None) -> dict:
-    """{'commit', 'dirty', 'changed' (paths), 'diff' (of the tracked files)} of the git
+    """{'commit', 'dirty', 'changed' (paths), 'diff' (the changes and the new files)} of the git
     checkout whose top level is `root` (default: the one holding the package); without one (an
     installed wheel, no git) {'commit': None, 'why': …}: never an error, since a run should not
     fail for want of its history."""
@@ -40,6 +41,8 @@ def code_state(root: Path | None = None) -> dict:
         commit = _git(root, "rev-parse", "HEAD").strip()
         status = _git(root, "status", "--porcelain", "--untracked-files=normal").splitlines()
         diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff") if status else ""
+        diff += "".join(_new_file_diff(root, line[3:]) for line in status
+                        if line.startswith("?? "))
     except FileNotFoundError:
         return {"commit": None, "why": "git is not installed"}
     except subprocess.CalledProcessError as err:
@@ -49,6 +52,21 @@ def code_state(root: Path | None = None) -> dict:
         return {"commit": None, "why": f"git took longer than {_GIT_SECONDS} s"}
     return {"commit": commit, "dirty": bool(status),
             "changed": [line[3:] for line in status], "diff": diff}
+
+
+def _new_file_diff(root: Path, name: str) -> str:
+    """An untracked file as a patch that creates it (a folder's files one by one; a file over
+    `_NEW_FILE_BYTES` only named), so the diff rebuilds the code the run saw."""
+    path = root / name
+    if path.is_dir():
+        return "".join(_new_file_diff(root, str(Path(name) / child.name))
+                       for child in sorted(path.iterdir()))
+    if not path.is_file() or path.stat().st_size > _NEW_FILE_BYTES:
+        return f"# not included: {name} (a new file over {_NEW_FILE_BYTES} bytes)\n"
+    done = subprocess.run(["git", "-C", str(root), "diff", "--no-color", "--no-index", "--",
+                           "/dev/null", name], capture_output=True, text=True,
+                          timeout=_GIT_SECONDS)
+    return done.stdout  # exit status 1: the files differ, as they must
 
 
 def _versions() -> dict[str, str | None]:

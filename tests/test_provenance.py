@@ -36,6 +36,22 @@ def test_uncommitted_changes_are_named_and_kept(tmp_path):
     state = code_state(repo)
     assert state["dirty"] and sorted(state["changed"]) == ["notes.txt", "train.py"]
     assert "-lr = 1\n+lr = 2\n" in state["diff"]
+    assert "+++ b/notes.txt" in state["diff"] and "+new\n" in state["diff"]  # a new file too
+
+
+def test_the_diff_applies_to_the_commit_to_give_the_code_that_ran(tmp_path):
+    repo = _repo(tmp_path / "repo")
+    (repo / "train.py").write_text("lr = 2\n")
+    (repo / "nets").mkdir()
+    (repo / "nets" / "g.py").write_text("width = 64\n")
+    (repo / "big.bin").write_bytes(b"0" * (provenance._NEW_FILE_BYTES + 1))
+    diff = code_state(repo)["diff"]
+    assert "# not included: big.bin" in diff
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "apply", "-"], input=diff, text=True, check=True)
+    assert (clone / "train.py").read_text() == "lr = 2\n"
+    assert (clone / "nets" / "g.py").read_text() == "width = 64\n"
 
 
 @pytest.mark.parametrize("case", ["no repository", "inside another repository", "no git"])
