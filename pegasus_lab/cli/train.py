@@ -82,10 +82,10 @@ def _trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
 def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    except ValueError as err:  # checked by Lightning once it knows the epoch's batches
-        if "`val_check_interval`" in str(err):
-            raise ConfigError(f"Lightning refuses the run's settings: {str(err).strip()}") \
-                from err
+    except (ValueError, RuntimeError) as err:  # checked once Lightning knows the batches, or
+        said = str(err).strip()                 # the metrics logged (a monitor misspelt)
+        if "`val_check_interval`" in said or said.startswith("Early stopping conditioned on"):
+            raise ConfigError(f"Lightning refuses the run's settings: {said}") from err
         raise
 
 

@@ -168,6 +168,12 @@ def test_same_seed_same_grid(tmp_path):
     (["data=synthetic", "+trainer.nonsense=1"], 2, "unexpected keyword argument 'nonsense'"),
     (["data=synthetic", "+trainer.val_check_interval=1000"], 2,
      "`val_check_interval` (1000) must be less than or equal to the number of the training"),
+    # a monitor misspelt: said once the first validation has logged what there is
+    (["data=synthetic", "callbacks=[default,early_stopping]",
+      "callbacks.early_stopping.monitor=val/los"], 2,
+     "Early stopping conditioned on metric `val/los` which is not available"),
+    (["data=synthetic", "callbacks.model_checkpoint.monitor=val/los"], 2,
+     "`ModelCheckpoint(monitor='val/los')` could not find the monitored key"),
 ])
 def test_bad_input_one_clear_error(args, exit_code, says, tmp_path):
     result = run_cli("pegasus_lab.cli.train", *args, "trainer=smoke",
