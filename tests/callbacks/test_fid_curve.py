@@ -97,14 +97,22 @@ def test_a_resumed_run_keeps_the_points_from_before_it(tmp_path, tiny_fid_weight
     assert [step for step, _ in summary["manifold_history"]] == [2, 3, 4, 6]
 
 
-def test_the_run_with_the_lowest_fid_so_far_is_kept(tmp_path, tiny_fid_weights, monkeypatch):
-    scores = iter([50.0, 40.0, 45.0])  # the points at steps 2, 4 and 6: the best at step 4
-    monkeypatch.setattr(distances, "fid", lambda *args, **kwargs: next(scores))
-    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=2",
+def _scripted_run(tmp_path, weights, monkeypatch, scores, every=2):
+    """A run whose FID curve takes the values `scores` (a point every `every` steps)."""
+    remaining = iter(scores)
+    monkeypatch.setattr(distances, "fid", lambda *args, **kwargs: next(remaining))
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid",
+                                   f"callbacks.fid_curve.every_n_steps={every}",
                                    "callbacks.fid_curve.num_samples=24",
-                                   "callbacks.fid_curve.kid=false",
-                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+                                   "callbacks.fid_curve.kid=false", *fid_overrides(weights)],
+                         tmp_path)
     train(cfg)
+    return cfg
+
+
+def test_the_run_with_the_lowest_fid_so_far_is_kept(tmp_path, tiny_fid_weights, monkeypatch):
+    # the points at steps 2, 4 and 6: the best at step 4
+    cfg = _scripted_run(tmp_path, tiny_fid_weights, monkeypatch, [50.0, 40.0, 45.0])
     best = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "best-fid.ckpt")
     assert best["global_step"] == 4
     assert best["callbacks"]["FIDCurve"]["history"] == [[2, 50.0], [4, 40.0]]
@@ -123,13 +131,7 @@ def test_the_run_with_the_lowest_fid_so_far_is_kept(tmp_path, tiny_fid_weights, 
 
 
 def test_a_non_finite_point_is_never_the_best(tmp_path, tiny_fid_weights, monkeypatch):
-    scores = iter([float("nan"), 40.0, 45.0])  # steps 2, 4, 6
-    monkeypatch.setattr(distances, "fid", lambda *args, **kwargs: next(scores))
-    cfg = compose_config("train", [*SMOKE, "callbacks=fid", "callbacks.fid_curve.every_n_steps=2",
-                                   "callbacks.fid_curve.num_samples=24",
-                                   "callbacks.fid_curve.kid=false",
-                                   *fid_overrides(tiny_fid_weights)], tmp_path)
-    train(cfg)
+    cfg = _scripted_run(tmp_path, tiny_fid_weights, monkeypatch, [float("nan"), 40.0, 45.0])
     best = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "best-fid.ckpt")
     assert best["global_step"] == 4
 
