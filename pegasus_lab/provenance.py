@@ -19,7 +19,7 @@ from pegasus_lab.atomic import write_text
 PACKAGES = ("pegasus-lab", "torch", "torchvision", "lightning", "hydra-core", "omegaconf",
             "numpy", "scipy", "torchmetrics")
 _GIT_SECONDS = 10
-_NEW_FILE_BYTES = 1 << 20
+_NEW_FILES_BYTES = 4 << 20  # of new files' text in a diff
 
 
 def _git(root: Path, *args: str) -> str:
@@ -41,8 +41,7 @@ def code_state(root: Path | None = None) -> dict:
         commit = _git(root, "rev-parse", "HEAD").strip()
         status = _git(root, "status", "--porcelain", "--untracked-files=normal").splitlines()
         diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff") if status else ""
-        diff += "".join(_new_file_diff(root, line[3:]) for line in status
-                        if line.startswith("?? "))
+        diff += _new_files_diff(root, [line[3:] for line in status if line.startswith("?? ")])
     except FileNotFoundError:
         return {"commit": None, "why": "git is not installed"}
     except subprocess.CalledProcessError as err:
@@ -54,19 +53,30 @@ def code_state(root: Path | None = None) -> dict:
             "changed": [line[3:] for line in status], "diff": diff}
 
 
-def _new_file_diff(root: Path, name: str) -> str:
-    """An untracked file as a patch that creates it (a folder's files one by one; a file over
-    `_NEW_FILE_BYTES` only named), so the diff rebuilds the code the run saw."""
-    path = root / name
-    if path.is_dir():
-        return "".join(_new_file_diff(root, str(Path(name) / child.name))
-                       for child in sorted(path.iterdir()))
-    if not path.is_file() or path.stat().st_size > _NEW_FILE_BYTES:
-        return f"# not included: {name} (a new file over {_NEW_FILE_BYTES} bytes)\n"
-    done = subprocess.run(["git", "-C", str(root), "diff", "--no-color", "--no-index", "--",
-                           "/dev/null", name], capture_output=True, text=True,
-                          timeout=_GIT_SECONDS)
-    return done.stdout  # exit status 1: the files differ, as they must
+def _new_files_diff(root: Path, names: list[str]) -> str:
+    """Untracked files (folders walked) as patches that create them, so the diff rebuilds the
+    code the run saw; files past `_NEW_FILES_BYTES` in all are only named (the first 20)."""
+    files = []
+    for name in names:
+        path = root / name
+        found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files += [p for p in found if ".git" not in p.relative_to(root).parts]
+    patches, left_out, kept = [], [], 0
+    for path in files:
+        size = path.stat().st_size
+        if kept + size > _NEW_FILES_BYTES:
+            left_out.append(str(path.relative_to(root)))
+            continue
+        kept += size
+        done = subprocess.run(["git", "-C", str(root), "diff", "--no-color", "--no-index", "--",
+                               "/dev/null", str(path.relative_to(root))], capture_output=True,
+                              text=True, timeout=_GIT_SECONDS)
+        patches.append(done.stdout)  # exit status 1: the files differ, as they must
+    patches += [f"# not included (new files past {_NEW_FILES_BYTES} bytes): {name}\n"
+                for name in left_out[:20]]
+    if len(left_out) > 20:
+        patches.append(f"# … and {len(left_out) - 20} more new files not included\n")
+    return "".join(patches)
 
 
 def _versions() -> dict[str, str | None]:

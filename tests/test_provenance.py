@@ -44,9 +44,9 @@ def test_the_diff_applies_to_the_commit_to_give_the_code_that_ran(tmp_path):
     (repo / "train.py").write_text("lr = 2\n")
     (repo / "nets").mkdir()
     (repo / "nets" / "g.py").write_text("width = 64\n")
-    (repo / "big.bin").write_bytes(b"0" * (provenance._NEW_FILE_BYTES + 1))
+    (repo / "big.bin").write_bytes(b"0" * (provenance._NEW_FILES_BYTES + 1))
     diff = code_state(repo)["diff"]
-    assert "# not included: big.bin" in diff
+    assert "# not included (new files past 4194304 bytes): big.bin" in diff
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
     subprocess.run(["git", "-C", str(clone), "apply", "-"], input=diff, text=True, check=True)
@@ -89,3 +89,15 @@ def test_each_part_of_a_resumed_run_is_added_and_its_changes_kept(tmp_path, monk
     assert "diff" not in parts[1]["code"] and parts[1]["code"]["diff_file"] == "code-2.diff"
     assert (tmp_path / "code-2.diff").read_text() == "--- a/x.py\n+++ b/x.py\n"
     assert not (tmp_path / "code-1.diff").exists()
+
+
+def test_new_files_past_the_budget_are_only_named(tmp_path, monkeypatch):
+    repo = _repo(tmp_path / "repo")
+    (repo / "runs").mkdir()  # e.g. a folder of logs nobody ignored
+    for i in range(25):
+        (repo / "runs" / f"{i:02d}.txt").write_text("1234\n")
+    monkeypatch.setattr(provenance, "_NEW_FILES_BYTES", 10)
+    diff = code_state(repo)["diff"]
+    assert diff.count("+++ b/runs/") == 2  # 5 bytes each: two fit
+    assert diff.count("# not included (new files past 10 bytes): runs/") == 20
+    assert "# … and 3 more new files not included" in diff
