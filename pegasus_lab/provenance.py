@@ -39,9 +39,9 @@ def code_state(root: Path | None = None) -> dict:
         if top != root.resolve():  # e.g. a wheel inside a virtual environment in some repo
             return {"commit": None, "why": f"{root} is not the top of a git checkout"}
         commit = _git(root, "rev-parse", "HEAD").strip()
-        status = _git(root, "status", "--porcelain", "--untracked-files=normal").splitlines()
+        status = _status(root)
         diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff") if status else ""
-        diff += _new_files_diff(root, [line[3:] for line in status if line.startswith("?? ")])
+        diff += _new_files_diff(root, [name for code, name in status if code == "??"])
     except FileNotFoundError:
         return {"commit": None, "why": "git is not installed"}
     except subprocess.CalledProcessError as err:
@@ -50,7 +50,20 @@ def code_state(root: Path | None = None) -> dict:
     except subprocess.TimeoutExpired:
         return {"commit": None, "why": f"git took longer than {_GIT_SECONDS} s"}
     return {"commit": commit, "dirty": bool(status),
-            "changed": [line[3:] for line in status], "diff": diff}
+            "changed": [name for _, name in status], "diff": diff}
+
+
+def _status(root: Path) -> list[tuple[str, str]]:
+    """(two-letter status, path) of each changed or new file, names as they are (-z: no
+    quoting of spaces or other characters); a rename's old name is left out."""
+    fields = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=normal").split("\0")
+    entries, rest = [], iter(fields)
+    for field in rest:
+        if field:
+            entries.append((field[:2], field[3:]))
+            if field[0] in "RC":  # followed by the name it was renamed or copied from
+                next(rest, None)
+    return entries
 
 
 def _new_files_diff(root: Path, names: list[str]) -> str:

@@ -42,6 +42,7 @@ def test_uncommitted_changes_are_named_and_kept(tmp_path):
 def test_the_diff_applies_to_the_commit_to_give_the_code_that_ran(tmp_path):
     repo = _repo(tmp_path / "repo")
     (repo / "train.py").write_text("lr = 2\n")
+    (repo / "my notes.txt").write_text("a name with a space\n")
     (repo / "nets").mkdir()
     (repo / "nets" / "g.py").write_text("width = 64\n")
     (repo / "big.bin").write_bytes(b"0" * (provenance._NEW_FILES_BYTES + 1))
@@ -52,6 +53,13 @@ def test_the_diff_applies_to_the_commit_to_give_the_code_that_ran(tmp_path):
     subprocess.run(["git", "-C", str(clone), "apply", "-"], input=diff, text=True, check=True)
     assert (clone / "train.py").read_text() == "lr = 2\n"
     assert (clone / "nets" / "g.py").read_text() == "width = 64\n"
+    assert (clone / "my notes.txt").read_text() == "a name with a space\n"
+
+
+def test_a_renamed_file_is_named_once_by_its_new_name(tmp_path):
+    repo = _repo(tmp_path / "repo")
+    subprocess.run(["git", "-C", str(repo), "mv", "train.py", "fit.py"], check=True)
+    assert code_state(repo)["changed"] == ["fit.py"]
 
 
 @pytest.mark.parametrize("case", ["no repository", "inside another repository", "no git"])
