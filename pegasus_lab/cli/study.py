@@ -78,6 +78,9 @@ def _check_settings(cfg: DictConfig) -> None:
             require_int("seeds", seed, 0, 2**32 - 1, where="each of ")
         if len(set(cfg.seeds)) != len(cfg.seeds):
             raise ConfigError(f"seeds repeat: {list(cfg.seeds)}")
+        if any(str(o).lstrip("+~").startswith("seed=") for o in cfg.overrides):
+            raise ConfigError("seeds given twice: in seeds=[…] and as seed=… in overrides; "
+                              "keep one")
     if cfg.measure_fid not in ("auto", True, False):
         raise ConfigError(f"measure_fid must be auto, true or false, got {cfg.measure_fid!r}")
 
