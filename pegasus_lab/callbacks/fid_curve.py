@@ -113,7 +113,7 @@ class FIDCurve(Callback):
         if trainer.ckpt_path is None or path is None or not path.is_file():
             return None
         saved = load_checkpoint(path).get("callbacks", {}).get(self.state_key, {})
-        fids = [float(fid) for _, fid in saved.get("history", [])]
+        fids = [float(fid) for _, fid in saved.get("history", []) if math.isfinite(fid)]
         return min(fids) if fids else None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

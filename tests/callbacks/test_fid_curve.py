@@ -210,3 +210,16 @@ def test_patience_counts_from_the_lowest_finite_fid():
     assert curve._out_of_patience(4)
     curve.history = [(1, float("nan")), (2, float("inf"))]
     assert not curve._out_of_patience(2)
+
+
+def test_the_saved_best_s_fid_is_its_lowest_finite_point(tmp_path):
+    from types import SimpleNamespace
+
+    from pegasus_lab.callbacks.fid_curve import FIDCurve
+    curve = FIDCurve(fid={}, best_checkpoint=str(tmp_path / "best-fid.ckpt"))
+    torch.save({"callbacks": {curve.state_key: {"history": [[2, float("nan")], [4, 50.0],
+                                                            [6, 40.0]]}}},
+               tmp_path / "best-fid.ckpt")
+    resumed = SimpleNamespace(ckpt_path=str(tmp_path / "last.ckpt"))
+    assert curve._fid_of_saved_best(resumed) == 40.0  # min() over all of them: nan
+    assert curve._fid_of_saved_best(SimpleNamespace(ckpt_path=None)) is None  # a new run
