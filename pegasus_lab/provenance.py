@@ -20,6 +20,7 @@ PACKAGES = ("pegasus-lab", "torch", "torchvision", "lightning", "hydra-core", "o
             "numpy", "scipy", "torchmetrics")
 _GIT_SECONDS = 10
 _NEW_FILES_BYTES = 4 << 20  # of new files' text in a diff
+_DIFF_BYTES = 16 << 20  # of the changes to tracked files
 
 
 def _git(root: Path, *args: str) -> str:
@@ -41,6 +42,9 @@ def code_state(root: Path | None = None) -> dict:
         commit = _git(root, "rev-parse", "HEAD").strip()
         status = _status(root)
         diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff") if status else ""
+        if len(diff) > _DIFF_BYTES:  # e.g. a large tracked data file edited
+            diff = (f"# not included: the changes to tracked files, {len(diff)} bytes (over "
+                    f"{_DIFF_BYTES}); the files are named in provenance.json\n")
         diff += _new_files_diff(root, [name for code, name in status if code == "??"])
     except FileNotFoundError:
         return {"commit": None, "why": "git is not installed"}

@@ -109,3 +109,12 @@ def test_new_files_past_the_budget_are_only_named(tmp_path, monkeypatch):
     assert diff.count("+++ b/runs/") == 2  # 5 bytes each: two fit
     assert diff.count("# not included (new files past 10 bytes): runs/") == 20
     assert "# … and 3 more new files not included" in diff
+
+
+def test_a_diff_of_tracked_files_past_its_budget_is_only_named(tmp_path, monkeypatch):
+    repo = _repo(tmp_path / "repo")
+    (repo / "train.py").write_text("lr = 2\n" * 100)
+    monkeypatch.setattr(provenance, "_DIFF_BYTES", 50)
+    state = code_state(repo)
+    assert state["diff"].startswith("# not included: the changes to tracked files, ")
+    assert state["changed"] == ["train.py"]
