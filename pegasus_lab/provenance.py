@@ -138,9 +138,18 @@ def without_diff(entry: dict) -> dict:
     return {**entry, "code": code}
 
 
-def record_run(run_dir: str | Path, device=None) -> Path:
-    """Add this part of the run to `<run>/provenance.json` (a resumed run adds a part), the
-    uncommitted changes to `<run>/code-<part>.diff`."""
+def code_label(entry: dict) -> str:
+    """The code in a word, for TensorBoard's HPARAMS column: the commit's first 12 digits,
+    "+changes" when the checkout had some; "unknown" without a git history."""
+    code = entry["code"]
+    if code.get("commit") is None:
+        return "unknown"
+    return code["commit"][:12] + ("+changes" if code.get("dirty") else "")
+
+
+def record_run(run_dir: str | Path, entry: dict) -> Path:
+    """Add this part of the run (`describe`'s entry) to `<run>/provenance.json` (a resumed run
+    adds a part), the uncommitted changes to `<run>/code-<part>.diff`."""
     run_dir = Path(run_dir)
     path = run_dir / "provenance.json"
     parts = []
@@ -149,7 +158,6 @@ def record_run(run_dir: str | Path, device=None) -> Path:
             parts = json.loads(path.read_text())["parts"]
         except (ValueError, KeyError, TypeError):  # unreadable: start the record again
             parts = []
-    entry = describe(device)
     if entry["code"].get("diff"):
         diff = write_text(run_dir / f"code-{len(parts) + 1}.diff", entry["code"]["diff"])
         entry = without_diff(entry)

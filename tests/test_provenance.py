@@ -90,8 +90,8 @@ def test_each_part_of_a_resumed_run_is_added_and_its_changes_kept(tmp_path, monk
                    {"commit": "b" * 40, "dirty": True, "changed": ["x.py"],
                     "diff": "--- a/x.py\n+++ b/x.py\n"}])
     monkeypatch.setattr(provenance, "code_state", lambda: next(states))
-    record_run(tmp_path)
-    path = record_run(tmp_path)  # the resumed part, from a checkout with changes
+    record_run(tmp_path, describe())
+    path = record_run(tmp_path, describe())  # the resumed part, from a checkout with changes
     parts = json.loads(path.read_text())["parts"]
     assert [p["code"]["commit"][0] for p in parts] == ["a", "b"]
     assert "diff" not in parts[1]["code"] and parts[1]["code"]["diff_file"] == "code-2.diff"
@@ -118,3 +118,12 @@ def test_a_diff_of_tracked_files_past_its_budget_is_only_named(tmp_path, monkeyp
     state = code_state(repo)
     assert state["diff"].startswith("# not included: the changes to tracked files, ")
     assert state["changed"] == ["train.py"]
+
+
+@pytest.mark.parametrize("code,label", [
+    ({"commit": "0123456789abcdef" * 2 + "01234567", "dirty": False}, "0123456789ab"),
+    ({"commit": "0123456789abcdef" * 2 + "01234567", "dirty": True}, "0123456789ab+changes"),
+    ({"commit": None, "why": "git is not installed"}, "unknown"),
+])
+def test_the_code_in_a_word_for_tensorboard(code, label):
+    assert provenance.code_label({"code": code}) == label

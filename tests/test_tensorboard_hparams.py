@@ -31,6 +31,9 @@ def test_the_run_s_config_is_one_hparams_session(tmp_path):
     assert hparams["model/_target_"].string_value == cfg.model._target_
     assert hparams["trainer/max_epochs"].number_value == 1
     assert hparams["model/scheduler"].string_value == "null"
+    # the code the run came from, to tell runs of different code apart
+    from pegasus_lab.provenance import code_label, describe
+    assert hparams["code"].string_value == code_label(describe())
     # no hp_metric placeholder among the curves
     tags = {value.tag for events in (Path(cfg.paths.output_dir) / "tensorboard").glob("events.*")
             for event in EventFileLoader(str(events)).Load() for value in event.summary.value}

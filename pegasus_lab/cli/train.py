@@ -116,12 +116,14 @@ def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> li
 def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.checkpoints import check_fits
-    from pegasus_lab.provenance import record_run
+    from pegasus_lab.provenance import code_label, describe, record_run
     from pegasus_lab.resume import resume_path
     from pegasus_lab.tensorboard_hparams import write_session_start
     log.info("run folder: %s (checkpoints, TensorBoard logs, figures)", cfg.paths.output_dir)
     datamodule, model, trainer = build(cfg)
-    hparams = _flat_hparams(cfg)
+    # the code, libraries and machine of this part of the run (written once it is sure to run)
+    made = describe(trainer.strategy.root_device) if trainer.is_global_zero else None
+    hparams = {**_flat_hparams(cfg), **({"code": code_label(made)} if made else {})}
     for lg in trainer.loggers:
         lg.log_hyperparams(hparams)
     write_session_start(trainer, hparams)  # TensorBoard's HPARAMS tab
@@ -129,8 +131,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is not None:
         check_fits(ckpt_path, model)
         log.info("resuming from %s", ckpt_path)
-    if trainer.is_global_zero:  # the code, libraries and machine of this part of the run
-        record_run(cfg.paths.output_dir, trainer.strategy.root_device)
+    if made is not None:
+        record_run(cfg.paths.output_dir, made)
     _fit(trainer, model, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     for curve in _fid_curves(trainer):  # its last point (metrics/fid, …) and its best
