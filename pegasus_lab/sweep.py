@@ -2,9 +2,10 @@
 job and when the multirun ends (a Hydra callback, `hydra.callbacks.sweep_table` in
 conf/train.yaml).
 
-A row per job folder: the overrides that differ between the jobs, its status, steps, epochs and
-wall time, and its final metrics (validation, `metrics/…` such as the FID curve's last point,
-and each training loss's epoch mean). With `optimized_metric` set the jobs are also ranked by
+A row per job folder: the overrides that differ between the jobs (and the code, when the jobs
+ran different commits or changes), its status, steps, epochs and wall time, and its final
+metrics (validation, `metrics/…` such as the FID curve's last point, and each training loss's
+epoch mean). With `optimized_metric` set the jobs are also ranked by
 it, best first, in the sweeper's direction. A multirun over `seed` gets a second table, each
 setting's mean ± standard deviation over its seeds (pegasus_lab/seed_groups.py).
 
@@ -78,6 +79,15 @@ def evaluation_metrics(job: Path) -> dict[str, float]:
     return found
 
 
+def code_of(job: Path) -> str | None:
+    """The code the job last ran with (provenance.json's last part, `code_label`), or None."""
+    from pegasus_lab.provenance import code_label
+    try:
+        return code_label(json.loads((job / "provenance.json").read_text())["parts"][-1])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
 def metric_names(summaries: list[dict]) -> list[str]:
     """The final metrics worth a column: every logged name but each step's value, the bare
     alias of an epoch mean, and progress-bar aliases (names without a '/'); validation first,
@@ -109,6 +119,10 @@ def sweep_rows(sweep_dir: str | Path, objective: str | None = None,
     settings = [dict(parse_override(o) for o in overrides) for _, overrides, _ in found]
     keys = list(dict.fromkeys(k for s in settings for k in s))
     varying = [k for k in keys if len({s.get(k) for s in settings}) > 1]
+    codes = [code_of(job) for job, _, _ in found]
+    if len(set(codes) - {None}) > 1:  # jobs that ran different code: a column to say which
+        varying.append("code")
+        settings = [{**s, "code": c} for s, c in zip(settings, codes)]
     shared = {k: settings[0][k] for k in keys if k not in varying} if settings else {}
     summaries = [summary for _, _, summary in found if summary is not None]
     evaluated = [evaluation_metrics(job) for job, _, _ in found]

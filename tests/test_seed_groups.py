@@ -88,3 +88,26 @@ def test_sweep_md_shows_mean_and_std_and_the_csv_both_columns(seeds):
         rows = list(csv.DictReader(f))
     assert [r["model.lr"] for r in rows] == ["2e-4", "1e-4"]
     assert float(rows[0]["metrics/fid std"]) == pytest.approx(4.58258, rel=1e-5)
+
+
+def test_jobs_that_ran_different_code_are_told_apart_and_not_averaged_together(seeds):
+    import json
+    for num in range(6):  # lr 1e-4's jobs before a fix, lr 2e-4's after it
+        commit = ("a" if num < 3 else "b") * 40
+        (seeds / str(num) / "provenance.json").write_text(json.dumps(
+            {"parts": [{"code": {"commit": commit, "dirty": num == 5}}]}))
+    columns, rows, _ = sweep_rows(seeds)
+    assert columns[:5] == ["job", "model.lr", "seed", "code", "status"]
+    assert [r["code"] for r in rows][2:] == ["a" * 12, "b" * 12, "b" * 12, "b" * 12 + "+changes"]
+    _, groups = seed_groups(columns, rows)
+    assert [(g["model.lr"], g["code"], g["seeds"]) for g in groups] == [
+        ("1e-4", "a" * 12, "2/3"), ("2e-4", "b" * 12, "2/2"),
+        ("2e-4", "b" * 12 + "+changes", "1/1")]
+
+
+def test_one_code_for_all_jobs_adds_no_column(seeds):
+    import json
+    for num in range(6):
+        (seeds / str(num) / "provenance.json").write_text(json.dumps(
+            {"parts": [{"code": {"commit": "c" * 40, "dirty": False}}]}))
+    assert "code" not in sweep_rows(seeds)[0]
