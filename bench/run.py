@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import platform
+import os
 import sys
 import tempfile
 import time
@@ -41,6 +41,7 @@ from omegaconf import DictConfig, open_dict  # noqa: E402
 from bench.timing import EpochTimer, IterationTimer, synchronize  # noqa: E402
 from pegasus_lab.methods.vaegan import VAEGAN  # noqa: E402
 from pegasus_lab.methods.wgan import WGAN  # noqa: E402
+from pegasus_lab.provenance import describe, without_diff  # noqa: E402
 from pegasus_lab.speed import SWITCHES  # noqa: E402
 
 DEFAULT_YARDSTICK = ROOT.parent / "shared" / "bench" / "plain_acwgangp.py"
@@ -399,13 +400,10 @@ def table(results: dict) -> str:
 
 
 def machine() -> dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__,
-            "cpu_count": __import__("os").cpu_count()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    import lightning
-    info["lightning"] = lightning.__version__
-    return info
+    """The machine, libraries and code the figures came from (a run's provenance record),
+    with the CPU count."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return {**without_diff(describe(device)), "cpu_count": os.cpu_count()}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

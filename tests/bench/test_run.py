@@ -33,6 +33,9 @@ def test_smoke_run_fills_every_row(tmp_path, tiny_fid_weights, capsys):
     assert all(results["optimizers"][f"{v}_ms"] > 0 for v in ("for_loop", "foreach", "fused"))
     assert results["optimizers"]["steps_per_iteration"] == 6  # 5 critic steps, 1 generator
     assert results["fid"]["samples"] == 24 and results["fid"]["images_per_s"] > 0
+    made = results["machine"]  # where the figures came from: libraries, device, code
+    assert made["packages"]["torch"] and made["device"] == "cpu" and "commit" in made["code"]
+    assert "diff" not in made["code"] and made["cpu_count"] >= 1
     assert results["fid"]["statistics_seconds"] > 0
     assert results["fid"]["manifold_seconds"] > 0 and results["fid"]["manifold_samples"] == 24
     assert "skipped" in results["yardstick"]
