@@ -158,11 +158,9 @@ def record_run(run_dir: str | Path, entry: dict) -> Path:
             parts = json.loads(path.read_text())["parts"]
         except (ValueError, KeyError, TypeError):  # unreadable: start the record again
             parts = []
+    kept = without_diff(entry)
     if entry["code"].get("diff"):
         diff = write_text(run_dir / f"code-{len(parts) + 1}.diff", entry["code"]["diff"])
-        entry = without_diff(entry)
-        entry["code"]["diff_file"] = diff.name
-    else:
-        entry = without_diff(entry)
-    parts.append(entry)
+        kept["code"]["diff_file"] = diff.name
+    parts.append(kept)
     return write_text(path, json.dumps({"parts": parts}, indent=2) + "\n")

@@ -57,6 +57,15 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
+def markdown_rows(columns: list[str], groups: list[dict], fmt) -> list[str]:
+    """The settings as a markdown table: a column per value, each cell "mean ± std"."""
+    shown = [c for c in columns if not c.endswith(" std")]
+    return ["| " + " | ".join(c.removesuffix(" mean") for c in shown) + " |",
+            "|" + "---|" * len(shown),
+            *("| " + " | ".join(mean_std_cell(g, c, fmt) for c in shown) + " |"
+              for g in groups)]
+
+
 def mean_std_cell(row: dict, column: str, fmt) -> str:
     """A markdown cell: "mean ± std" (the spread to 3 digits) for an averaged value, the
     formatted value otherwise."""

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import yaml
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_csv, write_text
-from pegasus_lab.seed_groups import mean_std_cell, seed_groups
+from pegasus_lab.provenance import code_label
+from pegasus_lab.seed_groups import markdown_rows, seed_groups
 
 log = logging.getLogger(__name__)
 NOT_RUN = "failed or stopped (no summary.json: see the job's log)"
@@ -81,7 +82,6 @@ def evaluation_metrics(job: Path) -> dict[str, float]:
 
 def code_of(job: Path) -> str | None:
     """The code the job last ran with (provenance.json's last part, `code_label`), or None."""
-    from pegasus_lab.provenance import code_label
     try:
         return code_label(json.loads((job / "provenance.json").read_text())["parts"][-1])
     except (OSError, ValueError, KeyError, IndexError, TypeError):
@@ -186,14 +186,10 @@ def write_sweep_table(sweep_dir: str | Path, objective: str | None = None,
     across = seed_groups(columns, rows, objective, direction)
     if across:
         group_columns, groups = across
-        shown = [c for c in group_columns if not c.endswith(" std")]
         lines += ["", "## Across seeds", "",
                   "Each setting's final values over its finished seeds: mean ± sample standard "
                   "deviation" + (f"; ranked by the mean {objective}." if objective else "."), "",
-                  "| " + " | ".join(c.removesuffix(" mean") for c in shown) + " |",
-                  "|" + "---|" * len(shown)]
-        lines += ["| " + " | ".join(mean_std_cell(g, c, _fmt) for c in shown) + " |"
-                  for g in groups]
+                  *markdown_rows(group_columns, groups, _fmt)]
         write_csv(Path(sweep_dir) / "sweep_seeds.csv", groups, group_columns)
     md = write_text(Path(sweep_dir) / "sweep.md", "\n".join(lines) + "\n")
     return md, write_csv(Path(sweep_dir) / "sweep.csv", rows, columns)
@@ -210,12 +206,10 @@ def rewrite_for_run(run_dir: str | Path) -> Path | None:
     else:
         return None
     config = yaml.safe_load((sweep_dir / "multirun.yaml").read_text()) or {}
-    sweeper = (config.get("hydra") or {}).get("sweeper") or {}
-    direction = str(sweeper.get("direction", "minimize")).rsplit(".", 1)[-1]
+    sweeper = OmegaConf.create({"sweeper": (config.get("hydra") or {}).get("sweeper") or {}})
     objective = config.get("optimized_metric")
     written = write_sweep_table(sweep_dir, objective if isinstance(objective, str) else None,
-                                direction if direction in ("minimize", "maximize") else
-                                "minimize")
+                                sweeper_direction(sweeper) or "minimize")
     return written[0] if written else None
 
 

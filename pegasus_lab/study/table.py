@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from pegasus_lab.atomic import save_pil, write_csv, write_text
-from pegasus_lab.seed_groups import mean_std_cell, seed_groups
+from pegasus_lab.seed_groups import markdown_rows, seed_groups
 from pegasus_lab.sweep import job_status, jobs, parse_override
 
 MANIFOLD = ["precision", "recall", "density", "coverage"]
@@ -79,13 +79,8 @@ def _across_seeds(rows: list[dict]) -> list[str]:
     standard deviation over its finished seeds; the runs one by one follow it."""
     columns, groups = seed_groups(["job", "dataset", "model", "seed", "status", *AVERAGED],
                                   rows)
-    shown = [c for c in columns if not c.endswith(" std")]
     return ["## Across seeds (mean ± standard deviation)", "",
-            "| " + " | ".join(c.removesuffix(" mean") for c in shown) + " |",
-            "|" + "---|" * len(shown),
-            *("| " + " | ".join(mean_std_cell(g, c, _fmt_mean) for c in shown) + " |"
-              for g in groups),
-            "", "## Each run", ""]
+            *markdown_rows(columns, groups, _fmt_mean), "", "## Each run", ""]
 
 
 def _fmt_mean(value) -> str:
