@@ -118,10 +118,8 @@ def in_launch_dir():
     relative paths (`paths.root_dir`, `ckpt=…`, `data.source.root=…`) mean what they mean
     without it; every output goes to the run folder by its absolute `paths.output_dir`."""
     from hydra.core.hydra_config import HydraConfig
-    if not HydraConfig.initialized():
-        yield
-        return
-    here, launch_dir = os.getcwd(), HydraConfig.get().runtime.cwd
+    here = os.getcwd()
+    launch_dir = HydraConfig.get().runtime.cwd if HydraConfig.initialized() else here
     if os.path.realpath(here) == os.path.realpath(launch_dir):
         yield
         return
