@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -70,6 +71,21 @@ def smoke(model: str) -> list[str]:
 ENTRY_CONFIGS = {"pegasus-train": "train", "pegasus-sample": "sample",
                  "pegasus-evaluate": "evaluate", "pegasus-study": "study",
                  "pegasus-classifier": "classifier", "pegasus-explore": "explore"}
+
+
+# what a `make` run passes down to the makes it starts: its flags, and each variable set on its
+# command line, as that variable in the environment; under `make test ARGS="-k x"` the
+# Makefile's recipes would append `-k x` to every command they print
+MAKE_ENV_KEYS = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+
+
+def make_env() -> dict[str, str]:
+    """This environment without what an enclosing `make` passes down, nor the Makefile's
+    settings (`NAME ?= default`), for a test that runs `make` and means the Makefile's own
+    defaults."""
+    settings = re.findall(r"^(\w+) *\?=", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    drop = {*MAKE_ENV_KEYS, *settings}
+    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 def shell_commands(text: str) -> list[tuple[str, list[str]]]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import make_env
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -34,7 +36,7 @@ def _install(tmp_path: Path, failures: int):
     python.chmod(0o755)
     result = subprocess.run(
         ["make", "-C", str(ROOT), "install", f"VENV={venv}", "PIP_PAUSE=0", "PIP_ATTEMPTS=4"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, env=make_env(),
     )
     calls = log.read_text().splitlines() if log.exists() else []
     return result, calls, venv / ".installed"

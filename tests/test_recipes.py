@@ -8,7 +8,8 @@ import pytest
 from omegaconf import open_dict
 
 from pegasus_lab.cli import evaluate, sample
-from tests.conftest import ENTRY_CONFIGS, ROOT, as_one_run, compose_config, shell_commands
+from tests.conftest import (ENTRY_CONFIGS, ROOT, as_one_run, compose_config, make_env,
+                            shell_commands)
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
@@ -20,7 +21,7 @@ TARGETS = ["reproduce-paper-0", "reproduce-paper-1", "reproduce-paper-2",
 def _commands(target: str) -> list[tuple[str, list[str]]]:
     """(entry point, arguments) of each pegasus-* command the target runs, in order."""
     printed = subprocess.run(["make", "-s", "-n", "-B", "-C", str(ROOT), *target.split()],
-                             capture_output=True, text=True, check=True).stdout
+                             capture_output=True, text=True, check=True, env=make_env()).stdout
     return shell_commands(printed)
 
 
@@ -61,3 +62,14 @@ def test_the_recipes_figures_do_not_overwrite_each_other():
         outs = [arg.partition("=")[2] for _, args in _commands(target) for arg in args
                 if arg.startswith("out=")]
         assert len(outs) == len(set(outs)), f"{target} writes one file twice: {outs}"
+
+
+def test_recipes_read_without_what_an_enclosing_make_passes_down(monkeypatch):
+    """`make test ARGS="--durations=25"` hands `ARGS` down to every make it starts: the recipes
+    read here are the Makefile's own, not ones with pytest's arguments appended."""
+    monkeypatch.setenv("MAKEFLAGS", " -- ARGS=--durations=25 P3_DATA=cifar10")
+    monkeypatch.setenv("MAKELEVEL", "1")
+    monkeypatch.setenv("ARGS", "--durations=25")
+    monkeypatch.setenv("P3_DATA", "cifar10")
+    assert _commands("demo") == [("pegasus-train", ["experiment=demo"])]
+    assert "experiment=paper3_stl10" in _commands("reproduce-paper-3")[0][1]
