@@ -1,5 +1,7 @@
 """Errors a user can fix: the command-line entry points print them as one line and exit non-zero."""
 
+import math
+
 
 class PegasusError(Exception):
     """Base class for errors caused by the user's input (config, data, checkpoints)."""
@@ -52,3 +54,12 @@ def require_int(key: str, value, least: int = 1, most: int | None = None,
         kind = {1: "a positive integer", 0: "0 or a positive integer"}.get(
             least, f"an integer of at least {least}")
     raise ConfigError(f"{where}{key} must be {kind}, got {value!r}")
+
+
+def require_weight(key: str, value, where: str = "") -> float:
+    """`value` as a float if it is a finite number of at least 0 (a loss weight, a clipping
+    bound: 0 turns the term off), else a ConfigError naming `key`."""
+    if not isinstance(value, bool) and isinstance(value, (int, float)) \
+            and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise ConfigError(f"{where}{key} must be a finite number of at least 0, got {value!r}")

@@ -5,6 +5,7 @@ from omegaconf import OmegaConf
 from hydra.utils import instantiate
 
 from pegasus_lab.data.datamodule import ImageDataModule
+from pegasus_lab.errors import ConfigError, find_user_error
 from pegasus_lab.methods.base import GenerativeModule
 from tests.conftest import CONF, compose_config, smoke
 
@@ -40,6 +41,22 @@ def test_every_data_config_builds_lazily(data, tmp_path):
 def test_every_model_builds_for_synthetic_data(model, tmp_path):
     cfg = compose_config("train", smoke(model), tmp_path)
     assert isinstance(instantiate(cfg.model), GenerativeModule)
+
+
+@pytest.mark.parametrize("model,key", [
+    ("acwgan_gp", "gp_weight"), ("acwgan_gp", "aux_weight_real"), ("acwgan_gp", "aux_weight_fake"),
+    ("acwgan_gp", "aux_weight_generator"), ("study_wgan", "clip_value"),
+    ("vae_conv", "kl_weight"), ("vaegan", "gamma"), ("vaegan", "kl_weight"),
+    ("study_acgan", "class_weight"), ("study_cvae", "kl_weight"),
+])
+def test_a_negative_loss_weight_is_a_config_error(model, key, tmp_path):
+    """A sign slip (`model.gp_weight=-10`) would train another objective without a word."""
+    cfg = compose_config("train", [*smoke(model), f"model.{key}=-1"], tmp_path)
+    with pytest.raises(Exception) as err:
+        instantiate(cfg.model)
+    found = find_user_error(err.value)
+    assert isinstance(found, ConfigError)
+    assert f"{key} must be a finite number of at least 0, got -1" in str(found)
 
 
 @pytest.mark.parametrize("trainer", _names("trainer"))

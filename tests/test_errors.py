@@ -3,7 +3,7 @@ in a cause chain (Hydra wraps what a constructor raises)."""
 import pytest
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-from pegasus_lab.errors import ConfigError, find_user_error, require_int
+from pegasus_lab.errors import ConfigError, find_user_error, require_int, require_weight
 
 
 @pytest.mark.parametrize("least,most,value", [(1, None, 1), (0, None, 0), (2, None, 50000),
@@ -30,6 +30,19 @@ def test_require_int_names_the_key_and_its_range(least, most, value, says):
 def test_require_int_says_where():
     with pytest.raises(ConfigError, match="^Net: width must"):
         require_int("width", 0, where="Net: ")
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 1e-3, 10])
+def test_require_weight_returns_a_float(value):
+    assert require_weight("w", value) == float(value)
+    assert isinstance(require_weight("w", value), float)
+
+
+@pytest.mark.parametrize("value", [-1, -1e-9, float("nan"), float("inf"), True, "1.0", None])
+def test_require_weight_refuses_what_is_no_weight(value):
+    with pytest.raises(ConfigError) as err:
+        require_weight("gp_weight", value, where="WGAN: ")
+    assert str(err.value) == f"WGAN: gp_weight must be a finite number of at least 0, got {value!r}"
 
 
 def test_lightning_misconfiguration_in_a_cause_chain_is_a_user_error():

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pegasus_lab.errors import require_int
+from pegasus_lab.errors import require_int, require_weight
 from pegasus_lab.methods.adversarial_pair import AdversarialPair
 
 
@@ -29,7 +29,8 @@ class ACGAN(AdversarialPair):
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from)
         require_int("generator_batch_factor", generator_batch_factor, 1)
-        self.generator_batch_factor, self.class_weight = int(generator_batch_factor), class_weight
+        self.generator_batch_factor = int(generator_batch_factor)
+        self.class_weight = require_weight("class_weight", class_weight)
 
     def _labels(self, n: int) -> torch.Tensor | None:
         return torch.randint(self.num_classes, (n,), device=self.device) \

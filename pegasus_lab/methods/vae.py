@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, require_weight
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.reductions import sum_per_example
 
@@ -44,7 +44,8 @@ class VAE(GenerativeModule):
         self.encoder, self.decoder = encoder, decoder
         self.num_classes = int(getattr(decoder, "num_classes", 0) or 0)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.kl_weight, self.reconstruction = float(kl_weight), reconstruction
+        self.kl_weight = require_weight("kl_weight", kl_weight)
+        self.reconstruction = reconstruction
         if init_from:
             self.load_initial_weights(init_from)
 

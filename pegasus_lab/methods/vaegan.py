@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, require_weight
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.reductions import sum_per_example
 from pegasus_lab.methods.vae import kl_to_standard_normal
@@ -47,8 +47,9 @@ class VAEGAN(GenerativeModule):
                               f"{decoder.latent_dim}")
         self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
         self.optimizer_factories = (encoder_optimizer, decoder_optimizer, discriminator_optimizer)
-        self.gamma, self.kl_weight, self.generator_loss = float(gamma), float(kl_weight), \
-            generator_loss
+        self.gamma = require_weight("gamma", gamma)
+        self.kl_weight = require_weight("kl_weight", kl_weight)
+        self.generator_loss = generator_loss
         if init_from:
             self.load_initial_weights(init_from)
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Timer
 from torch import nn
 
-from pegasus_lab.errors import ConfigError, require_int
+from pegasus_lab.errors import ConfigError, require_int, require_weight
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.ema import EMA
 from pegasus_lab.methods.penalties import gradient_penalty, mixing_weights
@@ -66,11 +66,15 @@ class WGAN(GenerativeModule):
         self.num_classes = generator.num_classes
         self.optimizer_factories = (generator_optimizer, critic_optimizer)
         self.n_critic, self.critic_batch_size = int(n_critic), int(critic_batch_size)
-        self.generator_batch_size, self.gp_weight = int(generator_batch_size), float(gp_weight)
-        self.aux_weight_real, self.aux_weight_fake = float(aux_weight_real), float(aux_weight_fake)
-        self.aux_weight_generator, self.lr_decay = float(aux_weight_generator), lr_decay
-        self.lr_decay_steps, self.lr_decay_over = lr_decay_steps, lr_decay_over
-        self.dequantize, self.clip_value = dequantize, clip_value
+        self.generator_batch_size = int(generator_batch_size)
+        self.gp_weight = require_weight("gp_weight", gp_weight)
+        self.aux_weight_real = require_weight("aux_weight_real", aux_weight_real)
+        self.aux_weight_fake = require_weight("aux_weight_fake", aux_weight_fake)
+        self.aux_weight_generator = require_weight("aux_weight_generator", aux_weight_generator)
+        self.lr_decay, self.lr_decay_steps, self.lr_decay_over = lr_decay, lr_decay_steps, \
+            lr_decay_over
+        self.dequantize = dequantize
+        self.clip_value = None if clip_value is None else require_weight("clip_value", clip_value)
         self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
         # outside training, generate() samples from the average where one is kept
         self.sample_from_average = True
