@@ -40,7 +40,7 @@ class ImageDataModule(L.LightningDataModule):
         require_int("num_workers", num_workers, 0)
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction}")
-        self.source = ClassFilter(source, classes) if classes else source
+        self.source = ClassFilter(source, classes) if classes is not None else source
         self.image_size, self.channels = int(image_size), int(channels)
         self.value_range = check_range(value_range)
         self.batch_size, self.val_fraction = int(batch_size), float(val_fraction)

@@ -137,6 +137,9 @@ class ClassFilter(ImageSource):
         super().__init__()
         if isinstance(classes, str):
             classes = [classes]
+        if not classes:
+            raise DataError("the class list is empty: name the classes to keep, or leave it "
+                            "out (null) for all of them")
         self.source = source
         self.wanted = list(classes)
         self._indices: np.ndarray | None = None

@@ -36,6 +36,12 @@ def test_unknown_class_lists_valid_choices(cifar_mini):
         len(ClassFilter(ImageFolderSource(cifar_mini), ["horse", "pegasus"]))
 
 
+def test_an_empty_class_list_is_an_error_not_all_classes(cifar_mini):
+    """`data.classes=[]` keeps nothing: said at once, not trained on every class instead."""
+    with pytest.raises(DataError, match=r"class list is empty.*null\) for all"):
+        ClassFilter(ImageFolderSource(cifar_mini), [])
+
+
 def test_concat_unions_class_names_in_order():
     a = SyntheticSource(num_classes=2, per_class=3, image_size=8, class_names=["horse", "bird"])
     b = SyntheticSource(num_classes=2, per_class=2, image_size=8, class_names=["bird", "ship"])
