@@ -62,8 +62,19 @@ def _fid_overrides(cfg: DictConfig, notes: list[str]) -> list[str]:
 
 def _check_settings(cfg: DictConfig) -> None:
     """Model and data set names, and the counts, said before any data is read or trained."""
+    for key in ("models", "datasets"):
+        value = cfg[key]
+        if isinstance(value, (int, str)) or value is None:
+            example = f" ({key}=[{value}])" if isinstance(value, str) else ""
+            raise ConfigError(f"{key} must be a list of names{example}, got {value!r}")
+        if len(set(value)) != len(value):
+            raise ConfigError(f"{key} repeat: {list(value)} (each pair is trained once per "
+                              "seed; seeds=[…] repeats it)")
     if not cfg.models or not cfg.datasets:
         raise ConfigError("the study needs at least one model and one data set")
+    if isinstance(cfg.overrides, (int, str)) or cfg.overrides is None:
+        raise ConfigError("overrides must be a list of the training runs' overrides "
+                          f"(\"overrides=['{cfg.overrides}']\"), got {cfg.overrides!r}")
     for key, group in (("models", "model"), ("datasets", "paper4_data")):
         known = sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
         unknown = [name for name in cfg[key] if name not in known]

@@ -5,7 +5,9 @@ import csv
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT, run_cli
+from pegasus_lab.cli.study import _check_settings
+from pegasus_lab.errors import ConfigError
+from tests.conftest import ROOT, compose_config, run_cli
 
 
 def test_study_table_from_two_tiny_runs(tmp_path):
@@ -69,6 +71,24 @@ def test_bad_settings_are_one_clear_error(tmp_path, args, says):
                      f"paths.data_dir={tmp_path}", f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("args,says", [
+    (["models=[study_vae,study_gan,study_vae]"],
+     "models repeat: ['study_vae', 'study_gan', 'study_vae']"),
+    (["datasets=[mnist,mnist]"], "datasets repeat: ['mnist', 'mnist']"),
+    (["models=study_vae"], "models must be a list of names (models=[study_vae]), got 'study_vae'"),
+    (["datasets=null"], "datasets must be a list of names, got None"),
+    (["overrides='trainer.max_epochs=1'"], "overrides must be a list of the training runs' "
+     "overrides (\"overrides=['trainer.max_epochs=1']\"), got 'trainer.max_epochs=1'"),
+])
+def test_models_data_sets_and_overrides_are_lists_without_repeats(tmp_path, args, says):
+    """A repeated name would train the pair twice into one table (seeds=[…] is the way to
+    repeat); a bare string would be read letter by letter."""
+    cfg = compose_config("study", args, tmp_path)
+    with pytest.raises(ConfigError) as err:
+        _check_settings(cfg)
+    assert str(err.value).startswith(says)
 
 
 def test_a_multirun_refused_at_once_is_one_clear_error(tmp_path):
