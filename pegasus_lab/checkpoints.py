@@ -145,19 +145,32 @@ def _host_snapshot(checkpoint: dict) -> dict:
     return copy.deepcopy(checkpoint, memo=copies)  # each tensor replaced by its host copy
 
 
-def check_fits(path: str | Path, model) -> dict:
-    """A checkpoint to resume from: readable, and its weights shaped like the model's."""
-    ckpt = load_checkpoint(path)
+def misfit(own: dict, state: dict, unexpected_too: bool = True) -> str | None:
+    """How the weights `state` fail to fit a model whose state dict is `own` (weights missing,
+    of another shape, and with `unexpected_too` ones the model lacks), naming a few of each
+    kind there is; None when they fit."""
+    kinds = {
+        "weights missing": [k for k in own if k not in state],
+        "unexpected": [k for k in state if k not in own] if unexpected_too else [],
+        "of another shape": [k for k in own
+                             if k in state and tuple(state[k].shape) != tuple(own[k].shape)],
+    }
+    said = [f"{len(keys)} {kind} (e.g. {keys[:2]})" for kind, keys in kinds.items() if keys]
+    return ", ".join(said) if said else None
+
+
+def state_dict_of(path: str | Path, ckpt: dict) -> dict:
     state = ckpt.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds no 'state_dict'")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        raise CheckpointError(
-            f"checkpoint {path} does not fit this model: {len(missing)} weights missing "
-            f"(e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]}), "
-            f"{len(wrong)} of another shape (e.g. {wrong[:2]}) — a different model or size?")
+    return state
+
+
+def check_fits(path: str | Path, model) -> dict:
+    """A checkpoint to resume from: readable, and its weights shaped like the model's."""
+    ckpt = load_checkpoint(path)
+    wrong = misfit(model.state_dict(), state_dict_of(path, ckpt))
+    if wrong:
+        raise CheckpointError(f"checkpoint {path} does not fit this model: {wrong} — a "
+                              "different model or size?")
     return ckpt

@@ -6,7 +6,7 @@ import pytest
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from pegasus_lab.checkpoints import AtomicCheckpointIO, load_checkpoint
+from pegasus_lab.checkpoints import AtomicCheckpointIO, load_checkpoint, misfit
 from pegasus_lab.cli.train import train
 from pegasus_lab.errors import CheckpointError
 from tests.conftest import SMOKE, compose_config
@@ -102,3 +102,13 @@ def test_a_failed_write_stops_training_with_a_checkpoint_error(tmp_path, monkeyp
     monkeypatch.undo()
     kept = list((Path(cfg.paths.output_dir) / "checkpoints").glob("*.ckpt"))
     assert kept and all(load_checkpoint(p)["global_step"] == written[0] for p in kept)
+
+
+def test_misfit_names_only_the_kinds_of_misfit_there_are():
+    own = {"a": torch.zeros(2), "b": torch.zeros(3), "c": torch.zeros(1)}
+    assert misfit(own, dict(own)) is None
+    assert misfit(own, {**own, "b": torch.zeros(4)}) == "1 of another shape (e.g. ['b'])"
+    state = {"a": torch.zeros(2), "x": torch.zeros(1)}
+    assert misfit(own, state) == ("2 weights missing (e.g. ['b', 'c']), "
+                                  "1 unexpected (e.g. ['x'])")
+    assert misfit(own, state, unexpected_too=False) == "2 weights missing (e.g. ['b', 'c'])"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import lightning as L
 import torch
 
-from pegasus_lab.checkpoints import load_checkpoint
+from pegasus_lab.checkpoints import load_checkpoint, misfit, state_dict_of
 from pegasus_lab.data.transforms import check_range, to_unit
 from pegasus_lab.errors import CheckpointError, ConfigError
 from pegasus_lab.methods.step_graph import GraphedIteration, make_capturable
@@ -189,15 +189,9 @@ class GenerativeModule(L.LightningModule):
 
     def load_initial_weights(self, path: str) -> None:
         """Start from the network weights of another run (e.g. paper-1's stage 1)."""
-        state = load_checkpoint(path).get("state_dict")
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{path} holds no 'state_dict'")
-        own = self.state_dict()
-        mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-        missing = [k for k in own if k not in state]
-        if mismatched or missing:
-            raise CheckpointError(
-                f"weights in {path} do not fit this model: "
-                f"{len(missing)} missing (e.g. {missing[:3]}), "
-                f"{len(mismatched)} of another shape (e.g. {mismatched[:3]})")
+        state = state_dict_of(path, load_checkpoint(path))
+        # the other run may hold networks this model lacks: those are left out, not an error
+        wrong = misfit(self.state_dict(), state, unexpected_too=False)
+        if wrong:
+            raise CheckpointError(f"weights in {path} do not fit this model: {wrong}")
         self.load_state_dict(state, strict=False)
