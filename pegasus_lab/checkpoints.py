@@ -19,14 +19,18 @@ from pegasus_lab.errors import CheckpointError
 
 CONFIG_KEY = "pegasus_config"
 CLASSES_KEY = "pegasus_classes"
+# the scheduler's job that wrote the checkpoint (`resume.scheduler_job`), when one did
+JOB_KEY = "pegasus_scheduler_job"
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
+    """The checkpoint at `path`, its tensors on the CPU; with `mmap`, tensors are read from
+    the file only when used (for a look at its other entries)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
             ValueError) as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err

@@ -1,8 +1,12 @@
 """Which checkpoint `pegasus-train … resume=true` (or ckpt_path=last) continues: the run
-folder's own last.ckpt, else the newest earlier run's; in a multirun, each job its own."""
+folder's own last.ckpt, else the newest earlier run's; in a multirun, each job its own. A
+cluster job its scheduler restarts (preempted, or out of time, and requeued) continues its own
+last.ckpt whatever `resume` says."""
 from __future__ import annotations
 
 import logging
+import os
+import platform
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -26,7 +30,7 @@ def resume_path(cfg: DictConfig) -> str | None:
     if mode not in (True, False, None, "auto"):
         raise ConfigError(f"resume must be true, false or auto, got {mode!r}")
     if given != "last" and not mode:
-        return None
+        return _restarted_job(cfg)
     here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     auto = given != "last" and mode == "auto"
     if auto and not here.is_file():
@@ -45,6 +49,35 @@ def resume_path(cfg: DictConfig) -> str | None:
     if not found:
         raise ConfigError(f"nothing to resume: no last.ckpt in {here.parent} nor under {runs}")
     return str(found[-1])
+
+
+def scheduler_job() -> str | None:
+    """This process's job when hydra-submitit-launcher started it (`hydra/launcher=slurm` or
+    `submitit_local`): "slurm:<job id>" or "local:<host>:<job id>", which stays the same when
+    the scheduler restarts the job; None otherwise (another launcher, or none)."""
+    executor = os.environ.get("SUBMITIT_EXECUTOR")
+    if executor == "slurm" and os.environ.get("SLURM_JOB_ID"):
+        return f"slurm:{os.environ['SLURM_JOB_ID']}"
+    if executor == "local" and os.environ.get("SUBMITIT_LOCAL_JOB_ID"):
+        return f"local:{platform.node()}:{os.environ['SUBMITIT_LOCAL_JOB_ID']}"
+    return None
+
+
+def _restarted_job(cfg: DictConfig) -> str | None:
+    """This run folder's last.ckpt when the job that wrote it is this one, restarted by its
+    scheduler: submitit requeues a preempted job (and, with hydra.launcher.max_num_timeout,
+    one out of time) as the same job with the same settings, which would otherwise train again
+    from step 0. A search's trial continues too: the requeued job is the same trial."""
+    from pegasus_lab.checkpoints import JOB_KEY, load_checkpoint
+    job = scheduler_job()
+    here = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if job is None or not here.is_file():
+        return None
+    if load_checkpoint(here, mmap=True).get(JOB_KEY) != job:
+        return None
+    log.warning("job %s was restarted by its scheduler (preempted or out of time): it "
+                "continues its own %s", job, here)
+    return str(here)
 
 
 def _last_checkpoints(folder: Path) -> list[Path]:

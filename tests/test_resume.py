@@ -1,12 +1,17 @@
 """Which checkpoint a resumed run continues (the multirun case end to end: tests/cli/
 test_reliability.py)."""
 import os
+import platform
+from types import SimpleNamespace
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
+from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
+from pegasus_lab.checkpoints import JOB_KEY
 from pegasus_lab.errors import ConfigError
-from pegasus_lab.resume import resume_path
+from pegasus_lab.resume import resume_path, scheduler_job
 
 
 def _cfg(tmp_path, **kw):
@@ -53,3 +58,50 @@ def test_auto_continues_the_run_folder_s_own_checkpoint_or_starts_afresh(tmp_pat
 def test_resume_takes_true_false_or_auto(tmp_path):
     with pytest.raises(ConfigError, match="resume must be true, false or auto, got 'yes'"):
         resume_path(_cfg(tmp_path, resume="yes"))
+
+
+SUBMITIT_ENV = ("SUBMITIT_EXECUTOR", "SLURM_JOB_ID", "SUBMITIT_LOCAL_JOB_ID")
+
+
+@pytest.mark.parametrize("env,job", [
+    ({}, None),
+    ({"SLURM_JOB_ID": "77"}, None),  # a SLURM allocation, but no submitit job: salloc, sbatch
+    ({"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "77"}, "slurm:77"),
+    ({"SUBMITIT_EXECUTOR": "local", "SUBMITIT_LOCAL_JOB_ID": "4242"},
+     f"local:{platform.node()}:4242"),
+    ({"SUBMITIT_EXECUTOR": "debug"}, None),
+])
+def test_scheduler_job_names_a_submitit_job(monkeypatch, env, job):
+    for key in SUBMITIT_ENV:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert scheduler_job() == job
+
+
+@pytest.mark.parametrize("written_by,continues", [("slurm:77", True), ("slurm:76", False),
+                                                  (None, False)])
+def test_a_restarted_job_continues_only_a_checkpoint_it_wrote(monkeypatch, tmp_path,
+                                                              written_by, continues):
+    """resume=false: the job started again by its scheduler goes on from its own last.ckpt;
+    another job given the same folder (or a run outside any) starts at step 0 as asked."""
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    cfg = _cfg(tmp_path)
+    own = tmp_path / "train" / "runs" / "now" / "checkpoints" / "last.ckpt"
+    assert resume_path(cfg) is None  # no checkpoint yet: a first start
+    own.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, **({JOB_KEY: written_by} if written_by else {})}, own)
+    assert resume_path(cfg) == (str(own) if continues else None)
+
+
+def test_the_scheduler_job_is_stored_in_every_checkpoint(monkeypatch):
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+    outside = {}
+    ConfigInCheckpoint({}).on_save_checkpoint(SimpleNamespace(datamodule=None), None, outside)
+    assert JOB_KEY not in outside
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    inside = {}
+    ConfigInCheckpoint({}).on_save_checkpoint(SimpleNamespace(datamodule=None), None, inside)
+    assert inside[JOB_KEY] == "slurm:77"
