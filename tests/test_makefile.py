@@ -3,6 +3,7 @@
 A fake interpreter stands in for the virtual environment's python, so no package is installed.
 """
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -57,3 +58,16 @@ def test_install_fails_when_pip_keeps_failing(tmp_path):
     assert calls.count("-m pip install --retries 10 -e .[dev]") == 4
     assert "failed 4 times; giving up" in result.stderr
     assert not stamp.exists()
+
+
+def test_help_lists_every_target_with_what_it_does():
+    """`make` alone (help is the first target) names each target a user can run."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    phony = set(re.search(r"^\.PHONY:(.*)$", text, re.MULTILINE).group(1).split())
+    result = subprocess.run(["make", "-s", "-C", str(ROOT)], capture_output=True, text=True,
+                            timeout=60, env=make_env())
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in result.stdout.splitlines()
+              if line.startswith("  ")}
+    assert set(listed) == phony
+    assert all(len(what) > 8 for what in listed.values())
