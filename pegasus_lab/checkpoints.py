@@ -164,6 +164,7 @@ def misfit(own: dict, state: dict, unexpected_too: bool = True) -> str | None:
 
 
 def state_dict_of(path: str | Path, ckpt: dict) -> dict:
+    """The network weights of the checkpoint `ckpt` read from `path`."""
     state = ckpt.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds no 'state_dict'")
