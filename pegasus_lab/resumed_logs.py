@@ -5,12 +5,25 @@ from that checkpoint, it trains those steps again and logs them a second time: T
 curves would turn back on themselves and metrics.csv hold two rows for a step. Before the
 resumed run logs anything, its TensorBoard logs get a restart marker at the step it goes on
 from (TensorBoard then hides the earlier events of that step and later, as torch's
-SummaryWriter(purge_step=…) does), and metrics.csv loses those rows."""
+SummaryWriter(purge_step=…) does), and metrics.csv loses those rows: when training starts, so
+that a resumed run failing before it leaves the logs as they were."""
 from __future__ import annotations
 
 import logging
 
+from lightning.pytorch.callbacks import Callback
+
 log = logging.getLogger(__name__)
+
+
+class DropReplayedLogs(Callback):
+    """`drop_logs_from(trainer, step)` once the resumed run starts training at `step`."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        drop_logs_from(trainer, self.step)
 
 
 def logged_step(checkpoint: dict) -> int:

@@ -5,10 +5,12 @@ import csv
 import shutil
 from pathlib import Path
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pegasus_lab.cli.train import train
 from pegasus_lab.csv_logger import ContinuingCSVLogger
+from pegasus_lab.errors import DataError
 from pegasus_lab.resumed_logs import logged_step
 from tests.conftest import SMOKE, compose_config
 
@@ -46,8 +48,13 @@ def test_a_run_resumed_from_an_older_checkpoint_logs_each_step_once(tmp_path):
     again = [*run, "trainer.max_epochs=2", "resume=true"]  # the same run folder
     train(compose_config("train", again, tmp_path))  # steps 3–5 logged, then the "kill"
     shutil.copy(tmp_path / "epoch1.ckpt", ckpt)  # back to step 3: steps 3–5 trained again
+    csv_path = out / "csv" / "metrics.csv"
+    logged = csv_path.read_text()
+    with pytest.raises(DataError):  # a resume that fails before training drops nothing
+        train(compose_config("train", [*again, "data.classes=[nope]"], tmp_path))
+    assert csv_path.read_text() == logged
     train(compose_config("train", again, tmp_path))
-    steps = [int(r["step"]) for r in _rows(out / "csv" / "metrics.csv") if r["train/loss_step"]]
+    steps = [int(r["step"]) for r in _rows(csv_path) if r["train/loss_step"]]
     assert steps == [0, 1, 2, 3, 4, 5]
     events = EventAccumulator(str(out / "tensorboard"))
     events.Reload()

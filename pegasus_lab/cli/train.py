@@ -118,7 +118,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.checkpoints import check_fits
     from pegasus_lab.provenance import code_label, describe, record_run
     from pegasus_lab.resume import resume_path
-    from pegasus_lab.resumed_logs import drop_logs_from, logged_step
+    from pegasus_lab.resumed_logs import DropReplayedLogs, logged_step
     from pegasus_lab.tensorboard_hparams import write_session_start
     log.info("run folder: %s (checkpoints, TensorBoard logs, figures)", cfg.paths.output_dir)
     datamodule, model, trainer = build(cfg)
@@ -132,7 +132,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is not None:
         resumed = check_fits(ckpt_path, model)
         log.info("resuming from %s", ckpt_path)
-        drop_logs_from(trainer, logged_step(resumed))  # the steps it trains again
+        trainer.callbacks.append(DropReplayedLogs(logged_step(resumed)))  # steps trained again
     if made is not None:
         record_run(cfg.paths.output_dir, made)
     _fit(trainer, model, datamodule, ckpt_path)
