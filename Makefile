@@ -56,7 +56,7 @@ install: $(STAMP)  ## the virtual environment .venv with the package and its tes
 # The tests run in one pytest-xdist worker per core (8 at most), each computing on its share
 # of the cores (tests/cores.py); TEST_WORKERS=0 runs them in this one process.
 TEST_WORKERS ?= auto
-test: $(STAMP)  ## the test suite, as CI runs it (ARGS: pytest options, e.g. ARGS="tests/metrics -x")
+test: $(STAMP)  ## the test suite as CI runs it (pytest options: ARGS="tests/metrics -x")
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses=8 --dist worksteal $(ARGS)
 
 train: $(STAMP)  ## one training run: ARGS="experiment=paper1_pretrain"

@@ -35,19 +35,18 @@ def logged_step(checkpoint: dict) -> int:
 
 def drop_logs_from(trainer, step: int) -> None:
     """Hide (TensorBoard) or remove (CSV) what the trainer's loggers hold of steps ≥ `step`."""
-    from lightning.pytorch.loggers import TensorBoardLogger
     from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
     from pegasus_lab.csv_logger import ContinuingCSVLogger
+    from pegasus_lab.images import tensorboard_writers
     if not trainer.is_global_zero:
         return
+    for writer in tensorboard_writers(trainer):
+        writer._get_file_writer().add_event(
+            Event(step=step, session_log=SessionLog(status=SessionLog.START)))
+        writer.flush()
     for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            writer = logger.experiment
-            writer._get_file_writer().add_event(
-                Event(step=step, session_log=SessionLog(status=SessionLog.START)))
-            writer.flush()
-        elif isinstance(logger, ContinuingCSVLogger):
+        if isinstance(logger, ContinuingCSVLogger):
             dropped = logger.experiment.drop_from(step)
             if dropped:
                 log.info("metrics.csv: %d rows of steps ≥ %d dropped (trained again from the "

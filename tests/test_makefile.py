@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_env
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, make_env
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
