@@ -1,6 +1,8 @@
 """Errors a user can fix: the command-line entry points print them as one line and exit non-zero."""
 
 import math
+import re
+from pathlib import Path
 
 
 class PegasusError(Exception):
@@ -32,6 +34,9 @@ def find_user_error(exc: BaseException) -> PegasusError | None:
             return exc
         if isinstance(exc, MisconfigurationException):
             return ConfigError(f"Lightning refuses the run's settings: {exc}")
+        instantiating = _instantiation_error(exc)
+        if instantiating is not None:
+            return instantiating
         if isinstance(exc, (MissingMandatoryValue, InterpolationToMissingValueError)):
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return ConfigError(f"a required config value is not set: {first_line} "
@@ -39,6 +44,49 @@ def find_user_error(exc: BaseException) -> PegasusError | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def _instantiation_error(exc: BaseException) -> ConfigError | None:
+    """What Hydra could not build because of the config itself: a `_target_` that cannot be
+    imported or is not callable, or keys that do not fit its arguments (`+model.encoder.foo=1`,
+    a required one left out). An error raised inside the target's own code is not one."""
+    from hydra.errors import InstantiationException
+    if not isinstance(exc, InstantiationException):
+        return None
+    said = str(exc)
+    key = re.search(r"^full_key: (\S+)$", said, re.MULTILINE)
+    where = key.group(1) if key else "the config"
+    target = re.match(r"Error (?:locating|in call to) target '([^']+)'", said)
+    cause = exc.__cause__
+    if said.startswith("Error locating target") and target:
+        why = "; ".join(str(cause).splitlines()[1:]) if cause else ""
+        return ConfigError(f"{where}._target_: cannot import {target.group(1)!r}"
+                           + (f": {why}" if why else ""))
+    if said.startswith("Expected a callable target"):
+        return ConfigError(f"{where}._target_: {said.splitlines()[0]}")
+    if target and arguments_misfit(cause):
+        return settings_misfit(where, target.group(1), cause)
+    return None
+
+
+def arguments_misfit(err: BaseException | None) -> bool:
+    """Whether `err` is the TypeError of calling a config's target with arguments that do not
+    fit its signature, raised by the call itself (Hydra's frame or the caller's is where its
+    traceback ends), not by code inside the target."""
+    if not isinstance(err, TypeError) or err.__traceback__ is None:
+        return False
+    first = last = err.__traceback__
+    while last.tb_next is not None:
+        last = last.tb_next
+    import hydra
+    hydra_dir = Path(hydra.__file__).resolve().parent
+    return last is first or hydra_dir in Path(last.tb_frame.f_code.co_filename).resolve().parents
+
+
+def settings_misfit(key: str, target: str, err: TypeError) -> ConfigError:
+    """The config error of keys under `key` that do not fit `target`'s arguments."""
+    return ConfigError(f"{key}: {err} (the keys under {key} are the arguments of {target}: "
+                       "is one misspelt, added or left out?)")
 
 
 def require_int(key: str, value, least: int = 1, most: int | None = None,

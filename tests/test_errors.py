@@ -1,9 +1,12 @@
 """The user-error helpers: integer settings checked against their range, and the errors found
-in a cause chain (Hydra wraps what a constructor raises)."""
+in a cause chain (Hydra wraps what a constructor raises, and says what it could not build)."""
 import pytest
+from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import OmegaConf
 
-from pegasus_lab.errors import ConfigError, find_user_error, require_int, require_weight
+from pegasus_lab.errors import (ConfigError, arguments_misfit, find_user_error, require_int,
+                                require_weight)
 
 
 @pytest.mark.parametrize("least,most,value", [(1, None, 1), (0, None, 0), (2, None, 50000),
@@ -55,3 +58,56 @@ def test_lightning_misconfiguration_in_a_cause_chain_is_a_user_error():
         found = find_user_error(outer)
     assert isinstance(found, ConfigError) and "`max_epochs` must be" in str(found)
     assert find_user_error(ValueError("a bug")) is None
+
+
+class _Strict:
+    """A config target: takes `width` and nothing else."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+
+class _Buggy:
+    """A config target whose own code raises a TypeError: a bug, not the config's."""
+
+    def __init__(self, width: int) -> None:
+        self.width = len(width)
+
+
+def _error_instantiating(node: dict):
+    with pytest.raises(Exception) as err:
+        instantiate(OmegaConf.create({"model": {"encoder": node}}).model)
+    return find_user_error(err.value)
+
+
+@pytest.mark.parametrize("node,says", [
+    ({"_target_": f"{__name__}._Strict", "width": 2, "widht": 3},
+     "model.encoder: _Strict.__init__() got an unexpected keyword argument 'widht' (the keys "
+     f"under model.encoder are the arguments of {__name__}._Strict: is one misspelt, added or "
+     "left out?)"),
+    ({"_target_": f"{__name__}._Strict"},
+     "model.encoder: _Strict.__init__() missing 1 required positional argument: 'width'"),
+    ({"_target_": f"{__name__}._Strikt", "width": 2},
+     f"model.encoder._target_: cannot import '{__name__}._Strikt'"),
+    ({"_target_": "tests", "width": 2},
+     "model.encoder._target_: Expected a callable target, got '<module 'tests'"),
+])
+def test_a_config_that_does_not_fit_its_target_is_a_config_error(node, says):
+    """`+model.encoder.foo=1`, a required key left out, a misspelt `_target_`: one line naming
+    the config key, not Hydra's traceback."""
+    found = _error_instantiating(node)
+    assert isinstance(found, ConfigError)
+    assert str(found).startswith(says)
+
+
+def test_a_type_error_inside_the_target_stays_a_bug():
+    assert _error_instantiating({"_target_": f"{__name__}._Buggy", "width": 2}) is None
+
+
+def test_arguments_misfit_is_the_call_not_the_code_inside():
+    with pytest.raises(TypeError) as misfit:
+        _Strict(widht=2)
+    with pytest.raises(TypeError) as inside:
+        _Buggy(2)
+    assert arguments_misfit(misfit.value) and not arguments_misfit(inside.value)
+    assert not arguments_misfit(ValueError("x"))
