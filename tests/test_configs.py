@@ -59,6 +59,24 @@ def test_a_negative_loss_weight_is_a_config_error(model, key, tmp_path):
     assert f"{key} must be a finite number of at least 0, got -1" in str(found)
 
 
+@pytest.mark.parametrize("model,key,optimizer,extra", [
+    ("vae_conv", "optimizer", "Adam", []), ("vaegan", "decoder_optimizer", "RMSprop", []),
+    ("dcgan", "generator_optimizer", "Adam", []),
+    ("study_gan", "discriminator_optimizer", "Adam", []),
+    ("acwgan_gp", "critic_optimizer", "Adam", ["model.lr_decay=false"]),  # no Trainer here
+])
+def test_a_key_the_optimizer_does_not_take_is_a_config_error(model, key, optimizer, extra,
+                                                               tmp_path):
+    """`+model.optimizer.lrr=1` reaches the optimizer when training starts: one line naming
+    the key, not a TypeError's traceback from inside Lightning."""
+    cfg = compose_config("train", [*smoke(model), f"+model.{key}.lrr=1", *extra], tmp_path)
+    module = instantiate(cfg.model)
+    with pytest.raises(ConfigError) as err:
+        module.configure_optimizers()
+    assert str(err.value).startswith(f"model.{key}: {optimizer}.__init__() got an unexpected "
+                                     "keyword argument 'lrr' (the keys under")
+
+
 @pytest.mark.parametrize("trainer", _names("trainer"))
 def test_every_trainer_config_composes(trainer, tmp_path):
     cfg = compose_config("train", [f"trainer={trainer}"], tmp_path)

@@ -9,9 +9,50 @@ import torch
 
 from pegasus_lab.checkpoints import load_checkpoint, misfit, state_dict_of
 from pegasus_lab.data.transforms import check_range, to_unit
-from pegasus_lab.errors import CheckpointError, ConfigError
+from pegasus_lab.errors import CheckpointError, ConfigError, arguments_misfit, settings_misfit
 from pegasus_lab.methods.step_graph import GraphedIteration, make_capturable
 from pegasus_lab.speed import Speed, images_channels_last
+
+
+def factory_name(factory: Callable) -> str:
+    """The class or function a `_partial_: true` config calls (torch.optim.Adam → 'Adam')."""
+    return getattr(getattr(factory, "func", factory), "__name__", repr(factory))
+
+
+def factory_key(factory: Callable, default: str) -> str:
+    """Where in the config a factory comes from (`model.optimizer`), as Hydra recorded it."""
+    return getattr(factory, "_hydra_full_key", None) or default
+
+
+FACTORY_EXAMPLES = {"optimizer": "{_target_: torch.optim.Adam, _partial_: true, lr: 1e-3}",
+                    "scheduler": "{_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, "
+                                 "step_size: 30}"}
+
+
+def require_factory(factory, key: str):
+    """`factory` if it can be called (a `_partial_: true` config), else a config error; a
+    name such as `model.scheduler=cosine` is not one."""
+    if not callable(factory):
+        example = FACTORY_EXAMPLES.get(key)
+        raise ConfigError(f"{key} must be a config with a _target_ and `_partial_: true`"
+                          + (f", e.g. {example}" if example else "") + f"; got {factory!r}")
+    return factory
+
+
+def call_factory(factory: Callable, key: str, **arguments):
+    """`factory(**arguments)` (an optimizer or scheduler of the config), with the config's own
+    mistakes as config errors: a value torch refuses (`lr=-1`), a key the class does not take
+    (`+model.optimizer.lrr=1`) or one it needs left out."""
+    require_factory(factory, key)
+    try:
+        return factory(**arguments)
+    except ValueError as err:  # torch's own checks of the config's values (lr, betas, …)
+        raise ConfigError(f"{factory_name(factory)} refuses the model's {key} settings: "
+                          f"{err}") from err
+    except TypeError as err:
+        if not arguments_misfit(err):
+            raise
+        raise settings_misfit(factory_key(factory, key), factory_name(factory), err) from err
 
 
 class GenerativeModule(L.LightningModule):
@@ -47,12 +88,8 @@ class GenerativeModule(L.LightningModule):
         return images_channels_last(batch) if self.speed.channels_last else batch
 
     def build_optimizer(self, factory: Callable, params) -> torch.optim.Optimizer:
-        options = self.speed.optimizer_options(factory)
-        try:
-            return factory(params=params, **options)
-        except ValueError as err:  # torch's own checks of the config's values (lr, betas, …)
-            name = getattr(getattr(factory, "func", factory), "__name__", "the optimizer")
-            raise ConfigError(f"{name} refuses the model's optimizer settings: {err}") from err
+        options = self.speed.optimizer_options(require_factory(factory, "optimizer"))
+        return call_factory(factory, "optimizer", params=params, **options)
 
     def compilable_networks(self) -> list[str]:
         """Names of the networks torch.compile may wrap: never one that a double backward

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pegasus_lab.errors import ConfigError, require_weight
-from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.base import GenerativeModule, call_factory, require_factory
 from pegasus_lab.methods.reductions import sum_per_example
 
 RECONSTRUCTIONS = ("bce", "mse")
@@ -43,7 +43,9 @@ class VAE(GenerativeModule):
                               f"{decoder.latent_dim}")
         self.encoder, self.decoder = encoder, decoder
         self.num_classes = int(getattr(decoder, "num_classes", 0) or 0)
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.optimizer_factory = require_factory(optimizer, "optimizer")
+        self.scheduler_factory = None if scheduler is None else \
+            require_factory(scheduler, "scheduler")
         self.kl_weight = require_weight("kl_weight", kl_weight)
         self.reconstruction = reconstruction
         if init_from:
@@ -125,4 +127,5 @@ class VAE(GenerativeModule):
         opt = self.build_optimizer(self.optimizer_factory, self.parameters())
         if self.scheduler_factory is None:
             return opt
-        return {"optimizer": opt, "lr_scheduler": self.scheduler_factory(optimizer=opt)}
+        scheduler = call_factory(self.scheduler_factory, "scheduler", optimizer=opt)
+        return {"optimizer": opt, "lr_scheduler": scheduler}

@@ -165,9 +165,11 @@ def test_same_seed_same_grid(tmp_path):
     (["data=synthetic", "trainer.precision=17"], 2, "Precision 17 is invalid"),
     (["data=synthetic", "trainer.accelerator=banana"], 2, "invalid accelerator name"),
     (["data=synthetic", "+trainer.nonsense=1"], 2, "unexpected keyword argument 'nonsense'"),
-    # keys that do not fit a _target_'s arguments, when it is built
+    # keys that do not fit a _target_'s arguments, when it is built and when training starts
     (["data=synthetic", "+model.encoder.widht=8"], 2,
      "model.encoder: ConvEncoder.__init__() got an unexpected keyword argument 'widht'"),
+    (["data=synthetic", "+model.optimizer.lrr=1"], 2,
+     "model.optimizer: Adam.__init__() got an unexpected keyword argument 'lrr'"),
     (["data=synthetic", "+trainer.val_check_interval=1000"], 2,
      "`val_check_interval` (1000) must be less than or equal to the number of the training"),
     # a monitor misspelt: said once the first validation has logged what there is

@@ -1,11 +1,16 @@
+from pathlib import Path
+
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch.distributions import Normal, kl_divergence
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, find_user_error
 from pegasus_lab.methods.vae import VAE, kl_to_standard_normal
 from pegasus_lab.nets.vae_conv import ConvDecoder, ConvEncoder
 from pegasus_lab.speed import channels_last
+from pegasus_lab.cli.train import train
+from tests.conftest import SMOKE, compose_config
 from tests.helpers import CopyRecorder
 
 
@@ -94,3 +99,23 @@ def test_initial_weights_must_fit(tmp_path):
         _vae(latent=6).load_initial_weights(str(tmp_path / "small.ckpt"))
     with pytest.raises(CheckpointError, match="not found"):
         _vae(init_from=str(tmp_path / "nope.ckpt"))
+
+
+def test_a_learning_rate_schedule_from_the_config(tmp_path):
+    """`model.scheduler`: a `_partial_` scheduler, stepped once an epoch; a name, or a
+    scheduler left without a key it needs, is a config error."""
+    step_lr = "{_target_:torch.optim.lr_scheduler.StepLR,_partial_:true,step_size:1,gamma:0.5}"
+    cfg = compose_config("train", [*SMOKE, f"model.scheduler={step_lr}", "logger=none"],
+                         tmp_path)
+    train(cfg)
+    saved = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt",
+                       weights_only=False)
+    assert saved["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(
+        cfg.model.optimizer.lr * 0.5 ** cfg.trainer.max_epochs)
+    for scheduler, says in (("cosine", "scheduler must be a config with a _target_"),
+                            ("{_target_:torch.optim.lr_scheduler.StepLR,_partial_:true}",
+                             "model.scheduler: StepLR.__init__() missing 1 required")):
+        cfg = compose_config("train", [*SMOKE, f"model.scheduler={scheduler}"], tmp_path)
+        with pytest.raises(Exception) as err:  # the name when built, the key when training
+            instantiate(cfg.model).configure_optimizers()
+        assert says in str(find_user_error(err.value))
