@@ -6,17 +6,21 @@ Networks with `num_classes` > 0 make it a conditional VAE: labels go to both net
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from pegasus_lab.errors import ConfigError, require_weight
 from pegasus_lab.methods.base import GenerativeModule, call_factory, require_factory
 from pegasus_lab.methods.reductions import sum_per_example
 
 RECONSTRUCTIONS = ("bce", "mse")
+PLATEAU_MONITOR = "val/loss"  # what a ReduceLROnPlateau `model.scheduler` watches
+log = logging.getLogger(__name__)
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -46,6 +50,7 @@ class VAE(GenerativeModule):
         self.optimizer_factory = require_factory(optimizer, "optimizer")
         self.scheduler_factory = None if scheduler is None else \
             require_factory(scheduler, "scheduler")
+        self._plateau_steps = 0  # this process's steps of a ReduceLROnPlateau scheduler
         self.kl_weight = require_weight("kl_weight", kl_weight)
         self.reconstruction = reconstruction
         if init_from:
@@ -114,8 +119,25 @@ class VAE(GenerativeModule):
 
     def on_train_epoch_end(self) -> None:
         sched = self.lr_schedulers()
-        if sched is not None:
+        if sched is not None and not isinstance(sched, ReduceLROnPlateau):
             sched.step()
+
+    def on_validation_epoch_end(self) -> None:
+        """A plateau scheduler (ReduceLROnPlateau) steps with each validation's loss (its mean
+        over the processes, so that they all decide alike), before the checkpoint of that
+        validation is written."""
+        sched = self.lr_schedulers()
+        loss = self.trainer.callback_metrics.get(PLATEAU_MONITOR)
+        if isinstance(sched, ReduceLROnPlateau) and not self.trainer.sanity_checking \
+                and loss is not None:
+            sched.step(self.trainer.strategy.reduce(loss, reduce_op="mean"))
+            self._plateau_steps += 1
+
+    def on_train_end(self) -> None:
+        if isinstance(self.lr_schedulers(), ReduceLROnPlateau) and not self._plateau_steps:
+            log.warning("model.scheduler: ReduceLROnPlateau never stepped: this run computed no "
+                        "%s (data.val_fraction=0, or trainer.limit_val_batches=0?)",
+                        PLATEAU_MONITOR)
 
     def validation_step(self, batch, batch_idx):
         x, y = batch

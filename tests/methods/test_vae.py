@@ -119,3 +119,19 @@ def test_a_learning_rate_schedule_from_the_config(tmp_path):
         with pytest.raises(Exception) as err:  # the name when built, the key when training
             instantiate(cfg.model).configure_optimizers()
         assert says in str(find_user_error(err.value))
+
+
+def test_a_plateau_schedule_steps_with_each_validation_loss(tmp_path):
+    """ReduceLROnPlateau watches val/loss, stepped after each validation (not the sanity
+    check) and before that validation's checkpoint is written. mode=max with patience 0: the
+    falling loss of the second epoch halves the rate once."""
+    plateau = ("{_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true,"
+               "mode:max,patience:0,factor:0.5}")
+    cfg = compose_config("train", [*SMOKE, f"model.scheduler={plateau}", "logger=none",
+                                   "trainer.num_sanity_val_steps=1"], tmp_path)
+    metrics = train(cfg)
+    saved = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt",
+                       weights_only=False)
+    assert saved["lr_schedulers"][0]["best"] > metrics["val/loss"]
+    assert saved["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(
+        cfg.model.optimizer.lr * 0.5)
