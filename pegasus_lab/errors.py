@@ -104,6 +104,11 @@ def require_int(key: str, value, least: int = 1, most: int | None = None,
     raise ConfigError(f"{where}{key} must be {kind}, got {value!r}")
 
 
+def require_seed(key: str, value, where: str = "") -> int:
+    """A seed: an integer numpy takes as well as torch (0 to 2³² − 1), else a ConfigError."""
+    return require_int(key, value, 0, 2**32 - 1, where)
+
+
 def require_weight(key: str, value, where: str = "") -> float:
     """`value` as a float if it is a finite number of at least 0 (a loss weight, a clipping
     bound: 0 turns the term off), else a ConfigError naming `key`."""

@@ -6,7 +6,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
 
 from pegasus_lab.errors import (ConfigError, arguments_misfit, find_user_error, require_int,
-                                require_weight)
+                                require_seed, require_weight)
 
 
 @pytest.mark.parametrize("least,most,value", [(1, None, 1), (0, None, 0), (2, None, 50000),
@@ -33,6 +33,18 @@ def test_require_int_names_the_key_and_its_range(least, most, value, says):
 def test_require_int_says_where():
     with pytest.raises(ConfigError, match="^Net: width must"):
         require_int("width", 0, where="Net: ")
+
+
+@pytest.mark.parametrize("value", [0, 12345, 2**32 - 1])
+def test_a_seed_numpy_and_torch_both_take(value):
+    assert require_seed("seed", value) == value
+
+
+@pytest.mark.parametrize("value", [-1, 2**32, 1.5, "abc", None, True])
+def test_what_is_no_seed_is_refused(value):
+    with pytest.raises(ConfigError) as err:
+        require_seed("seed", value)
+    assert str(err.value) == f"seed must be an integer from 0 to 4294967295, got {value!r}"
 
 
 @pytest.mark.parametrize("value", [0, 0.0, 1e-3, 10])

@@ -14,7 +14,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
                                     report_user_errors, require_all_values, run_command)
-from pegasus_lab.errors import ConfigError, PegasusError, require_int
+from pegasus_lab.errors import ConfigError, PegasusError, require_int, require_seed
 from pegasus_lab.explore.app import create_app, embed
 
 
@@ -23,6 +23,7 @@ def _check_settings(cfg: DictConfig) -> None:
     require_all_values(cfg)
     require_int("num_sliders", cfg.num_sliders, 0)
     require_int("map_points", cfg.map_points, 1)
+    require_seed("seed", cfg.seed)
 
 
 def build_app(cfg: DictConfig):

@@ -28,7 +28,7 @@ from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
                                     ready_datamodule, report_user_errors, run_command)
-from pegasus_lab.errors import CheckpointError, ConfigError, require_int
+from pegasus_lab.errors import CheckpointError, ConfigError, require_int, require_seed
 from pegasus_lab.figures import sampling
 from pegasus_lab.figures.memorisation import memorisation_check
 from pegasus_lab.figures.pegasi import pick_white
@@ -134,7 +134,9 @@ COUNTS = {"grid": ("num_samples",), "class_grid": ("per_class",),
 
 
 def _check_counts(cfg: DictConfig) -> None:
-    """Said before the checkpoint loads: a zero or negative count of the chosen mode."""
+    """Said before the checkpoint loads: a zero or negative count of the chosen mode, a seed
+    out of range."""
+    require_seed("seed", cfg.seed)
     for key in COUNTS[cfg.mode]:
         require_int(key, OmegaConf.select(cfg, key), 1, where=f"mode={cfg.mode}: ")
     if cfg.mode == "grid" and cfg.nrow is not None:

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pegasus_lab.cli.common import config_dir, log, report_user_errors, run_command
-from pegasus_lab.errors import ConfigError, PegasusError, require_int
+from pegasus_lab.errors import ConfigError, PegasusError, require_int, require_seed
 from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.study.table import collect, side_by_side, write_tables
 
@@ -86,7 +86,7 @@ def _check_settings(cfg: DictConfig) -> None:
         if isinstance(cfg.seeds, (int, str)) or not len(cfg.seeds):
             raise ConfigError(f"seeds must be a list of seeds, e.g. [1,2,3], got {cfg.seeds!r}")
         for seed in cfg.seeds:
-            require_int("seeds", seed, 0, 2**32 - 1, where="each of ")
+            require_seed("seeds", seed, where="each of ")
         if len(set(cfg.seeds)) != len(cfg.seeds):
             raise ConfigError(f"seeds repeat: {list(cfg.seeds)}")
         if any(str(o).lstrip("+~").startswith("seed=") for o in cfg.overrides):

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
-from pegasus_lab.errors import ConfigError, require_int
+from pegasus_lab.errors import ConfigError, require_seed
 from pegasus_lab.cli.common import (config_dir, log, report_user_errors, require_all_values,
                                      run_command)
 
@@ -42,7 +42,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     from pegasus_lab.speed import Speed
     require_all_values(cfg)
     if cfg.get("seed") is not None:
-        require_int("seed", cfg.seed, 0, 2**32 - 1)  # numpy's range; null: an unseeded run
+        require_seed("seed", cfg.seed)  # null: an unseeded run
         L.seed_everything(cfg.seed, workers=True)
     log.info("data: %s", cfg.data._target_)
     datamodule = instantiate(cfg.data)

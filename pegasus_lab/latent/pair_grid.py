@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pegasus_lab.errors import ConfigError, DataError
+from pegasus_lab.errors import ConfigError, DataError, require_seed
 from pegasus_lab.latent.interpolate import interpolator
 
 
@@ -26,6 +26,9 @@ class PairGridSpec:
     steps: int = 8
     method: str = "slerp"
     seed: int = 0
+
+    def __post_init__(self) -> None:  # said when the spec is built, not at the first figure
+        require_seed("seed", self.seed, where="interpolation: ")
 
     def weights(self) -> torch.Tensor:
         return torch.linspace(self.start, self.stop, self.steps)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from pegasus_lab.data.transforms import from_uint8
+from pegasus_lab.errors import require_seed
 from pegasus_lab.latent.blend import blend
 from pegasus_lab.latent.pair_grid import choose
 
@@ -22,6 +23,9 @@ class PegasusSpec:
     seed: int = 0
     top_k: int = 16
     large_size: int = 256      # side of the saved best pegasus
+
+    def __post_init__(self) -> None:
+        require_seed("seed", self.seed, where="blend: ")
 
 
 @torch.no_grad()

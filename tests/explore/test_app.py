@@ -108,6 +108,7 @@ def test_bad_map_requests_are_told_why(vae_map, query, says):
     ("port", 0, "port must be an integer from 1 to 65535, got 0"),
     ("map_points", 0, "map_points must be a positive integer, got 0"),
     ("num_sliders", -1, "num_sliders must be 0 or a positive integer, got -1"),
+    ("seed", -1, "seed must be an integer from 0 to 4294967295, got -1"),
 ])
 def test_bad_settings_are_said_before_the_checkpoint_loads(tmp_path, key, value, says):
     with pytest.raises(ConfigError, match=says):

@@ -25,6 +25,13 @@ def test_choose_is_seeded_distinct_and_checks_given_indices():
         choose(21, 30, None, 0, "bird")
 
 
+@pytest.mark.parametrize("seed", [-1, "7", 2.5, 2**32])
+def test_what_is_no_seed_is_said_when_the_spec_is_built(seed):
+    with pytest.raises(ConfigError, match=f"^interpolation: seed must be an integer from 0 to "
+                                          f"4294967295, got {seed!r}$"):
+        PairGridSpec(seed=seed)
+
+
 def test_paper1_grid_shape_and_endpoint_behaviour(cifar_mini):
     dm = ImageDataModule(ImageFolderSource(cifar_mini), image_size=16, batch_size=8,
                          num_workers=0)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from pegasus_lab.errors import ConfigError
 from pegasus_lab.latent.pegasus_maker import PegasusSpec, make_pegasi, rank_pegasi
 
 CLASSES = ["airplane", "bird", "horse", "cat"]
@@ -93,3 +94,8 @@ def test_ranked_by_whiteness_alone_or_times_the_weaker_class_probability():
     order, score = rank_pegasi(whiteness, p_body, p_wing)
     assert order.tolist() == [2, 0, 1]
     assert score.tolist() == pytest.approx([0.1, 0.09, 0.3])
+
+
+def test_what_is_no_seed_is_said_when_the_spec_is_built():
+    with pytest.raises(ConfigError, match="^blend: seed must be an integer from 0 to 4294967295"):
+        PegasusSpec(seed=-1)
