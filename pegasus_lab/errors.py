@@ -83,6 +83,17 @@ def arguments_misfit(err: BaseException | None) -> bool:
     return last is first or hydra_dir in Path(last.tb_frame.f_code.co_filename).resolve().parents
 
 
+def from_settings(kind, key: str, settings: dict):
+    """`kind(**settings)`, the settings being config group `key`'s; keys that do not fit its
+    arguments are a config error naming the group."""
+    try:
+        return kind(**settings)
+    except TypeError as err:
+        if not arguments_misfit(err):
+            raise
+        raise settings_misfit(key, kind.__name__, err) from err
+
+
 def settings_misfit(key: str, target: str, err: TypeError) -> ConfigError:
     """The config error of keys under `key` that do not fit `target`'s arguments."""
     return ConfigError(f"{key}: {err} (the keys under {key} are the arguments of {target}: "
@@ -107,6 +118,19 @@ def require_int(key: str, value, least: int = 1, most: int | None = None,
 def require_seed(key: str, value, where: str = "") -> int:
     """A seed: an integer numpy takes as well as torch (0 to 2³² − 1), else a ConfigError."""
     return require_int(key, value, 0, 2**32 - 1, where)
+
+
+def require_number(key: str, value, where: str = "", least: float | None = None,
+                   most: float | None = None) -> float:
+    """`value` as a float if it is a finite real number in [least, most] (each bound where
+    given), else a ConfigError naming `key` and what it must be."""
+    if not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+            and (least is None or value >= least) and (most is None or value <= most):
+        return float(value)
+    bounds = {(True, True): f" in [{least}, {most}]", (True, False): f" of at least {least}",
+              (False, True): f" of at most {most}", (False, False): ""}
+    raise ConfigError(f"{where}{key} must be a finite number"
+                      f"{bounds[least is not None, most is not None]}, got {value!r}")
 
 
 def require_weight(key: str, value, where: str = "") -> float:

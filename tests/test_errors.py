@@ -6,7 +6,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
 
 from pegasus_lab.errors import (ConfigError, arguments_misfit, find_user_error, require_int,
-                                require_seed, require_weight)
+                                require_number, require_seed, require_weight)
 
 
 @pytest.mark.parametrize("least,most,value", [(1, None, 1), (0, None, 0), (2, None, 50000),
@@ -45,6 +45,22 @@ def test_what_is_no_seed_is_refused(value):
     with pytest.raises(ConfigError) as err:
         require_seed("seed", value)
     assert str(err.value) == f"seed must be an integer from 0 to 4294967295, got {value!r}"
+
+
+@pytest.mark.parametrize("least,most,value,says", [
+    (None, None, "x", "r must be a finite number, got 'x'"),
+    (None, None, float("nan"), "r must be a finite number, got nan"),
+    (0.0, 1.0, 1.5, "r must be a finite number in [0.0, 1.0], got 1.5"),
+    (0.0, None, -1, "r must be a finite number of at least 0.0, got -1"),
+    (None, 2.0, 3, "r must be a finite number of at most 2.0, got 3"),
+    (None, None, True, "r must be a finite number, got True"),
+])
+def test_require_number_names_the_key_and_its_bounds(least, most, value, says):
+    with pytest.raises(ConfigError) as err:
+        require_number("r", value, least=least, most=most)
+    assert str(err.value) == says
+    assert require_number("r", 1, least=least, most=2.0) == 1.0 and \
+        isinstance(require_number("r", 1), float)
 
 
 @pytest.mark.parametrize("value", [0, 0.0, 1e-3, 10])

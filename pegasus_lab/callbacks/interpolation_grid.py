@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pegasus_lab.callbacks.periodic_figure import PeriodicFigure
+from pegasus_lab.errors import from_settings
 from pegasus_lab.latent.pair_grid import PairGridSpec, pair_interpolation, select_images
 
 
@@ -9,7 +10,8 @@ class InterpolationGrid(PeriodicFigure):
     def __init__(self, spec: dict | PairGridSpec, every_n_epochs: int = 10,
                  save_dir: str | None = None) -> None:
         super().__init__(every_n_epochs, save_dir)
-        self.spec = spec if isinstance(spec, PairGridSpec) else PairGridSpec(**spec)
+        self.spec = spec if isinstance(spec, PairGridSpec) else \
+            from_settings(PairGridSpec, "interpolation", spec)
         self.images = None
 
     def on_train_start(self, trainer, pl_module) -> None:

@@ -28,7 +28,8 @@ from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
                                     ready_datamodule, report_user_errors, run_command)
-from pegasus_lab.errors import CheckpointError, ConfigError, require_int, require_seed
+from pegasus_lab.errors import (CheckpointError, ConfigError, from_settings, require_int,
+                                require_seed)
 from pegasus_lab.figures import sampling
 from pegasus_lab.figures.memorisation import memorisation_check
 from pegasus_lab.figures.pegasi import pick_white
@@ -106,13 +107,13 @@ def _figures(cfg: DictConfig, model, stored, out: Path) -> tuple[dict, dict]:
                  check["report"]["generated_median"], check["report"]["heldout_median"], space)
         return {"": (check["pairs"], 8)}, {"feature_space": space, **check["report"]}
     if mode == "interpolate":
-        spec = PairGridSpec(**OmegaConf.to_container(cfg.interpolation, resolve=True))
+        spec = _spec(PairGridSpec, cfg, "interpolation")
         images, partners = pair_interpolation(model, *select_images(_data(cfg, stored), spec),
                                               spec.weights(), spec.method, spec.seed)
         report = {**_pegasus_report(cfg, images, model.device), "partners": partners.tolist()}
         return {"": (images, spec.steps)}, report
     if mode == "pegasus":
-        spec = PegasusSpec(**OmegaConf.to_container(cfg.blend, resolve=True))
+        spec = _spec(PegasusSpec, cfg, "blend")
         images, made_from = make_pegasi(model, _data(cfg, stored), spec)
         scores = _pegasus_report(cfg, images, model.device)
         picked = pick_white(images, spec.top_k, spec.large_size, scores or None)
@@ -133,12 +134,23 @@ COUNTS = {"grid": ("num_samples",), "class_grid": ("per_class",),
           "interpolate": ("interpolation.steps",), "pegasus": ("blend.count", "blend.top_k")}
 
 
+def _spec(kind: type, cfg: DictConfig, key: str):
+    """The figure spec of config group `key` (interpolation, blend)."""
+    return from_settings(kind, key, OmegaConf.to_container(cfg[key], resolve=True))
+
+
+SPECS = {"interpolate": (PairGridSpec, "interpolation"), "pegasus": (PegasusSpec, "blend")}
+
+
 def _check_counts(cfg: DictConfig) -> None:
     """Said before the checkpoint loads: a zero or negative count of the chosen mode, a seed
-    out of range."""
+    out of range, the mode's figure spec (interpolation, blend)."""
     require_seed("seed", cfg.seed)
     for key in COUNTS[cfg.mode]:
         require_int(key, OmegaConf.select(cfg, key), 1, where=f"mode={cfg.mode}: ")
+    if cfg.mode in SPECS:
+        kind, key = SPECS[cfg.mode]
+        _spec(kind, cfg, key)
     if cfg.mode == "grid" and cfg.nrow is not None:
         require_int("nrow", cfg.nrow, 1, where="mode=grid: ")
     if cfg.mode == "critic_picks" and cfg.num_candidates < cfg.num_samples:

@@ -36,8 +36,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t) -> torch.Tensor:
 METHODS = {"lerp": lerp, "slerp": slerp}
 
 
-def interpolator(name: str):
+def interpolator(name: str, where: str = ""):
     from pegasus_lab.errors import ConfigError
     if name not in METHODS:
-        raise ConfigError(f"unknown interpolation {name!r}; valid choices: {list(METHODS)}")
+        raise ConfigError(f"{where}unknown interpolation {name!r}; valid choices: "
+                          f"{list(METHODS)}")
     return METHODS[name]

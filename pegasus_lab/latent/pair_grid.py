@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pegasus_lab.errors import ConfigError, DataError, require_seed
+from pegasus_lab.errors import ConfigError, DataError, require_int, require_number, require_seed
 from pegasus_lab.latent.interpolate import interpolator
 
 
@@ -27,8 +27,23 @@ class PairGridSpec:
     method: str = "slerp"
     seed: int = 0
 
-    def __post_init__(self) -> None:  # said when the spec is built, not at the first figure
-        require_seed("seed", self.seed, where="interpolation: ")
+    def __post_init__(self) -> None:
+        """Said when the spec is built (before training, for the figure a run draws every
+        few epochs), not when the first figure is due."""
+        where = "interpolation: "
+        for key in ("from_class", "to_class"):
+            if not isinstance(getattr(self, key), str):
+                raise ConfigError(f"{where}{key} must be a class name, got "
+                                  f"{getattr(self, key)!r}")
+        for key in ("from_count", "to_count", "steps"):
+            require_int(key, getattr(self, key), 1, where=where)
+        for key in ("from_indices", "to_indices"):
+            for index in getattr(self, key) or ():
+                require_int(f"each of {key}", index, 0, where=where)
+        self.start = require_number("start", self.start, where)
+        self.stop = require_number("stop", self.stop, where)
+        interpolator(self.method, where=f"{where}method: ")
+        require_seed("seed", self.seed, where=where)
 
     def weights(self) -> torch.Tensor:
         return torch.linspace(self.start, self.stop, self.steps)

@@ -8,8 +8,9 @@ import numpy as np
 import torch
 
 from pegasus_lab.data.transforms import from_uint8
-from pegasus_lab.errors import require_seed
+from pegasus_lab.errors import ConfigError, require_int, require_number, require_seed
 from pegasus_lab.latent.blend import blend
+from pegasus_lab.latent.interpolate import interpolator
 from pegasus_lab.latent.pair_grid import choose
 
 
@@ -25,7 +26,19 @@ class PegasusSpec:
     large_size: int = 256      # side of the saved best pegasus
 
     def __post_init__(self) -> None:
-        require_seed("seed", self.seed, where="blend: ")
+        """Said when the spec is built, before any image is encoded."""
+        where = "blend: "
+        names = self.wing_classes
+        if not isinstance(self.body_class, str):
+            raise ConfigError(f"{where}body_class must be a class name, got {self.body_class!r}")
+        if isinstance(names, str) or not names or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{where}wing_classes must be a list of class names, e.g. "
+                              f"[bird,airplane], got {names!r}")
+        for key in ("count", "top_k", "large_size"):
+            require_int(key, getattr(self, key), 1, where=where)
+        self.body_weight = require_number("body_weight", self.body_weight, where, 0.0, 1.0)
+        interpolator(self.method, where=f"{where}method: ")
+        require_seed("seed", self.seed, where=where)
 
 
 @torch.no_grad()

@@ -84,6 +84,8 @@ def test_missing_checkpoint(tmp_path):
     (["mode=critic_picks", "num_samples=64", "num_candidates=10"], "draw at least as many"),
     (["nrow=-3"], "mode=grid: nrow must be a positive integer, got -3"),
     (["seed=abc"], "seed must be an integer from 0 to 4294967295, got 'abc'"),
+    (["mode=pegasus", "blend.wing_classes=[]"], "blend: wing_classes must be a list of class"),
+    (["mode=interpolate", "+interpolation.step=8"], "interpolation: PairGridSpec.__init__() got"),
 ])
 def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
     # the checkpoint does not exist: the count is checked first

@@ -19,6 +19,7 @@ def test_slerp_blend_keeps_the_weights_meaning():
     assert angle.item() == pytest.approx(0.35 * torch.pi / 2, abs=1e-5)
 
 
-def test_weight_out_of_range():
-    with pytest.raises(ConfigError):
-        blend(torch.zeros(2), torch.ones(2), 1.5)
+@pytest.mark.parametrize("weight", [1.5, -0.1, "0.5", float("nan")])
+def test_weight_out_of_range(weight):
+    with pytest.raises(ConfigError, match=r"body_weight must be a finite number in \[0.0, 1.0\]"):
+        blend(torch.zeros(2), torch.ones(2), weight)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from pegasus_lab.callbacks.interpolation_grid import InterpolationGrid
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.folder import ImageFolderSource
 from pegasus_lab.errors import ConfigError, DataError
@@ -25,11 +26,30 @@ def test_choose_is_seeded_distinct_and_checks_given_indices():
         choose(21, 30, None, 0, "bird")
 
 
-@pytest.mark.parametrize("seed", [-1, "7", 2.5, 2**32])
-def test_what_is_no_seed_is_said_when_the_spec_is_built(seed):
-    with pytest.raises(ConfigError, match=f"^interpolation: seed must be an integer from 0 to "
-                                          f"4294967295, got {seed!r}$"):
-        PairGridSpec(seed=seed)
+@pytest.mark.parametrize("setting,says", [
+    ({"seed": -1}, "seed must be an integer from 0 to 4294967295, got -1"),
+    ({"seed": "7"}, "seed must be an integer from 0 to 4294967295, got '7'"),
+    ({"from_count": 0}, "from_count must be a positive integer, got 0"),
+    ({"to_count": 2.5}, "to_count must be a positive integer, got 2.5"),
+    ({"steps": 0}, "steps must be a positive integer, got 0"),
+    ({"from_indices": [1, -2]}, "each of from_indices must be 0 or a positive integer, got -2"),
+    ({"start": "abc"}, "start must be a finite number, got 'abc'"),
+    ({"stop": float("inf")}, "stop must be a finite number, got inf"),
+    ({"method": "cubic"}, "method: unknown interpolation 'cubic'; valid choices"),
+    ({"to_class": ["bird"]}, "to_class must be a class name, got ['bird']"),
+])
+def test_a_bad_setting_is_said_when_the_spec_is_built(setting, says):
+    """Built before training (the figure of every few epochs): said then, not when the first
+    figure is due."""
+    with pytest.raises(ConfigError) as err:
+        PairGridSpec(**setting)
+    assert str(err.value).startswith(f"interpolation: {says}")
+
+
+def test_the_training_figure_says_a_key_its_spec_does_not_take():
+    with pytest.raises(ConfigError, match="^interpolation: PairGridSpec.__init__.. got an "
+                                          "unexpected keyword argument 'step'"):
+        InterpolationGrid({"step": 8})
 
 
 def test_paper1_grid_shape_and_endpoint_behaviour(cifar_mini):

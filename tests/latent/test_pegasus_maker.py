@@ -96,6 +96,18 @@ def test_ranked_by_whiteness_alone_or_times_the_weaker_class_probability():
     assert score.tolist() == pytest.approx([0.1, 0.09, 0.3])
 
 
-def test_what_is_no_seed_is_said_when_the_spec_is_built():
-    with pytest.raises(ConfigError, match="^blend: seed must be an integer from 0 to 4294967295"):
-        PegasusSpec(seed=-1)
+@pytest.mark.parametrize("setting,says", [
+    ({"seed": -1}, "seed must be an integer from 0 to 4294967295, got -1"),
+    ({"wing_classes": []}, "wing_classes must be a list of class names, e.g. [bird,airplane]"),
+    ({"wing_classes": "bird"}, "wing_classes must be a list of class names"),
+    ({"body_class": None}, "body_class must be a class name, got None"),
+    ({"count": 0}, "count must be a positive integer, got 0"),
+    ({"top_k": -1}, "top_k must be a positive integer, got -1"),
+    ({"large_size": 0}, "large_size must be a positive integer, got 0"),
+    ({"body_weight": "abc"}, "body_weight must be a finite number in [0.0, 1.0], got 'abc'"),
+    ({"method": "nope"}, "method: unknown interpolation 'nope'"),
+])
+def test_a_bad_setting_is_said_when_the_spec_is_built(setting, says):
+    with pytest.raises(ConfigError) as err:
+        PegasusSpec(**setting)
+    assert str(err.value).startswith(f"blend: {says}")
