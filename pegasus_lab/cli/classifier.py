@@ -12,7 +12,7 @@ from pegasus_lab.atomic import write_text
 from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
                                     ready_datamodule, report_user_errors, require_all_values,
                                     run_command)
-from pegasus_lab.errors import ConfigError, DataError, require_int, require_seed
+from pegasus_lab.errors import ConfigError, DataError, require_int, require_number, require_seed
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
 from pegasus_lab.metrics.pegasus_score import accuracy, fit_linear_probe, save_probe
 
@@ -28,9 +28,9 @@ def _check_settings(cfg: DictConfig) -> None:
     require_int("epochs", cfg.epochs, 1)
     require_int("batch_size", cfg.batch_size, 1)
     require_seed("seed", cfg.seed)
-    if not cfg.lr > 0:
+    if not require_number("lr", cfg.lr) > 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr!r}")
-    if not cfg.weight_decay >= 0:
+    if not require_number("weight_decay", cfg.weight_decay) >= 0:
         raise ConfigError(f"weight_decay must be 0 or more, got {cfg.weight_decay!r}")
 
 

@@ -139,6 +139,7 @@ def _spec(kind: type, cfg: DictConfig, key: str):
     return from_settings(kind, key, OmegaConf.to_container(cfg[key], resolve=True))
 
 
+NEAREST_FEATURES = ("auto", "inception", "pixels")
 SPECS = {"interpolate": (PairGridSpec, "interpolation"), "pegasus": (PegasusSpec, "blend")}
 
 
@@ -151,6 +152,9 @@ def _check_counts(cfg: DictConfig) -> None:
     if cfg.mode in SPECS:
         kind, key = SPECS[cfg.mode]
         _spec(kind, cfg, key)
+    if cfg.mode == "nearest" and cfg.nearest.features not in NEAREST_FEATURES:
+        raise ConfigError(f"unknown nearest.features {cfg.nearest.features!r}; valid choices: "
+                          f"{list(NEAREST_FEATURES)}")
     if cfg.mode == "grid" and cfg.nrow is not None:
         require_int("nrow", cfg.nrow, 1, where="mode=grid: ")
     if cfg.mode == "critic_picks" and cfg.num_candidates < cfg.num_samples:

@@ -47,7 +47,8 @@ def test_classifier_then_pegasus_report(tmp_path, tiny_fid_weights):
                                       ("batch_size=0", "batch_size must be a positive integer"),
                                       ("lr=-1e-3", "lr must be positive"),
                                       ("weight_decay=-1", "weight_decay must be 0 or more"),
-                                      ("seed=abc", "seed must be an integer from 0 to")])
+                                      ("seed=abc", "seed must be an integer from 0 to"),
+                                      ("lr=abc", "lr must be a finite number, got 'abc'")])
 def test_bad_settings_are_said_before_any_features(tmp_path, arg, says):
     # the FID weights named do not exist: the settings are checked first
     result = run_cli("pegasus_lab.cli.classifier", *_synthetic("train_data", 0),

@@ -85,6 +85,7 @@ def test_missing_checkpoint(tmp_path):
     (["nrow=-3"], "mode=grid: nrow must be a positive integer, got -3"),
     (["seed=abc"], "seed must be an integer from 0 to 4294967295, got 'abc'"),
     (["mode=pegasus", "blend.wing_classes=[]"], "blend: wing_classes must be a list of class"),
+    (["mode=nearest", "nearest.features=color"], "unknown nearest.features 'color'"),
     (["mode=interpolate", "+interpolation.step=8"], "interpolation: PairGridSpec.__init__() got"),
 ])
 def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
