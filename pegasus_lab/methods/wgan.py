@@ -57,6 +57,8 @@ class WGAN(GenerativeModule):
         require_int("n_critic", n_critic, 1)
         require_int("critic_batch_size", critic_batch_size, 1)
         require_int("generator_batch_size", generator_batch_size, 1)
+        if lr_decay_steps is not None:  # 0 would quietly mean trainer.max_steps
+            require_int("lr_decay_steps", lr_decay_steps, 1)
         if lr_decay_over not in ("steps", "time"):
             raise ConfigError(f"lr_decay_over must be 'steps' or 'time', got {lr_decay_over!r}")
         if lr_decay_over == "time" and lr_decay_steps is not None:

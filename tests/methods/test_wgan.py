@@ -144,7 +144,8 @@ def test_the_batch_must_hold_the_critic_batches(tmp_path):
 
 @pytest.mark.parametrize("setting,value", [("n_critic", 0), ("n_critic", 2.5),
                                            ("critic_batch_size", 0),
-                                           ("generator_batch_size", -8)])
+                                           ("generator_batch_size", -8),
+                                           ("lr_decay_steps", 0), ("lr_decay_steps", -5)])
 def test_a_count_that_is_not_a_positive_integer_is_refused(setting, value):
     with pytest.raises(ConfigError, match=f"^{setting} must be a positive integer"):
         _model(**{setting: value})
