@@ -115,6 +115,14 @@ def require_int(key: str, value, least: int = 1, most: int | None = None,
     raise ConfigError(f"{where}{key} must be {kind}, got {value!r}")
 
 
+def require_bool(key: str, value, where: str = "") -> bool:
+    """`value` if it is true or false, else a ConfigError: a switch given as a word Hydra
+    keeps as text (`speed.bf16=flase`) would otherwise count as on."""
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}{key} must be true or false, got {value!r}")
+
+
 def require_seed(key: str, value, where: str = "") -> int:
     """A seed: an integer numpy takes as well as torch (0 to 2³² − 1), else a ConfigError."""
     return require_int(key, value, 0, 2**32 - 1, where)

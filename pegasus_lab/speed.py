@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 import torch
 from lightning_utilities.core.apply_func import apply_to_collection
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, require_bool
 
 SWITCHES = ("cudnn_benchmark", "tf32", "channels_last", "bf16", "fused_optimizers",
             "cuda_graphs", "compile", "compile_critic_step", "sparse_logging", "fused_layers",
@@ -74,6 +74,8 @@ class Speed:
     graph_warmup_steps: int = 3
 
     def __post_init__(self) -> None:
+        for switch in SWITCHES:
+            require_bool(f"speed.{switch}", getattr(self, switch))
         object.__setattr__(self, "devices", tuple(str(d) for d in self.devices))
         unknown = [d for d in self.devices if d not in ("cuda", "cpu", "mps", "xpu")]
         if unknown:
@@ -85,7 +87,8 @@ class Speed:
                 f"cannot be replayed inside the whole iteration's graph (speed.cuda_graphs): "
                 f"use speed.compile_mode=max-autotune-no-cudagraphs, or "
                 f"speed.cuda_graphs=false to let torch.compile record its graphs instead")
-        if self.graph_warmup_steps < 1:
+        steps = self.graph_warmup_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError("speed.graph_warmup_steps must be at least 1 (the optimizers' "
                               "state must exist before an iteration is recorded)")
 

@@ -91,6 +91,16 @@ def test_unknown_device_type_is_a_clear_error():
         Speed(devices=("gpu0",))
     with pytest.raises(ConfigError, match="graph_warmup_steps"):
         Speed(graph_warmup_steps=0)
+    with pytest.raises(ConfigError, match="graph_warmup_steps"):
+        Speed(graph_warmup_steps="3")
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_a_switch_given_as_text_is_a_clear_error(switch):
+    """`speed.bf16=flase` reaches the config as the text 'flase', which is truthy: refused,
+    not run in bf16."""
+    with pytest.raises(ConfigError, match=f"^speed.{switch} must be true or false, got 'flase'$"):
+        Speed(**{switch: "flase"})
 
 
 @pytest.mark.parametrize("mode", ["reduce-overhead", "max-autotune"])

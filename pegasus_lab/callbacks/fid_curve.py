@@ -26,7 +26,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from pegasus_lab.checkpoints import load_checkpoint
-from pegasus_lab.errors import require_int
+from pegasus_lab.errors import require_bool, require_int
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import (MANIFOLD_KEYS, build_extractor, dataset_features,
                                             manifold_metrics)
@@ -50,6 +50,8 @@ class FIDCurve(Callback):
         self.every_n_steps, self.num_samples = every_n_steps, int(num_samples)
         self.every_n_epochs = every_n_epochs
         self.seed, self.at_end, self.kid = seed, at_end, kid
+        require_bool("fid_curve.at_end", at_end)
+        require_bool("fid_curve.kid", kid)
         self.best_checkpoint = best_checkpoint
         if patience is not None:
             require_int("fid_curve.patience", patience, 1)

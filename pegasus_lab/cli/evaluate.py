@@ -15,7 +15,7 @@ from pegasus_lab.checkpoints import load_checkpoint, model_from_checkpoint
 from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
                                     ready_datamodule, report_user_errors, require_all_values,
                                     run_command)
-from pegasus_lab.errors import ConfigError, require_int, require_seed
+from pegasus_lab.errors import ConfigError, require_bool, require_int, require_seed
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import (build_extractor, dataset_features, manifold_metrics,
                                             model_metrics)
@@ -97,8 +97,10 @@ def _into_sweep_table(run_dir: Path) -> None:
 
 def _check_counts(cfg: DictConfig) -> None:
     """Said before anything loads: FID's covariance needs two samples, KID a subset, the
-    manifold metrics a neighbour count; and the seed."""
+    manifold metrics a neighbour count; the seed and the switches."""
     require_seed("seed", cfg.seed)
+    for key in ("per_class", "inception_score", "tensorboard"):
+        require_bool(key, cfg[key])
     require_int("kid_subset_size", cfg.kid_subset_size, 1)
     require_int("kid_subsets", cfg.kid_subsets, 1)
     require_int("manifold.k", cfg.manifold.k, 1)

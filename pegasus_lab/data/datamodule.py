@@ -13,7 +13,7 @@ from pegasus_lab.data.source import ClassFilter, ImageSource
 from pegasus_lab.data.source_dataset import SourceDataset
 from pegasus_lab.data.tensor_cache import ImageTensors, load_or_build
 from pegasus_lab.data.transforms import check_range, from_uint8
-from pegasus_lab.errors import ConfigError, DataError, require_int
+from pegasus_lab.errors import ConfigError, DataError, require_bool, require_int
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -38,6 +38,9 @@ class ImageDataModule(L.LightningDataModule):
         require_int("image_size", image_size, 4)
         require_int("batch_size", batch_size, 1)
         require_int("num_workers", num_workers, 0)
+        for key, flag in (("hflip", hflip), ("fast_path", fast_path), ("drop_last", drop_last),
+                          ("download", download)):
+            require_bool(key, flag)
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         self.source = ClassFilter(source, classes) if classes is not None else source

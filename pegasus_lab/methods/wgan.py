@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Timer
 from torch import nn
 
-from pegasus_lab.errors import ConfigError, require_int, require_weight
+from pegasus_lab.errors import ConfigError, require_bool, require_int, require_weight
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.ema import EMA
 from pegasus_lab.methods.penalties import gradient_penalty, mixing_weights
@@ -57,6 +57,8 @@ class WGAN(GenerativeModule):
         require_int("n_critic", n_critic, 1)
         require_int("critic_batch_size", critic_batch_size, 1)
         require_int("generator_batch_size", generator_batch_size, 1)
+        require_bool("lr_decay", lr_decay)
+        require_bool("dequantize", dequantize)
         if lr_decay_steps is not None:  # 0 would quietly mean trainer.max_steps
             require_int("lr_decay_steps", lr_decay_steps, 1)
         if lr_decay_over not in ("steps", "time"):

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from pegasus_lab.errors import ConfigError
-from pegasus_lab.nets.sizes import check_sizes
+from pegasus_lab.nets.sizes import check_flags, check_sizes
 
 
 def _stages(image_size: int) -> int:
@@ -73,6 +73,7 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         check_sizes("DCGANDiscriminator", in_channels=in_channels, width=width,
                     num_classes=num_classes)
+        check_flags("DCGANDiscriminator", spectral=spectral)
         n = _stages(image_size)
         self.num_classes, self.spectral = num_classes, spectral
         sn = spectral_norm if spectral else (lambda m: m)

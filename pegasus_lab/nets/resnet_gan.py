@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
-from pegasus_lab.nets.sizes import check_sizes
+from pegasus_lab.nets.sizes import check_flags, check_sizes
 from pegasus_lab.nets.fused_ops import ConvMeanPool, UpsampleConv
 from pegasus_lab.nets.layer_norm import LayerNorm2d
 
@@ -72,6 +72,7 @@ class ResNetGenerator(nn.Module):
         super().__init__()
         check_sizes("ResNetGenerator", latent_dim=latent_dim, width=width,
                     out_channels=out_channels, num_classes=num_classes)
+        check_flags("ResNetGenerator", fused_upsample=fused_upsample)
         blocks = math.log2(image_size / 4)
         if blocks < 1 or blocks != int(blocks):
             raise ConfigError(f"the ResNet generator makes 4·2^k sides (8, 16, 32, 64…), "
@@ -135,6 +136,7 @@ class ResNetCritic(nn.Module):
                  fused_downsample: bool = False, fused_norm: bool = False) -> None:
         super().__init__()
         check_sizes("ResNetCritic", in_channels=in_channels, width=width, num_classes=num_classes)
+        check_flags("ResNetCritic", fused_downsample=fused_downsample, fused_norm=fused_norm)
         if norm not in CRITIC_NORMS:
             raise ConfigError(f"unknown critic norm {norm!r}; valid choices: {list(CRITIC_NORMS)}")
         if image_size % 4:

@@ -3,7 +3,13 @@ width, latent, hidden or channel count is one clear config error naming the netw
 size, instead of a reshape or convolution error somewhere inside the first forward pass."""
 from __future__ import annotations
 
-from pegasus_lab.errors import require_int
+from pegasus_lab.errors import require_bool, require_int
+
+
+def check_flags(net: str, **flags) -> None:
+    """Each of `flags` true or false."""
+    for name, value in flags.items():
+        require_bool(name, value, where=f"{net}: ")
 
 
 def check_sizes(net: str, num_classes: int = 0, **sizes) -> None:

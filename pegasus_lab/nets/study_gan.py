@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
-from pegasus_lab.nets.sizes import check_sizes
+from pegasus_lab.nets.sizes import check_flags, check_sizes
 
 UPSAMPLING = ("nearest", "transposed")
 
@@ -60,6 +60,7 @@ class StudyDiscriminator(nn.Module):
         super().__init__()
         check_sizes("StudyDiscriminator", in_channels=in_channels, width=width,
                     num_classes=num_classes)
+        check_flags("StudyDiscriminator", batch_norm=batch_norm)
         side = _quarter(image_size)
         self.num_classes = num_classes
         self.features = nn.Sequential(

@@ -201,6 +201,13 @@ def test_patience_must_be_a_positive_count(tmp_path, tiny_fid_weights):
     assert "fid_curve.patience must be a positive integer, got 0" in str(caught.value)
 
 
+@pytest.mark.parametrize("switch", ["at_end", "kid"])
+def test_a_switch_that_is_not_true_or_false_is_said_when_built(switch):
+    from pegasus_lab.callbacks.fid_curve import FIDCurve
+    with pytest.raises(ConfigError, match=f"^fid_curve.{switch} must be true or false"):
+        FIDCurve(fid={}, **{switch: "false "})
+
+
 def test_patience_counts_from_the_lowest_finite_fid():
     from pegasus_lab.callbacks.fid_curve import FIDCurve
     curve = FIDCurve(fid={}, patience=2)

@@ -94,6 +94,7 @@ def test_missing_checkpoint_is_said_before_the_networks_load(tmp_path):
     ("manifold.k=0", "manifold.k must be a positive integer, got 0"),
     ("manifold.num_samples=-1", "manifold.num_samples must be 0 or a positive integer, got -1"),
     ("seed=1.5", "seed must be an integer from 0 to 4294967295, got 1.5"),
+    ("per_class=yes", "per_class must be true or false, got 'yes'"),
 ])
 def test_bad_counts_are_said_first(arg, says, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}", arg,

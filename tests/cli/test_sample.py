@@ -86,6 +86,7 @@ def test_missing_checkpoint(tmp_path):
     (["seed=abc"], "seed must be an integer from 0 to 4294967295, got 'abc'"),
     (["mode=pegasus", "blend.wing_classes=[]"], "blend: wing_classes must be a list of class"),
     (["mode=nearest", "nearest.features=color"], "unknown nearest.features 'color'"),
+    (["tensorboard=flase"], "tensorboard must be true or false, got 'flase'"),
     (["mode=interpolate", "+interpolation.step=8"], "interpolation: PairGridSpec.__init__() got"),
 ])
 def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):

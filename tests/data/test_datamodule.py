@@ -174,6 +174,9 @@ def test_bad_settings_are_rejected():
         ImageDataModule(SyntheticSource(), batch_size=0)
     with pytest.raises(ConfigError, match="num_workers must be 0 or a positive integer"):
         ImageDataModule(SyntheticSource(), num_workers=-1)
+    for switch in ("hflip", "fast_path", "drop_last", "download"):
+        with pytest.raises(ConfigError, match=f"^{switch} must be true or false, got 'no'$"):
+            ImageDataModule(SyntheticSource(), **{switch: "no"})
 
 
 def test_classes_setting_filters_any_source(cifar_mini):

@@ -142,6 +142,12 @@ def test_the_batch_must_hold_the_critic_batches(tmp_path):
         _trainer(tmp_path, 1).fit(_model(), datamodule=_data(batch_size=16))
 
 
+@pytest.mark.parametrize("setting", ["lr_decay", "dequantize"])
+def test_a_switch_that_is_not_true_or_false_is_refused(setting):
+    with pytest.raises(ConfigError, match=f"^{setting} must be true or false, got 'off'$"):
+        _model(**{setting: "off"})
+
+
 @pytest.mark.parametrize("setting,value", [("n_critic", 0), ("n_critic", 2.5),
                                            ("critic_batch_size", 0),
                                            ("generator_batch_size", -8),
