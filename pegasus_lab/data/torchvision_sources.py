@@ -1,11 +1,14 @@
 """CIFAR-10 and MNIST through torchvision: its download when online, its files when not."""
 from __future__ import annotations
 
+import gzip
+import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from pegasus_lab.atomic import replacing
 from pegasus_lab.data.source import ImageSource, download_failed
 from pegasus_lab.errors import DataError
 
@@ -83,7 +86,24 @@ class MnistSource(_TorchvisionSource):
 
     def _dataset(self, train, download):
         from torchvision.datasets import MNIST
+        self._unpack_archives()  # present archives: nothing to download either
         return MNIST(str(self.root), train=train, download=download)
+
+    def _unpack_archives(self) -> None:
+        """The idx files as the mirrors serve them (`*-ubyte.gz`, also how an offline copy
+        often comes) are unpacked beside their archives once, as torchvision's download does;
+        torchvision reads only the unpacked files."""
+        for archive in sorted((self.root / self.folder).glob("*-ubyte.gz")):
+            unpacked = archive.with_suffix("")
+            if unpacked.exists():
+                continue
+            try:
+                with gzip.open(archive) as packed, replacing(unpacked) as tmp, \
+                        open(tmp, "wb") as out:
+                    shutil.copyfileobj(packed, out)
+            except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+                raise DataError(f"cannot unpack {archive} into {unpacked.parent}: {err} "
+                                f"(gunzip it there yourself, or fetch it again)") from err
 
     def _class_names(self, dataset) -> list[str]:
         return [str(i) for i in range(10)]  # torchvision's are "0 - zero"…

@@ -54,6 +54,41 @@ def test_mnist_materialises_to_rgb_32(tmp_path):
     assert (images[:, 0] == images[:, 1]).all()
 
 
+def _pack(raw):
+    for name in list(raw.iterdir()):
+        with open(name, "rb") as src, gzip.open(f"{name}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        name.unlink()
+
+
+@pytest.mark.parametrize("download", [False, True])  # with the archives there: no download
+def test_mnist_reads_idx_files_kept_as_their_gz_archives(tmp_path, download, monkeypatch):
+    truth = write_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    _pack(raw)
+    monkeypatch.setattr("urllib.request.urlopen", _no_network)
+    src = MnistSource(tmp_path, split="train")
+    src.prepare(download=download)
+    assert np.array_equal(src.array(), truth["train"][0])
+    assert np.array_equal(src.labels(), truth["train"][1])
+    assert (raw / "train-images-idx3-ubyte").is_file()  # unpacked once, beside the archive
+
+
+def test_a_damaged_mnist_archive_is_named(tmp_path):
+    write_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    _pack(raw)
+    archive = raw / "train-images-idx3-ubyte.gz"
+    archive.write_bytes(archive.read_bytes()[:40])
+    with pytest.raises(DataError, match=f"cannot unpack {archive}"):
+        len(MnistSource(tmp_path, split="train"))
+    assert not (raw / "train-images-idx3-ubyte").exists()  # no half-unpacked file left
+
+
+def _no_network(*args, **kwargs):
+    raise AssertionError("the archives were there: nothing is downloaded")
+
+
 @pytest.mark.skipif(not SHARED_MNIST.exists(), reason="../shared MNIST copy not present")
 def test_mnist_reads_the_real_offline_copy(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
