@@ -11,6 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from pegasus_lab.earlier_run import EARLIER
 from pegasus_lab.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ def _resume_in_sweep(cfg: DictConfig, sweep: Path, here: Path) -> None:
     earlier run would make every job continue the same model; instead: when no job of the
     sweep has a checkpoint, the sweep is a new folder (an error saying to name the old one);
     when others have, this job had not reached its first checkpoint and starts afresh."""
-    if not any(sweep.glob("**/checkpoints/last.ckpt")):
+    if not any(EARLIER not in p.relative_to(sweep).parts  # a job's own, not one set aside
+               for p in sweep.glob("**/checkpoints/last.ckpt")):
         earlier = [p.parents[2] for p in _last_checkpoints(
             Path(cfg.paths.log_dir) / cfg.task_name / "multiruns")]
         hint = f" (the newest with checkpoints: {earlier[-1]})" if earlier else ""

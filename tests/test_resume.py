@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from pegasus_lab.checkpoints import JOB_KEY
 from pegasus_lab.errors import ConfigError
-from pegasus_lab.resume import resume_path, scheduler_job
+from pegasus_lab.earlier_run import EARLIER
+from pegasus_lab.resume import _resume_in_sweep, resume_path, scheduler_job
 
 
 def _cfg(tmp_path, **kw):
@@ -46,6 +47,18 @@ def test_the_run_folder_s_own_checkpoint_first_else_the_newest_run_s(tmp_path, a
 def test_nothing_to_resume_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="nothing to resume: no last.ckpt in"):
         resume_path(_cfg(tmp_path, resume=True))
+
+
+def test_a_checkpoint_set_aside_is_not_a_resumed_multirun_s(tmp_path):
+    """Only a job's own last.ckpt counts, not an earlier run's under <job>/earlier/…: a sweep
+    folder holding only those has nothing to resume."""
+    sweep = tmp_path / "train" / "multiruns" / "s"
+    _checkpoint(sweep / "0" / EARLIER / "t" / "checkpoints" / "last.ckpt", 1000)
+    cfg = _cfg(tmp_path, resume=True)
+    with pytest.raises(ConfigError, match="nothing to resume in this multirun's folder"):
+        _resume_in_sweep(cfg, sweep, sweep / "1" / "checkpoints" / "last.ckpt")
+    _checkpoint(sweep / "0" / "checkpoints" / "last.ckpt", 2000)
+    assert _resume_in_sweep(cfg, sweep, sweep / "1" / "checkpoints" / "last.ckpt") is None
 
 
 def test_auto_continues_the_run_folder_s_own_checkpoint_or_starts_afresh(tmp_path):

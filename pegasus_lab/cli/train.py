@@ -116,19 +116,22 @@ def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> li
 def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.checkpoints import check_fits
+    from pegasus_lab.earlier_run import set_earlier_run_aside
     from pegasus_lab.provenance import code_label, describe, record_run
     from pegasus_lab.resume import resume_path
     from pegasus_lab.resumed_logs import DropReplayedLogs, logged_step
     from pegasus_lab.tensorboard_hparams import write_session_start
     log.info("run folder: %s (checkpoints, TensorBoard logs, figures)", cfg.paths.output_dir)
     datamodule, model, trainer = build(cfg)
+    ckpt_path = resume_path(cfg)
+    if ckpt_path is None and trainer.is_global_zero:  # before anything of this run is written
+        set_earlier_run_aside(cfg.paths.output_dir, _hydra_subdir())
     # the code, libraries and machine of this part of the run (written once it is sure to run)
     made = describe(trainer.strategy.root_device) if trainer.is_global_zero else None
     hparams = {**_flat_hparams(cfg), **({"code": code_label(made)} if made else {})}
     for lg in trainer.loggers:
         lg.log_hyperparams(hparams)
     write_session_start(trainer, hparams)  # TensorBoard's HPARAMS tab
-    ckpt_path = resume_path(cfg)
     if ckpt_path is not None:
         resumed = check_fits(ckpt_path, model)
         log.info("resuming from %s", ckpt_path)
@@ -144,6 +147,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         _write_summary(cfg, trainer, metrics, clock.seconds())
     log.info("finished: %s", metrics)
     return metrics
+
+
+def _hydra_subdir() -> str | None:
+    """The run folder's Hydra subfolder (`.hydra`; None when Hydra writes none)."""
+    from hydra.core.hydra_config import HydraConfig
+    return HydraConfig.get().output_subdir if HydraConfig.initialized() else ".hydra"
 
 
 def _fid_curves(trainer: L.Trainer) -> list:
