@@ -117,7 +117,8 @@ reproduce-paper-0: fid-weights  ## VAE-GAN pegasi, 250 epochs (RESUME=false: fro
 	@echo "  $(P0)/vaegan/images/ (samples, reconstructions, D loss), FID: $(P0)/fid_*.json"
 
 # Paper-1: stage 1 on all of CIFAR-10 + STL-10, stage 2 on their horses and birds, then the
-# 8×8 horse→bird slerp grid. Offline: ARGS="data.download=false" with the data under data/.
+# 8×8 horse→bird slerp grid. Offline: ARGS="data.download=false" with the data under data/
+# (CIFAR-10 from its JPEG zips, STL-10 left out: README.md, paper 1).
 reproduce-paper-1: fid-weights  ## conv VAE, pretrain + fine-tune, the 8x8 horse-to-bird grid
 	$(BIN)/pegasus-train experiment=paper1_pretrain hydra.run.dir=$(P1)/pretrain resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-train experiment=paper1_finetune hydra.run.dir=$(P1)/finetune resume=$(RESUME) \

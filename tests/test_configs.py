@@ -1,5 +1,7 @@
 """Every config composes, and every model and data config builds through its _target_."""
 
+import shutil
+
 import pytest
 from omegaconf import OmegaConf
 from hydra.utils import instantiate
@@ -81,6 +83,24 @@ def test_a_key_the_optimizer_does_not_take_is_a_config_error(model, key, optimiz
 def test_every_trainer_config_composes(trainer, tmp_path):
     cfg = compose_config("train", [f"trainer={trainer}"], tmp_path)
     assert cfg.trainer._target_.endswith("Trainer")
+
+
+def test_paper1_offline_from_cifar10_jpegs_as_the_readme_shows(tmp_path, cifar_mini):
+    """README, paper 1: CIFAR-10 from its JPEG export (`data/cifar10/{train,test}`) in place
+    of torchvision's files, STL-10 left out: stage 2 reads the horses and birds of both."""
+    for split in ("train", "test"):
+        shutil.copytree(cifar_mini, tmp_path / "cifar10" / split)
+    cfg = compose_config("train", [
+        "experiment=paper1_finetune", "pretrained_ckpt=none.ckpt", "data.source.optional=[stl10]",
+        "data.source.parts.cifar10={_target_:pegasus_lab.data.folder.ImageFolderSource,"
+        f"root:{tmp_path / 'cifar10'}}}"], tmp_path)
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    assert dm.classes == ["horse", "bird"]
+    count = {c: sum(1 for _ in (cifar_mini / c).iterdir()) for c in ("horse", "bird")}
+    assert len(dm.source) == 2 * (count["horse"] + count["bird"])  # both splits
+    assert sorted(dm.source.labels().tolist()) == [0] * 2 * count["horse"] + \
+        [1] * 2 * count["bird"]
 
 
 def test_paper1_numbers_are_the_papers(tmp_path):
