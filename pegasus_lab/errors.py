@@ -123,6 +123,14 @@ def require_bool(key: str, value, where: str = "") -> bool:
     raise ConfigError(f"{where}{key} must be true or false, got {value!r}")
 
 
+def require_auto_or_bool(key: str, value, where: str = ""):
+    """`value` if it is "auto", true or false, else a ConfigError (1 is none of them, though
+    Python finds 1 == True)."""
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}{key} must be auto, true or false, got {value!r}")
+
+
 def require_seed(key: str, value, where: str = "") -> int:
     """A seed: an integer numpy takes as well as torch (0 to 2³² − 1), else a ConfigError."""
     return require_int(key, value, 0, 2**32 - 1, where)

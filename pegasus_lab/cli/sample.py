@@ -28,8 +28,8 @@ from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import model_from_checkpoint
 from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
                                     ready_datamodule, report_user_errors, run_command)
-from pegasus_lab.errors import (CheckpointError, ConfigError, from_settings, require_bool,
-                                require_int, require_seed)
+from pegasus_lab.errors import (CheckpointError, ConfigError, from_settings,
+                                require_auto_or_bool, require_bool, require_int, require_seed)
 from pegasus_lab.figures import sampling
 from pegasus_lab.figures.memorisation import memorisation_check
 from pegasus_lab.figures.pegasi import pick_white
@@ -148,8 +148,7 @@ def _check_counts(cfg: DictConfig) -> None:
     out of range, the mode's figure spec (interpolation, blend)."""
     require_seed("seed", cfg.seed)
     require_bool("tensorboard", cfg.tensorboard)
-    if cfg.pegasus_score not in ("auto", True, False):
-        raise ConfigError(f"pegasus_score must be auto, true or false, got {cfg.pegasus_score!r}")
+    require_auto_or_bool("pegasus_score", cfg.pegasus_score)
     for key in COUNTS[cfg.mode]:
         require_int(key, OmegaConf.select(cfg, key), 1, where=f"mode={cfg.mode}: ")
     if cfg.mode in SPECS:

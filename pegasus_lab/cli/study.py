@@ -17,7 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pegasus_lab.cli.common import config_dir, log, report_user_errors, run_command
-from pegasus_lab.errors import ConfigError, PegasusError, require_int, require_seed
+from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
+                                require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.study.table import collect, side_by_side, write_tables
 
@@ -92,8 +93,7 @@ def _check_settings(cfg: DictConfig) -> None:
         if any(str(o).lstrip("+~").startswith("seed=") for o in cfg.overrides):
             raise ConfigError("seeds given twice: in seeds=[…] and as seed=… in overrides; "
                               "keep one")
-    if cfg.measure_fid not in ("auto", True, False):
-        raise ConfigError(f"measure_fid must be auto, true or false, got {cfg.measure_fid!r}")
+    require_auto_or_bool("measure_fid", cfg.measure_fid)
 
 
 def study(cfg: DictConfig) -> Path:

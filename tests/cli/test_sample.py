@@ -5,7 +5,9 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from pegasus_lab.cli import sample
 from pegasus_lab.cli.train import train
+from pegasus_lab.errors import ConfigError
 from tests.conftest import CIFAR_MINI, ROOT, TINY_VAE, compose_config, run_cli
 
 SIDE, PAD = 16, 2
@@ -95,6 +97,15 @@ def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["maybe", 1])
+def test_pegasus_score_is_auto_true_or_false(value):
+    cfg = compose_config("sample", ["ckpt=none.ckpt", "mode=interpolate",
+                                    f"pegasus_score={value}"])
+    with pytest.raises(ConfigError, match=f"pegasus_score must be auto, true or false, got "
+                                          f"{value!r}"):
+        sample._check_counts(cfg)
 
 
 def test_an_unwritable_or_non_png_out_is_said_before_the_checkpoint_loads(tmp_path):

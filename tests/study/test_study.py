@@ -91,6 +91,12 @@ def test_models_data_sets_and_overrides_are_lists_without_repeats(tmp_path, args
     assert str(err.value).startswith(says)
 
 
+def test_measure_fid_1_is_not_taken_for_true(tmp_path):
+    """Python finds 1 == True: `measure_fid=1` was let through and then meant auto."""
+    with pytest.raises(ConfigError, match="measure_fid must be auto, true or false, got 1"):
+        _check_settings(compose_config("study", ["measure_fid=1"], tmp_path))
+
+
 def test_a_multirun_refused_at_once_is_one_clear_error(tmp_path):
     # the override fits the experiment's default model (checked in-process), not study_gan:
     # the multirun refuses its first job before writing anything
