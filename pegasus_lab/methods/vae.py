@@ -50,7 +50,6 @@ class VAE(GenerativeModule):
         self.optimizer_factory = require_factory(optimizer, "optimizer")
         self.scheduler_factory = None if scheduler is None else \
             require_factory(scheduler, "scheduler")
-        self._plateau_steps = 0  # this process's steps of a ReduceLROnPlateau scheduler
         self.kl_weight = require_weight("kl_weight", kl_weight)
         self.reconstruction = reconstruction
         if init_from:
@@ -131,10 +130,10 @@ class VAE(GenerativeModule):
         if isinstance(sched, ReduceLROnPlateau) and not self.trainer.sanity_checking \
                 and loss is not None:
             sched.step(self.trainer.strategy.reduce(loss, reduce_op="mean"))
-            self._plateau_steps += 1
 
     def on_train_end(self) -> None:
-        if isinstance(self.lr_schedulers(), ReduceLROnPlateau) and not self._plateau_steps:
+        sched = self.lr_schedulers()  # its count of steps comes back with a resumed run
+        if isinstance(sched, ReduceLROnPlateau) and sched.last_epoch == 0:
             log.warning("model.scheduler: ReduceLROnPlateau never stepped: this run computed no "
                         "%s (data.val_fraction=0, or trainer.limit_val_batches=0?)",
                         PLATEAU_MONITOR)

@@ -121,17 +121,28 @@ def test_a_learning_rate_schedule_from_the_config(tmp_path):
         assert says in str(find_user_error(err.value))
 
 
-def test_a_plateau_schedule_steps_with_each_validation_loss(tmp_path):
+PLATEAU = ("{_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true,"
+           "mode:max,patience:0,factor:0.5}")
+
+
+def test_a_plateau_schedule_without_a_validation_loss_says_it_never_stepped(tmp_path, caplog):
+    cfg = compose_config("train", [*SMOKE, f"model.scheduler={PLATEAU}", "logger=none",
+                                   "data.val_fraction=0", "trainer.max_epochs=1"], tmp_path)
+    train(cfg)
+    assert "ReduceLROnPlateau never stepped: this run computed no val/loss" in caplog.text
+
+
+def test_a_plateau_schedule_steps_with_each_validation_loss(tmp_path, caplog):
     """ReduceLROnPlateau watches val/loss, stepped after each validation (not the sanity
     check) and before that validation's checkpoint is written. mode=max with patience 0: the
     falling loss of the second epoch halves the rate once."""
-    plateau = ("{_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true,"
-               "mode:max,patience:0,factor:0.5}")
-    cfg = compose_config("train", [*SMOKE, f"model.scheduler={plateau}", "logger=none",
-                                   "trainer.num_sanity_val_steps=1"], tmp_path)
+    run = [*SMOKE, f"model.scheduler={PLATEAU}", "logger=none"]
+    cfg = compose_config("train", [*run, "trainer.num_sanity_val_steps=1"], tmp_path)
     metrics = train(cfg)
     saved = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt",
                        weights_only=False)
     assert saved["lr_schedulers"][0]["best"] > metrics["val/loss"]
     assert saved["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(
         cfg.model.optimizer.lr * 0.5)
+    train(compose_config("train", [*run, "resume=true"], tmp_path))  # finished: no epoch left
+    assert "never stepped" not in caplog.text
