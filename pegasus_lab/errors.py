@@ -83,15 +83,15 @@ def arguments_misfit(err: BaseException | None) -> bool:
     return last is first or hydra_dir in Path(last.tb_frame.f_code.co_filename).resolve().parents
 
 
-def from_settings(kind, key: str, settings: dict):
-    """`kind(**settings)`, the settings being config group `key`'s; keys that do not fit its
-    arguments are a config error naming the group."""
+def from_settings(kind, key: str, settings: dict, name: str | None = None):
+    """`kind(**settings)`, the settings being config key `key`'s; keys that do not fit its
+    arguments are a config error naming the key and `name` (kind's own, by default)."""
     try:
         return kind(**settings)
     except TypeError as err:
         if not arguments_misfit(err):
             raise
-        raise settings_misfit(key, kind.__name__, err) from err
+        raise settings_misfit(key, name or kind.__name__, err) from err
 
 
 def settings_misfit(key: str, target: str, err: TypeError) -> ConfigError:
@@ -152,7 +152,4 @@ def require_number(key: str, value, where: str = "", least: float | None = None,
 def require_weight(key: str, value, where: str = "") -> float:
     """`value` as a float if it is a finite number of at least 0 (a loss weight, a clipping
     bound: 0 turns the term off), else a ConfigError naming `key`."""
-    if not isinstance(value, bool) and isinstance(value, (int, float)) \
-            and math.isfinite(value) and value >= 0:
-        return float(value)
-    raise ConfigError(f"{where}{key} must be a finite number of at least 0, got {value!r}")
+    return require_number(key, value, where, least=0)

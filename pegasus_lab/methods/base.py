@@ -9,7 +9,7 @@ import torch
 
 from pegasus_lab.checkpoints import load_checkpoint, misfit, state_dict_of
 from pegasus_lab.data.transforms import check_range, to_unit
-from pegasus_lab.errors import CheckpointError, ConfigError, arguments_misfit, settings_misfit
+from pegasus_lab.errors import CheckpointError, ConfigError, from_settings
 from pegasus_lab.methods.step_graph import GraphedIteration, make_capturable
 from pegasus_lab.speed import Speed, images_channels_last
 
@@ -42,17 +42,13 @@ def require_factory(factory, key: str):
 def call_factory(factory: Callable, key: str, **arguments):
     """`factory(**arguments)` (an optimizer or scheduler of the config), with the config's own
     mistakes as config errors: a value torch refuses (`lr=-1`), a key the class does not take
-    (`+model.optimizer.lrr=1`) or one it needs left out."""
-    require_factory(factory, key)
+    (`+model.optimizer.lrr=1`) or one it needs left out. `factory` passed `require_factory`."""
     try:
-        return factory(**arguments)
+        return from_settings(factory, factory_key(factory, key), arguments,
+                             factory_name(factory))
     except ValueError as err:  # torch's own checks of the config's values (lr, betas, …)
         raise ConfigError(f"{factory_name(factory)} refuses the model's {key} settings: "
                           f"{err}") from err
-    except TypeError as err:
-        if not arguments_misfit(err):
-            raise
-        raise settings_misfit(factory_key(factory, key), factory_name(factory), err) from err
 
 
 class GenerativeModule(L.LightningModule):
