@@ -42,13 +42,8 @@ class CelebaSource(ImageSource):
         if missing:
             raise DataError(f"CelebA files missing: {', '.join(map(str, missing))} (set "
                             "data.download=true to fetch them, or put a copy there)")
-        lines = attrs.read_text().splitlines()
-        names = lines[1].split()
-        if self.attribute not in names:
-            raise DataError(f"unknown CelebA attribute {self.attribute!r}; valid choices: {names}")
-        column = names.index(self.attribute)
-        values = {row.split()[0]: int(row.split()[1 + column]) for row in lines[2:] if row.strip()}
-        partition = dict(row.split() for row in parts.read_text().splitlines() if row.strip())
+        values = _read_attribute(attrs, self.attribute)
+        partition = _read_partition(parts)
         wanted = {str(k) for k in SPLITS[self.split]}
         files = sorted(f for f, p in partition.items() if p in wanted and f in values)
         self._files = files
@@ -72,3 +67,50 @@ class CelebaSource(ImageSource):
         attrs = self.folder / "list_attr_celeba.txt"
         stamp = f"{attrs.stat().st_size}:{int(attrs.stat().st_mtime)}" if attrs.exists() else "-"
         return f"CelebA({self.root.resolve()}, {self.split}, {self.attribute}, {stamp})"
+
+
+_SIGNS = frozenset(("1", "-1"))
+
+
+def _corrupt(path: Path, where: str, why: str) -> DataError:
+    return DataError(f"corrupt CelebA file {path}, {where}: {why} (a cut-off download? "
+                     "fetch it again)")
+
+
+def _read_attribute(path: Path, attribute: str) -> dict[str, int]:
+    """Each image's ±1 for `attribute` from list_attr_celeba.txt, the file checked whole: a
+    download cut off mid-file fails here, naming the line, not later in a reader."""
+    lines = path.read_text().splitlines()
+    if len(lines) < 2 or not lines[0].strip().isdigit():
+        raise _corrupt(path, "line 1", "expected the image count, then the attribute names")
+    count, names = int(lines[0]), lines[1].split()
+    if attribute not in names:
+        raise DataError(f"unknown CelebA attribute {attribute!r}; valid choices: {names}")
+    column = 1 + names.index(attribute)
+    values = {}
+    for number, line in enumerate(lines[2:], start=3):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 1 + len(names) or not _SIGNS.issuperset(fields[1:]):
+            raise _corrupt(path, f"line {number}", f"expected an image name and {len(names)} "
+                           f"values of 1 or -1, got {line.strip()[:80]!r}")
+        values[fields[0]] = int(fields[column])
+    if len(values) != count:
+        raise _corrupt(path, f"ending at line {len(lines)}",
+                       f"its first line counts {count} images, it lists {len(values)}")
+    return values
+
+
+def _read_partition(path: Path) -> dict[str, str]:
+    """list_eval_partition.txt: each image's split, 0 (train), 1 (valid) or 2 (test)."""
+    partition = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+            raise _corrupt(path, f"line {number}", "expected an image name and its split 0, 1 "
+                           f"or 2, got {line.strip()[:80]!r}")
+        partition[fields[0]] = fields[1]
+    return partition

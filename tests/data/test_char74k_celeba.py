@@ -90,3 +90,29 @@ def test_celeba_errors(tmp_path):
     write_celeba(tmp_path)
     with pytest.raises(DataError, match="valid choices"):
         len(CelebaSource(tmp_path, attribute="Wings"))
+
+
+@pytest.mark.parametrize("cut, line, why", [
+    # a download cut off mid-row, and one cut off between rows
+    (lambda text: text[:-15], "line 8", "expected an image name and 3 values of 1 or -1"),
+    (lambda text: text.rsplit("\n", 3)[0] + "\n", "ending at line 6",
+     "first line counts 6 images, it lists 4"),
+    (lambda text: "", "line 1", "expected the image count"),
+    (lambda text: text.replace("000003.jpg -1 -1 1", "000003.jpg -1 0 1"), "line 5",
+     "values of 1 or -1"),
+])
+def test_a_cut_off_or_damaged_attribute_file_is_one_error_naming_the_line(tmp_path, cut, line,
+                                                                         why):
+    write_celeba(tmp_path)
+    attrs = tmp_path / "celeba" / "list_attr_celeba.txt"
+    attrs.write_text(cut(attrs.read_text()))
+    with pytest.raises(DataError, match=f"corrupt CelebA file {attrs}, {line}: .*{why}"):
+        len(CelebaSource(tmp_path))
+
+
+def test_a_damaged_partition_file_is_one_error_naming_the_line(tmp_path):
+    write_celeba(tmp_path)
+    parts = tmp_path / "celeba" / "list_eval_partition.txt"
+    parts.write_text(parts.read_text().replace("000002.jpg 0", "000002.jpg train"))
+    with pytest.raises(DataError, match=f"{parts}, line 2: .*split 0, 1 or 2"):
+        len(CelebaSource(tmp_path))
