@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,12 @@ class ImageFolderSource(ImageSource):
         container, member = self._items[index]
         where = f"{container.path}:{member}" if container.is_zip else str(container.path / member)
         try:
-            img = Image.open(io.BytesIO(container.read(member)))
+            data = container.read(member)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as err:  # a damaged zip's member
+            raise DataError(f"cannot read image {where}: {err} (the zip is damaged: copy it "
+                            "again)") from err
+        try:
+            img = Image.open(io.BytesIO(data))
             img.load()
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
             raise DataError(f"cannot decode image {where}: {err}") from err

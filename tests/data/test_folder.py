@@ -81,3 +81,23 @@ def test_not_a_zip_is_an_error(tmp_path):
     (tmp_path / "train.zip").write_bytes(b"garbage")
     with pytest.raises(DataError, match="not a readable zip"):
         len(ImageFolderSource(tmp_path, split="train"))
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_a_damaged_member_of_a_zip_names_it(cifar_mini, tmp_path, compression):
+    # a flipped byte inside one image's data: a bad CRC (stored) or a bad deflate stream
+    archive = tmp_path / "train.zip"
+    with zipfile.ZipFile(archive, "w", compression) as z:
+        for path in sorted((cifar_mini / "bird").iterdir()):
+            z.write(path, f"train/bird/{path.name}")
+        member = z.getinfo("train/bird/0003.jpg")
+    data = bytearray(archive.read_bytes())
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    data[start + member.compress_size // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    src = ImageFolderSource(tmp_path, split="train")
+    for i in range(3):
+        src.image(i)  # the others still read
+    with pytest.raises(DataError, match=rf"cannot read image {archive}:train/bird/0003\.jpg: "
+                                        r".*the zip is damaged"):
+        src.image(3)
