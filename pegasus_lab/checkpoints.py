@@ -3,8 +3,6 @@ written atomically, checked against the model before a run resumes from them."""
 from __future__ import annotations
 
 import copy
-import pickle
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from pegasus_lab.atomic import replacing
-from pegasus_lab.errors import CheckpointError
+from pegasus_lab.errors import TORCH_LOAD_ERRORS, CheckpointError, torch_load_failure
 
 CONFIG_KEY = "pegasus_config"
 CLASSES_KEY = "pegasus_classes"
@@ -31,9 +29,8 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
+    except TORCH_LOAD_ERRORS as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: {torch_load_failure(err)}") from err
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} is not a training checkpoint (got {type(ckpt).__name__})")
     return ckpt

@@ -1,7 +1,9 @@
 """Errors a user can fix: the command-line entry points print them as one line and exit non-zero."""
 
 import math
+import pickle
 import re
+import zipfile
 from pathlib import Path
 
 
@@ -19,6 +21,27 @@ class ConfigError(PegasusError):
 
 class CheckpointError(PegasusError):
     """A checkpoint that is missing, corrupt or does not fit the model."""
+
+
+# what torch.load raises for a file cut short, damaged or of another kind
+TORCH_LOAD_ERRORS = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
+                     ValueError)
+
+
+def torch_load_failure(err: BaseException) -> str:
+    """Why torch.load(weights_only=True) failed, in one line: torch's messages run to a page
+    of advice (among it, to load the file unsafely)."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].startswith("Weights only load failed"):
+        mark = "WeightsUnpickler error:"
+        detail = next((line.split(mark, 1)[1].strip() or following
+                       for line, following in zip(lines, lines[1:] + [""]) if mark in line), "")
+        return ("not a file of tensors that torch.load reads safely"
+                + (f" ({detail})" if detail else ""))
+    first = lines[0].split(". This is an internal miniz error")[0]
+    return first[:300]
 
 
 def find_user_error(exc: BaseException) -> PegasusError | None:

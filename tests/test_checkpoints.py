@@ -1,5 +1,6 @@
 """Checkpoint writing in the background: a copy taken at the save, writes and removals in the
 order asked for, failures reported, nothing half-written left behind."""
+import re
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,33 @@ def test_misfit_names_only_the_kinds_of_misfit_there_are():
     assert misfit(own, state) == ("2 weights missing (e.g. ['b', 'c']), "
                                   "1 unexpected (e.g. ['x'])")
     assert misfit(own, state, unexpected_too=False) == "2 weights missing (e.g. ['b', 'c'])"
+
+
+class _Foreign:  # a pickled object of some other program's class
+    pass
+
+
+@pytest.mark.parametrize("write, says", [
+    (lambda path: path.write_bytes(b"\x80\x04garbage"),
+     r"not a file of tensors that torch\.load reads safely \(Unsupported operand"),
+    (lambda path: torch.save({"model": _Foreign()}, path),
+     r"not a file of tensors that torch\.load reads safely \(Unsupported global: .*_Foreign"),
+    (lambda path: path.write_bytes(_saved_bytes()[:300]),
+     r"PytorchStreamReader failed reading zip archive: failed finding central directory$"),
+])
+def test_an_unreadable_checkpoint_is_said_in_one_line(tmp_path, write, says):
+    # torch's own message runs to a page, advising among other things to load the file unsafely
+    path = tmp_path / "bad.ckpt"
+    write(path)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert "\n" not in message and "weights_only" not in message, message
+    assert re.search(rf"^cannot read checkpoint {re.escape(str(path))}: {says}", message), message
+
+
+def _saved_bytes() -> bytes:
+    import io
+    buffer = io.BytesIO()
+    torch.save({"global_step": 1, "state_dict": {"w": torch.ones(3)}}, buffer)
+    return buffer.getvalue()

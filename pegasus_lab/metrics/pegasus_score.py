@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from pegasus_lab.atomic import replacing
-from pegasus_lab.errors import CheckpointError, ConfigError
+from pegasus_lab.errors import (TORCH_LOAD_ERRORS, CheckpointError, ConfigError,
+                                 torch_load_failure)
 
 
 class LinearProbe(nn.Module):
@@ -71,17 +72,32 @@ def save_probe(probe: LinearProbe, path: str | Path, **meta) -> Path:
     return path
 
 
+PROBE_KEYS = frozenset(("state_dict", "classes", "num_features"))
+
+
 def load_probe(path: str | Path, feature_sha256: str | None = None) -> tuple[LinearProbe, dict]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"pegasus-score classifier not found at {path}: train it with "
                               "`pegasus-classifier` (see README, Metrics)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    retrain = "retrain it with `pegasus-classifier` (see README, Metrics)"
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except TORCH_LOAD_ERRORS as err:
+        raise CheckpointError(f"cannot read the pegasus-score classifier {path} "
+                              f"({torch_load_failure(err)}); {retrain}") from err
+    if not isinstance(blob, dict) or not PROBE_KEYS <= blob.keys():
+        raise CheckpointError(f"{path} is not a pegasus-score classifier (it holds no "
+                              f"{', '.join(sorted(PROBE_KEYS))}); {retrain}")
     if feature_sha256 is not None and blob.get("feature_sha256") != feature_sha256:
         raise CheckpointError(f"classifier {path} was trained on features of other weights "
                               f"({blob.get('feature_sha256')}); retrain it")
     probe = LinearProbe(blob["num_features"], blob["classes"])
-    probe.load_state_dict(blob["state_dict"])
+    try:
+        probe.load_state_dict(blob["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"the pegasus-score classifier {path} does not fit its own "
+                              f"sizes ({str(err).splitlines()[0][:200]}); {retrain}") from err
     return probe.eval(), blob
 
 

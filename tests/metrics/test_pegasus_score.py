@@ -51,3 +51,30 @@ def test_criteria_name_unknown_classes():
 def test_missing_classifier_says_how_to_train_it(tmp_path):
     with pytest.raises(CheckpointError, match="pegasus-classifier"):
         load_probe(tmp_path / "none.pt")
+
+
+def _probe_file(tmp_path):
+    x, y = _separable(n=40)
+    return save_probe(fit_linear_probe(x, y, CLASSES, epochs=1), tmp_path / "probe.pt")
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda path: path.write_bytes(path.read_bytes()[:100]), "cannot read the pegasus-score"),
+    (lambda path: path.write_bytes(b"\x80\x04garbage"), "cannot read the pegasus-score"),
+    (lambda path: torch.save({"state_dict": {}, "epoch": 3}, path),
+     "is not a pegasus-score classifier .*classes, num_features, state_dict"),
+    (lambda path: torch.save([1, 2], path), "is not a pegasus-score classifier"),
+])
+def test_a_damaged_or_foreign_classifier_file_is_one_error(tmp_path, damage, says):
+    path = _probe_file(tmp_path)
+    damage(path)
+    with pytest.raises(CheckpointError, match=f"{says}.*pegasus-classifier"):
+        load_probe(path)
+
+
+def test_a_classifier_whose_weights_do_not_fit_its_sizes_is_one_error(tmp_path):
+    path = _probe_file(tmp_path)
+    blob = torch.load(path, weights_only=True)
+    torch.save({**blob, "num_features": blob["num_features"] + 1}, path)
+    with pytest.raises(CheckpointError, match="does not fit its own sizes"):
+        load_probe(path)
