@@ -28,6 +28,31 @@ def test_every_experiment_composes(experiment, tmp_path):
     assert isinstance(instantiate(cfg.model), GenerativeModule)
 
 
+@pytest.mark.parametrize("experiment", _names("experiment"))
+def test_debug_smoke_cuts_any_experiment_to_a_few_cpu_batches(experiment, tmp_path):
+    smoke_trainer = compose_config("train", ["trainer=smoke"], tmp_path).trainer
+    cfg = compose_config("train", [f"experiment={experiment}", "debug=smoke"], tmp_path)
+    assert cfg.trainer.accelerator == "cpu"
+    assert cfg.trainer.limit_train_batches == smoke_trainer.limit_train_batches == 3
+    assert cfg.trainer.max_epochs == smoke_trainer.max_epochs == 2
+    assert cfg.trainer.log_every_n_steps == smoke_trainer.log_every_n_steps
+    assert cfg.trainer.max_steps == 2 * 3  # finite: the WGANs decay their rates over it
+    # the rest of the experiment is its own (its data, model and task)
+    paper = compose_config("train", [f"experiment={experiment}"], tmp_path)
+    assert cfg.model == paper.model and cfg.data == paper.data
+    assert cfg.task_name == paper.task_name
+
+
+def test_a_trainer_choice_alone_keeps_the_experiment_s_length(tmp_path):
+    # why debug=smoke exists: the experiment, applied after the trainer group, sets its epochs
+    cfg = compose_config("train", ["experiment=paper0_vaegan", "trainer=smoke"], tmp_path)
+    assert cfg.trainer.max_epochs == 250 and cfg.trainer.limit_train_batches == 3
+    # and a trainer chosen on the command line wins over debug=smoke's
+    cfg = compose_config("train", ["experiment=paper0_vaegan", "debug=smoke", "trainer=cpu"],
+                         tmp_path)
+    assert cfg.trainer.max_epochs == 2 and cfg.trainer.limit_train_batches is None
+
+
 @pytest.mark.parametrize("data", _names("data"))
 def test_every_data_config_builds_lazily(data, tmp_path):
     overrides = [f"data={data}"]

@@ -61,6 +61,16 @@ def test_early_stopping_on_a_validation_loss_a_gan_lacks_is_said_before_training
         build(cfg)
 
 
+def test_an_experiment_under_debug_smoke_trains_a_few_batches_end_to_end(tmp_path):
+    # the demo experiment asks for 200 epochs; debug=smoke (applied after it) for 2 × 3 batches
+    cfg = compose_config("train", ["experiment=demo", "debug=smoke", "logger=none"], tmp_path)
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    last = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 6 and cfg.trainer.limit_train_batches == 3
+    assert (run / "images" / "interpolation_latest.png").exists()  # the demo's own figures
+
+
 def test_dataloader_path_trains_too(tmp_path):
     cfg = compose_config("train", [*SMOKE, "data.fast_path=false", "data.num_workers=0",
                                    "logger=none"], tmp_path)
