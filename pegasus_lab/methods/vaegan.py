@@ -66,6 +66,10 @@ class VAEGAN(GenerativeModule):
     def reconstruct(self, x):
         return self.decode(self.encode(x)[0])
 
+    def realness(self, images, labels=None):
+        """The discriminator's logit (higher = judged more real): `mode=critic_picks`."""
+        return self.discriminator(images)[0]
+
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         mu, logvar = self.encoder(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)

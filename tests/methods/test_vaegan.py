@@ -104,3 +104,19 @@ def test_fp16_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="bf16"):
         model.check_precision()
     model._trainer = None
+
+
+def test_critic_picks_are_the_samples_the_discriminator_rates_most_real():
+    # paper-0's VAE-GAN has a discriminator: pegasus-sample mode=critic_picks works for it too
+    from pegasus_lab.figures.sampling import critic_picks
+    torch.manual_seed(0)
+    model = _model().eval()
+    picks, nrow = critic_picks(model, num=4, candidates=20, seed=3)
+    assert picks.shape == (4, 3, 16, 16) and nrow == 2
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        every = model.generate(torch.randn(20, model.latent_dim, generator=g))
+        scores = model.realness(every)
+    assert scores.shape == (20,)
+    best = model.to_unit(every[scores.argsort(descending=True)[:4]])
+    assert torch.allclose(picks, best)
