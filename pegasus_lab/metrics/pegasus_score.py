@@ -86,9 +86,11 @@ def load_probe(path: str | Path, feature_sha256: str | None = None) -> tuple[Lin
     except TORCH_LOAD_ERRORS as err:
         raise CheckpointError(f"cannot read the pegasus-score classifier {path} "
                               f"({torch_load_failure(err)}); {retrain}") from err
-    if not isinstance(blob, dict) or not PROBE_KEYS <= blob.keys():
-        raise CheckpointError(f"{path} is not a pegasus-score classifier (it holds no "
-                              f"{', '.join(sorted(PROBE_KEYS))}); {retrain}")
+    missing = sorted(PROBE_KEYS - blob.keys()) if isinstance(blob, dict) else None
+    if missing is None or missing:
+        holds = (f"it lacks {', '.join(missing)}" if missing
+                 else f"it holds a {type(blob).__name__}")
+        raise CheckpointError(f"{path} is not a pegasus-score classifier ({holds}); {retrain}")
     if feature_sha256 is not None and blob.get("feature_sha256") != feature_sha256:
         raise CheckpointError(f"classifier {path} was trained on features of other weights "
                               f"({blob.get('feature_sha256')}); retrain it")

@@ -62,8 +62,9 @@ def _probe_file(tmp_path):
     (lambda path: path.write_bytes(path.read_bytes()[:100]), "cannot read the pegasus-score"),
     (lambda path: path.write_bytes(b"\x80\x04garbage"), "cannot read the pegasus-score"),
     (lambda path: torch.save({"state_dict": {}, "epoch": 3}, path),
-     "is not a pegasus-score classifier .*classes, num_features, state_dict"),
-    (lambda path: torch.save([1, 2], path), "is not a pegasus-score classifier"),
+     r"is not a pegasus-score classifier \(it lacks classes, num_features\)"),
+    (lambda path: torch.save([1, 2], path),
+     r"is not a pegasus-score classifier \(it holds a list\)"),
 ])
 def test_a_damaged_or_foreign_classifier_file_is_one_error(tmp_path, damage, says):
     path = _probe_file(tmp_path)
