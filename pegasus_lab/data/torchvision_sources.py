@@ -51,9 +51,16 @@ class _TorchvisionSource(ImageSource):
             try:
                 ds = self._dataset(train, download=False)
             except RuntimeError as err:
-                raise DataError(f"{self.dataset_name} not found under "
-                                f"{self.root / self.folder} ({err}). Set data.download=true "
-                                "to fetch it, or point paths.data_dir at a copy") from err
+                folder = self.root / self.folder
+                # files there that torchvision found but could not read (a file cut short)
+                if "not found" not in str(err) and folder.is_dir() \
+                        and any(p.is_file() for p in folder.iterdir()):
+                    raise DataError(f"cannot read {self.dataset_name} under {folder} ({err}): "
+                                    "files cut short or damaged? Fetch them again "
+                                    "(data.download=true, after removing them)") from err
+                raise DataError(f"{self.dataset_name} not found under {folder} ({err}). Set "
+                                "data.download=true to fetch it, or point paths.data_dir at "
+                                "a copy") from err
             data.append(np.asarray(ds.data))
             labels.append(np.asarray(ds.targets, dtype=np.int64))
             classes = self._class_names(ds)

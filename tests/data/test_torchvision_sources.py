@@ -114,6 +114,18 @@ def test_missing_mnist_with_download_off(tmp_path):
         len(MnistSource(tmp_path))
 
 
+def test_a_cut_off_mnist_file_is_said_to_be_damaged_not_missing(tmp_path):
+    write_mnist(tmp_path)
+    images = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(DataError, match=r"cannot read MNIST under .*MNIST/raw \(.*\): files "
+                                        r"cut short or damaged\?"):
+        len(MnistSource(tmp_path, split="test"))
+    images.unlink()  # one file missing beside the others: that is "not found"
+    with pytest.raises(DataError, match="MNIST not found"):
+        len(MnistSource(tmp_path, split="test"))
+
+
 def test_unknown_split(tmp_path):
     with pytest.raises(DataError, match="valid choices"):
         Cifar10Source(tmp_path, split="val")
