@@ -86,11 +86,13 @@ def load_probe(path: str | Path, feature_sha256: str | None = None) -> tuple[Lin
     except TORCH_LOAD_ERRORS as err:
         raise CheckpointError(f"cannot read the pegasus-score classifier {path} "
                               f"({torch_load_failure(err)}); {retrain}") from err
-    missing = sorted(PROBE_KEYS - blob.keys()) if isinstance(blob, dict) else None
-    if missing is None or missing:
-        holds = (f"it lacks {', '.join(missing)}" if missing
-                 else f"it holds a {type(blob).__name__}")
-        raise CheckpointError(f"{path} is not a pegasus-score classifier ({holds}); {retrain}")
+    if not isinstance(blob, dict):
+        raise CheckpointError(f"{path} is not a pegasus-score classifier (it holds a "
+                              f"{type(blob).__name__}); {retrain}")
+    missing = sorted(PROBE_KEYS - blob.keys())
+    if missing:
+        raise CheckpointError(f"{path} is not a pegasus-score classifier (it lacks "
+                              f"{', '.join(missing)}); {retrain}")
     if feature_sha256 is not None and blob.get("feature_sha256") != feature_sha256:
         raise CheckpointError(f"classifier {path} was trained on features of other weights "
                               f"({blob.get('feature_sha256')}); retrain it")
