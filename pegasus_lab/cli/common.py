@@ -102,11 +102,9 @@ def report_user_errors(task, cfg):
             _failed_jobs["other"] += in_multirun()
             raise
         log.debug("user error", exc_info=True)
-        message = f"error: {user_error}"
-        print(message, file=sys.stderr)
-        _into_log_files(message)
         if not in_multirun():
-            sys.exit(EXIT_USER_ERROR)
+            exit_with_error(str(user_error))
+        say_error(str(user_error))
         _failed_jobs["user"] += 1
         from hydra.core.hydra_config import HydraConfig
         raise FailedJob(f"error: job {HydraConfig.get().job.num} failed: {user_error}") from None
@@ -130,6 +128,19 @@ def in_launch_dir():
         yield
     finally:
         os.chdir(here)
+
+
+def say_error(message: str) -> None:
+    """`error: message` on stderr and in the run's log file."""
+    line = f"error: {message}"
+    print(line, file=sys.stderr)
+    _into_log_files(line)
+
+
+def exit_with_error(message: str, status: int = EXIT_USER_ERROR):
+    """Say `error: message` and end the command with `status`."""
+    say_error(message)
+    sys.exit(status)
 
 
 def _into_log_files(message: str) -> None:

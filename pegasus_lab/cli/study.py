@@ -1,5 +1,7 @@
 """pegasus-study (make reproduce-paper-4): check which data sets are present, train every model
-on each by one Hydra multirun, then write the comparison table and side-by-side grids.
+on each by one Hydra multirun, then write the comparison table and side-by-side grids. Where a
+run failed, the table and grids of the others are still written, and the command then exits
+with the multirun's status (2 when every failure was a user error), as `pegasus-train -m` does.
 
   pegasus-study                                   # all models × all present data sets
   pegasus-study 'datasets=[mnist]' "overrides=['trainer.max_epochs=2']"
@@ -16,7 +18,8 @@ from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from pegasus_lab.cli.common import config_dir, log, report_user_errors, run_command
+from pegasus_lab.cli.common import (config_dir, exit_with_error, log, report_user_errors,
+                                     run_command)
 from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
                                 require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures
@@ -120,6 +123,13 @@ def study(cfg: DictConfig) -> Path:
         print(f"note: {note}")
     print(md.read_text())
     print(f"table: {md} and {csv_path}; sample grids: {', '.join(map(str, grids))}")
+    if result.returncode != 0:  # as `pegasus-train -m` ends: a failed run fails the command
+        finished = sum(row["status"] == "ok" for row in rows)
+        planned = len(cfg.models) * len(present) * len(cfg.seeds or [None])
+        exit_with_error(f"the training multirun exited with status {result.returncode}: "
+                        f"{finished} of its {planned} runs finished (table: {md}); the "
+                        "others' errors are above and in their train.log",
+                        result.returncode)
     return md
 
 

@@ -106,3 +106,28 @@ def test_a_multirun_refused_at_once_is_one_clear_error(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "stopped before its first run" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_failed_run_is_a_row_and_the_study_exits_as_its_multirun_did(tmp_path):
+    """The other runs still train and are tabulated; then the command fails, as `pegasus-train
+    -m` does, so a script going on after `make reproduce-paper-4` does not take the study for
+    finished. `++model.discriminator.width` is a key the GAN has and the VAE does not take."""
+    sweep = tmp_path / "sweep"
+    result = run_cli("pegasus_lab.cli.study", "models=[study_vae,study_gan]",
+                     "datasets=[synthetic]", f"sweep_dir={sweep}", "measure_fid=false",
+                     "overrides=['trainer=smoke','trainer.max_epochs=1','data.image_size=16',"
+                     "'data.cache_dir=null','++model.discriminator.width=8']",
+                     f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}",
+                     cwd=ROOT)
+    assert result.returncode == 2, result.stderr[-3000:]
+    refused = "VAE.__init__() got an unexpected keyword argument 'discriminator'"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the training multirun exited with status 2: 1 of its 2 runs finished "
+        f"(table: {sweep / 'study.md'}); the others' errors are above and in their train.log")
+    assert "Traceback" not in result.stderr
+    rows = {r["model"]: r for r in csv.DictReader(open(sweep / "study.csv"))}
+    assert rows["study_gan"]["status"] == "ok" and rows["study_gan"]["epochs"] == "1"
+    assert rows["study_vae"]["status"].startswith("failed: ") and refused in rows["study_vae"][
+        "status"]
+    assert "the multirun exited with status 2" in (sweep / "study.md").read_text()
+    assert (sweep / "samples_synthetic.png").is_file()
