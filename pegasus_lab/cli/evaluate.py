@@ -33,18 +33,21 @@ def evaluate(cfg: DictConfig) -> dict:
     check_writable(_out(cfg), "out")  # before the measurement, which may take many minutes
     device = pick_device(cfg.device)
     started = time.perf_counter()
-    # the checkpoint and the reference first: a mistyped path is said at once, before the
-    # Inception networks load (or the Inception Score's weights are downloaded)
-    model = stored = None
+    # the checkpoint and both image sets first: a mistyped path is said at once, before the
+    # Inception networks load (or the Inception Score's weights are downloaded) and before
+    # the reference's features are computed (minutes for 50k images on a CPU)
+    model = stored = candidate = None
     if cfg.ckpt:
         model, stored = model_from_checkpoint(cfg.ckpt, device)
     reference_cfg = cfg.get("reference") or (stored.data if stored is not None else None)
     if reference_cfg is None:
         raise ConfigError("no reference images: choose data@reference=…")
+    reference = ready_datamodule(reference_cfg)
+    if model is None:
+        candidate = ready_datamodule(cfg.candidate)
     extractor = build_extractor(cfg.fid)
     inception = (inception_score_metric(device, cfg.get("inception_score_weights"))
                  if cfg.inception_score else None)
-    reference = ready_datamodule(reference_cfg)
     batch = cfg.fid.batch_size
     real, real_labels = dataset_features(extractor, reference, batch, cfg.fid.cache_dir, device)
     results: dict = {}
@@ -54,7 +57,6 @@ def evaluate(cfg: DictConfig) -> dict:
                                 cfg.kid_subsets, cfg.per_class, inception,
                                 manifold=cfg.manifold)
     else:
-        candidate = ready_datamodule(cfg.candidate)
         fake, _ = dataset_features(extractor, candidate, batch, cfg.fid.cache_dir, device)
         results["fid"] = distances.fid(real, fake, device=device)
         kid_mean, kid_std, used = distances.kid(real, fake, cfg.kid_subset_size,

@@ -87,6 +87,20 @@ def test_missing_checkpoint_is_said_before_the_networks_load(tmp_path):
     assert "make fid-weights" not in result.stderr and "Downloading" not in result.stderr
 
 
+def test_a_missing_candidate_folder_is_said_before_the_networks_load(tmp_path):
+    # it was said after the Inception Score's download and the reference's features (minutes
+    # for 50k images on a CPU): the FID file named here does not exist, a download is refused
+    result = run_cli("pegasus_lab.cli.evaluate",
+                     "data@reference=image_folder", f"reference.source.root={CIFAR_MINI}",
+                     "data@candidate=image_folder", f"candidate.source.root={tmp_path / 'typo'}",
+                     f"paths.log_dir={tmp_path}", f"fid.weights={tmp_path / 'none.pt'}",
+                     cwd=ROOT, env={"TORCH_HOME": str(tmp_path / "torch"), **OFFLINE})
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"image folder not found: {tmp_path / 'typo'}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "make fid-weights" not in result.stderr and "Downloading" not in result.stderr
+
+
 @pytest.mark.parametrize("arg,says", [
     ("num_samples=1", "num_samples must be an integer of at least 2, got 1"),
     ("kid_subsets=0", "kid_subsets must be a positive integer, got 0"),
