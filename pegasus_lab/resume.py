@@ -28,7 +28,7 @@ def resume_path(cfg: DictConfig) -> str | None:
     if given not in (None, "last"):
         return str(given)
     mode = cfg.get("resume")
-    if mode not in (True, False, None, "auto"):
+    if not (mode is None or isinstance(mode, bool) or mode == "auto"):  # 1 == True in Python
         raise ConfigError(f"resume must be true, false or auto, got {mode!r}")
     if given != "last" and not mode:
         return _restarted_job(cfg)

@@ -68,9 +68,11 @@ def test_auto_continues_the_run_folder_s_own_checkpoint_or_starts_afresh(tmp_pat
     assert resume_path(_cfg(tmp_path, resume="auto")) == str(own)
 
 
-def test_resume_takes_true_false_or_auto(tmp_path):
-    with pytest.raises(ConfigError, match="resume must be true, false or auto, got 'yes'"):
-        resume_path(_cfg(tmp_path, resume="yes"))
+@pytest.mark.parametrize("mode", ["yes", 1, 0])
+def test_resume_takes_true_false_or_auto(tmp_path, mode):
+    """`resume=1` is not taken for true (nor 0 for false), though Python finds 1 == True."""
+    with pytest.raises(ConfigError, match=f"resume must be true, false or auto, got {mode!r}"):
+        resume_path(_cfg(tmp_path, resume=mode))
 
 
 SUBMITIT_ENV = ("SUBMITIT_EXECUTOR", "SLURM_JOB_ID", "SUBMITIT_LOCAL_JOB_ID")
