@@ -126,12 +126,13 @@ def _figures(cfg: DictConfig, model, stored, out: Path) -> tuple[dict, dict]:
 
 
 MODES = ("grid", "class_grid", "walk", "critic_picks", "nearest", "interpolate", "pegasus")
-# the counts each mode reads from the config: each must be a positive integer
+# the counts each mode reads from the config: each a positive integer, or at least its LEAST
 COUNTS = {"grid": ("num_samples",), "class_grid": ("per_class",),
           "walk": ("walk.rows", "walk.steps"),
           "critic_picks": ("num_samples", "num_candidates"),
           "nearest": ("nearest.num_generated", "nearest.num_pairs"),
           "interpolate": ("interpolation.steps",), "pegasus": ("blend.count", "blend.top_k")}
+LEAST = {"walk.steps": 2}  # a walk has two ends: with one step it was a column of its start
 
 
 def _spec(kind: type, cfg: DictConfig, key: str):
@@ -150,7 +151,8 @@ def _check_counts(cfg: DictConfig) -> None:
     require_bool("tensorboard", cfg.tensorboard)
     require_auto_or_bool("pegasus_score", cfg.pegasus_score)
     for key in COUNTS[cfg.mode]:
-        require_int(key, OmegaConf.select(cfg, key), 1, where=f"mode={cfg.mode}: ")
+        require_int(key, OmegaConf.select(cfg, key), LEAST.get(key, 1),
+                    where=f"mode={cfg.mode}: ")
     if cfg.mode in SPECS:
         kind, key = SPECS[cfg.mode]
         _spec(kind, cfg, key)

@@ -80,7 +80,7 @@ def test_missing_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("args,says", [
     (["num_samples=0"], "mode=grid: num_samples must be a positive integer, got 0"),
-    (["mode=walk", "walk.steps=0"], "mode=walk: walk.steps must be a positive"),
+    (["mode=walk", "walk.steps=0"], "mode=walk: walk.steps must be an integer of at least 2"),
     (["mode=class_grid", "per_class=-1"], "mode=class_grid: per_class must be"),
     (["mode=pegasus", "blend.top_k=0"], "mode=pegasus: blend.top_k must be"),
     (["mode=critic_picks", "num_samples=64", "num_candidates=10"], "draw at least as many"),
@@ -97,6 +97,13 @@ def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+def test_a_walk_has_at_least_its_two_ends():
+    cfg = compose_config("sample", ["ckpt=none.ckpt", "mode=walk", "walk.steps=1"])
+    with pytest.raises(ConfigError, match="mode=walk: walk.steps must be an integer of at least "
+                                          "2, got 1"):
+        sample._check_counts(cfg)
 
 
 @pytest.mark.parametrize("value", ["maybe", 1])
