@@ -52,6 +52,9 @@ def call_factory(factory: Callable, key: str, **arguments):
 
 
 class GenerativeModule(L.LightningModule):
+    # the config key that sets a class-conditional model's class count
+    classes_key = "model.generator.num_classes"
+
     def __init__(self, latent_dim: int, input_range: Sequence[float] = (0.0, 1.0)) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -212,7 +215,7 @@ class GenerativeModule(L.LightningModule):
         dm = self.trainer.datamodule
         if k and dm is not None and dm.num_classes != k:
             raise ConfigError(f"the data has {dm.num_classes} classes, the model {k}: set "
-                              f"model.generator.num_classes={dm.num_classes}")
+                              f"{self.classes_key}={dm.num_classes}")
 
     def check_precision(self) -> None:
         precision = str(getattr(self.trainer, "precision", "32"))

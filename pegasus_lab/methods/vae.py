@@ -30,6 +30,7 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 class VAE(GenerativeModule):
     progress_bar_keys = ("loss",)
+    classes_key = "model.encoder.num_classes"  # the decoder's follows it
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, optimizer: Callable,
                  scheduler: Callable | None = None, kl_weight: float = 1.0,

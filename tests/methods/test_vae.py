@@ -87,6 +87,17 @@ def test_bce_needs_unit_range_and_latents_must_agree():
             optimizer=torch.optim.Adam)
 
 
+def test_a_conditional_vae_s_class_count_is_said_with_its_own_key(tmp_path):
+    """The encoder holds a conditional VAE's class count (the decoder follows it): the error
+    named model.generator.num_classes, which a VAE does not have."""
+    from tests.conftest import smoke
+    cfg = compose_config("train", [*smoke("study_cvae"), "model.encoder.num_classes=10"],
+                         tmp_path)  # the synthetic data has 4 classes
+    with pytest.raises(ConfigError, match=r"^the data has 4 classes, the model 10: set "
+                                          r"model\.encoder\.num_classes=4$"):
+        train(cfg)
+
+
 def test_initial_weights_must_fit(tmp_path):
     from pegasus_lab.errors import CheckpointError
     small = _vae(latent=4)
