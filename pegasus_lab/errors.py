@@ -176,3 +176,21 @@ def require_weight(key: str, value, where: str = "") -> float:
     """`value` as a float if it is a finite number of at least 0 (a loss weight, a clipping
     bound: 0 turns the term off), else a ConfigError naming `key`."""
     return require_number(key, value, where, least=0)
+
+
+def as_class_name(value) -> str | None:
+    """A class as a config names it: the name, or for an integer its digits (MNIST's classes
+    are '0'…'9', and Hydra reads `data.classes=[3,5]` as numbers); None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def require_class_name(key: str, value, where: str = "") -> str:
+    """`as_class_name(value)`, else a ConfigError naming `key`."""
+    name = as_class_name(value)
+    if name is None:
+        raise ConfigError(f"{where}{key} must be a class name, got {value!r}")
+    return name

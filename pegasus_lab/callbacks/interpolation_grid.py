@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pegasus_lab.callbacks.periodic_figure import PeriodicFigure
 from pegasus_lab.errors import from_settings
-from pegasus_lab.latent.pair_grid import PairGridSpec, pair_interpolation, select_images
+from pegasus_lab.latent.pair_grid import (PairGridSpec, pair_interpolation, require_image_encoder,
+                                         select_images)
 
 
 class InterpolationGrid(PeriodicFigure):
@@ -15,6 +16,7 @@ class InterpolationGrid(PeriodicFigure):
         self.images = None
 
     def on_train_start(self, trainer, pl_module) -> None:
+        require_image_encoder(pl_module, "the interpolation grid (callbacks.interpolation_grid)")
         self.images = select_images(trainer.datamodule, self.spec)
 
     def figures(self, trainer, pl_module):

@@ -34,7 +34,8 @@ from pegasus_lab.figures import sampling
 from pegasus_lab.figures.memorisation import memorisation_check
 from pegasus_lab.figures.pegasi import pick_white
 from pegasus_lab.images import grid, save_png
-from pegasus_lab.latent.pair_grid import PairGridSpec, pair_interpolation, select_images
+from pegasus_lab.latent.pair_grid import (PairGridSpec, pair_interpolation, require_image_encoder,
+                                         select_images)
 from pegasus_lab.latent.pegasus_maker import PegasusSpec, make_pegasi
 from pegasus_lab.metrics.evaluation import build_extractor
 from pegasus_lab.metrics.features import extract, uint8_batches
@@ -106,6 +107,8 @@ def _figures(cfg: DictConfig, model, stored, out: Path) -> tuple[dict, dict]:
         log.info("memorisation: median distance generated %.4g vs held-out %.4g (%s)",
                  check["report"]["generated_median"], check["report"]["heldout_median"], space)
         return {"": (check["pairs"], 8)}, {"feature_space": space, **check["report"]}
+    if mode in ("interpolate", "pegasus"):
+        require_image_encoder(model, f"mode={mode}")
     if mode == "interpolate":
         spec = _spec(PairGridSpec, cfg, "interpolation")
         images, partners = pair_interpolation(model, *select_images(_data(cfg, stored), spec),

@@ -162,10 +162,11 @@ class ImageDataModule(L.LightningDataModule):
             return self.tensors.images[sel], self.tensors.labels[sel]
         return self.source.materialise(self.image_size, self.channels, indices)
 
-    def class_indices(self, name: str) -> np.ndarray:
-        """Indices (into the whole set) of the images of class `name`."""
+    def class_indices(self, name: str, where: str = "") -> np.ndarray:
+        """Indices (into the whole set) of the images of class `name`; `where` starts the
+        error for a name the data lacks (the setting that gave it)."""
         if name not in self.classes:
-            raise DataError(f"unknown class {name!r}; valid choices: {self.classes}")
+            raise DataError(f"{where}unknown class {name!r}; valid choices: {self.classes}")
         labels = (self.tensors.labels.numpy() if self.tensors is not None
                   else self.source.labels())
         return np.nonzero(labels == self.classes.index(name))[0]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pegasus_lab.errors import DataError
+from pegasus_lab.errors import DataError, as_class_name
 
 UNLABELLED = -1
 
@@ -141,7 +141,8 @@ class ClassFilter(ImageSource):
             raise DataError("the class list is empty: name the classes to keep, or leave it "
                             "out (null) for all of them")
         self.source = source
-        self.wanted = list(classes)
+        # digits given as numbers (`data.classes=[3,5]` for MNIST) are the classes so named
+        self.wanted = [name if (name := as_class_name(c)) is not None else c for c in classes]
         self._indices: np.ndarray | None = None
 
     def prepare(self, download: bool = False) -> None:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pegasus_lab.errors import ConfigError, DataError, require_int, require_number, require_seed
+from pegasus_lab.errors import (ConfigError, DataError, require_class_name, require_int,
+                                require_number, require_seed)
 from pegasus_lab.latent.interpolate import interpolator
 
 
@@ -32,9 +33,7 @@ class PairGridSpec:
         few epochs), not when the first figure is due."""
         where = "interpolation: "
         for key in ("from_class", "to_class"):
-            if not isinstance(getattr(self, key), str):
-                raise ConfigError(f"{where}{key} must be a class name, got "
-                                  f"{getattr(self, key)!r}")
+            setattr(self, key, require_class_name(key, getattr(self, key), where))
         for key in ("from_count", "to_count", "steps"):
             require_int(key, getattr(self, key), 1, where=where)
         for key in ("from_indices", "to_indices"):
@@ -47,6 +46,23 @@ class PairGridSpec:
 
     def weights(self) -> torch.Tensor:
         return torch.linspace(self.start, self.stop, self.steps)
+
+
+def require_image_encoder(model, what: str) -> None:
+    """The interpolation grid and the pegasi encode real images of two classes and decode a
+    blend of their latents: that needs an encoder, and a model whose decoder takes no class
+    (a class-conditional VAE encodes each image given its own class, and a blend of a horse's
+    and a bird's latent has no one class to be decoded with)."""
+    name = type(model).__name__
+    if not callable(getattr(model, "encode", None)):
+        raise ConfigError(f"{what} encodes real images: it needs a model with an encoder (a VAE "
+                          f"or the VAE-GAN), and {name} has none (mode=walk interpolates "
+                          "between random latents)")
+    classes = int(getattr(model, "num_classes", 0) or 0)
+    if classes:
+        raise ConfigError(f"{what} decodes blends of two classes' latents: {name} is "
+                          f"conditional on {classes} classes, so a blend has no one class to "
+                          "be decoded with; use an unconditional VAE (mode=walk works here)")
 
 
 def choose(pool_size: int, count: int, given: Sequence[int] | None, seed: int,
@@ -68,9 +84,10 @@ def select_images(datamodule, spec: PairGridSpec) -> tuple[torch.Tensor, torch.T
     """The 'from' and 'to' images (floats in the data's range) picked by the spec."""
     from pegasus_lab.data.transforms import from_uint8
     out = []
-    for name, count, given, salt in ((spec.from_class, spec.from_count, spec.from_indices, 0),
-                                     (spec.to_class, spec.to_count, spec.to_indices, 1)):
-        pool = datamodule.class_indices(name)
+    for key, count, given, salt in (("from_class", spec.from_count, spec.from_indices, 0),
+                                    ("to_class", spec.to_count, spec.to_indices, 1)):
+        name = getattr(spec, key)
+        pool = datamodule.class_indices(name, where=f"interpolation: {key}: ")
         picked = pool[choose(len(pool), count, given, spec.seed + salt, name)]
         images, _ = datamodule.uint8_images(picked)
         out.append(from_uint8(images, datamodule.value_range))

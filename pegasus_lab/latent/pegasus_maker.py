@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from pegasus_lab.data.transforms import from_uint8
-from pegasus_lab.errors import ConfigError, require_int, require_number, require_seed
+from pegasus_lab.errors import (ConfigError, as_class_name, require_class_name, require_int,
+                                require_number, require_seed)
 from pegasus_lab.latent.blend import blend
 from pegasus_lab.latent.interpolate import interpolator
 from pegasus_lab.latent.pair_grid import choose
@@ -28,12 +29,13 @@ class PegasusSpec:
     def __post_init__(self) -> None:
         """Said when the spec is built, before any image is encoded."""
         where = "blend: "
+        self.body_class = require_class_name("body_class", self.body_class, where)
         names = self.wing_classes
-        if not isinstance(self.body_class, str):
-            raise ConfigError(f"{where}body_class must be a class name, got {self.body_class!r}")
-        if isinstance(names, str) or not names or not all(isinstance(n, str) for n in names):
+        if isinstance(names, str) or not names or \
+                any(as_class_name(n) is None for n in names):
             raise ConfigError(f"{where}wing_classes must be a list of class names, e.g. "
                               f"[bird,airplane], got {names!r}")
+        self.wing_classes = [as_class_name(n) for n in names]
         for key in ("count", "top_k", "large_size"):
             require_int(key, getattr(self, key), 1, where=where)
         self.body_weight = require_number("body_weight", self.body_weight, where, 0.0, 1.0)
@@ -44,8 +46,9 @@ class PegasusSpec:
 @torch.no_grad()
 def make_pegasi(model, datamodule, spec: PegasusSpec) -> tuple[torch.Tensor, dict]:
     """`spec.count` pegasi in [0, 1] and which body/wing images made each."""
-    bodies = datamodule.class_indices(spec.body_class)
-    wings = np.concatenate([datamodule.class_indices(c) for c in spec.wing_classes])
+    bodies = datamodule.class_indices(spec.body_class, where="blend: body_class: ")
+    wings = np.concatenate([datamodule.class_indices(c, where="blend: wing_classes: ")
+                            for c in spec.wing_classes])
     body_idx = bodies[choose(len(bodies), min(spec.count, len(bodies)), None, spec.seed, "body")]
     rng = np.random.default_rng(spec.seed + 1)
     body_idx = body_idx[rng.integers(0, len(body_idx), spec.count)] if len(body_idx) < spec.count \

@@ -208,6 +208,15 @@ def test_class_grid_needs_a_conditional_model(trained_ckpt, tmp_path):
     assert result.returncode == 2 and "class-conditional" in result.stderr
 
 
+def test_pegasi_need_a_model_with_an_encoder(gan_ckpt, tmp_path):
+    """A GAN has no encoder: this was an AttributeError traceback."""
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={gan_ckpt}", "mode=pegasus",
+                     f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "error: mode=pegasus encodes real images: it needs a model with an encoder" in \
+        result.stderr and "Traceback" not in result.stderr
+
+
 def test_memorisation_check_in_pixel_space(tmp_path):
     from tests.conftest import TINY
     run = train_on_fixture(tmp_path / "train", ["model=dcgan", *TINY["dcgan"]],

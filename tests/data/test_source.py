@@ -36,6 +36,19 @@ def test_unknown_class_lists_valid_choices(cifar_mini):
         len(ClassFilter(ImageFolderSource(cifar_mini), ["horse", "pegasus"]))
 
 
+def test_classes_named_by_digits_are_found_when_given_as_numbers():
+    """MNIST's classes are '0'…'9', and Hydra reads `data.classes=[3,5]` as numbers: they were
+    'unknown class(es) [3, 5]; valid choices: ['0', …, '3', …]'."""
+    digits = SyntheticSource(num_classes=4, per_class=2, image_size=8,
+                             class_names=["0", "1", "2", "3"])
+    kept = ClassFilter(digits, [3, "1"])
+    assert kept.classes == ["3", "1"] and kept.labels().tolist() == [1, 1, 0, 0]
+    with pytest.raises(DataError, match=r"unknown class\(es\) \['7'\]"):
+        len(ClassFilter(digits, [7]))
+    with pytest.raises(DataError, match=r"unknown class\(es\) \[True\]"):  # not a name
+        len(ClassFilter(digits, [True]))
+
+
 def test_an_empty_class_list_is_an_error_not_all_classes(cifar_mini):
     """`data.classes=[]` keeps nothing: said at once, not trained on every class instead."""
     with pytest.raises(DataError, match=r"class list is empty.*null\) for all"):

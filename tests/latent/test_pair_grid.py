@@ -1,14 +1,17 @@
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from pegasus_lab.callbacks.interpolation_grid import InterpolationGrid
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.data.folder import ImageFolderSource
 from pegasus_lab.errors import ConfigError, DataError
-from pegasus_lab.latent.pair_grid import PairGridSpec, choose, pair_interpolation, select_images
+from pegasus_lab.latent.pair_grid import (PairGridSpec, choose, pair_interpolation,
+                                         require_image_encoder, select_images)
 from pegasus_lab.methods.vae import VAE
 from pegasus_lab.nets.vae_conv import ConvDecoder, ConvEncoder
+from tests.conftest import compose_config, smoke
 
 
 def _tiny_vae():
@@ -44,6 +47,38 @@ def test_a_bad_setting_is_said_when_the_spec_is_built(setting, says):
     with pytest.raises(ConfigError) as err:
         PairGridSpec(**setting)
     assert str(err.value).startswith(f"interpolation: {says}")
+
+
+def test_class_names_given_as_numbers_are_taken_as_their_digits():
+    spec = PairGridSpec(from_class=3, to_class="8")
+    assert (spec.from_class, spec.to_class) == ("3", "8")
+
+
+def test_a_class_the_data_lacks_names_the_setting_that_gave_it(cifar_mini):
+    dm = ImageDataModule(ImageFolderSource(cifar_mini), image_size=16, batch_size=8,
+                         num_workers=0)
+    dm.setup("fit")
+    with pytest.raises(DataError, match=r"^interpolation: to_class: unknown class 'cat'; valid "
+                                        r"choices: \['airplane', 'bird', 'horse'\]"):
+        select_images(dm, PairGridSpec(to_class="cat"))
+
+
+@pytest.mark.parametrize("model,says", [
+    ("acwgan_gp", "it needs a model with an encoder (a VAE or the VAE-GAN), and WGAN has "
+                  "none (mode=walk interpolates between random latents)"),
+    ("study_cvae", "decodes blends of two classes' latents: VAE is conditional on 4 classes"),
+])
+def test_the_grid_needs_an_encoder_without_classes(tmp_path, model, says):
+    """A GAN has no encoder, and a conditional VAE no one class for a blend: each was a
+    traceback (AttributeError, ValueError) in pegasus-sample, and in training at the first
+    figure; now one error, before any image is read or step trained."""
+    require_image_encoder(_tiny_vae(), "mode=interpolate")  # the VAE it is made for
+    network = instantiate(compose_config("train", smoke(model), tmp_path).model)
+    with pytest.raises(ConfigError) as err:
+        require_image_encoder(network, "mode=interpolate")
+    assert str(err.value).startswith("mode=interpolate ") and says in str(err.value)
+    with pytest.raises(ConfigError, match=r"^the interpolation grid \(callbacks"):
+        InterpolationGrid({}).on_train_start(None, network)
 
 
 def test_the_training_figure_says_a_key_its_spec_does_not_take():

@@ -19,7 +19,7 @@ class IndexedImages:
         self.labels = torch.arange(40) % len(CLASSES)
         self.images = (torch.arange(40) * 5).to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 4, 4)
 
-    def class_indices(self, name):
+    def class_indices(self, name, where=""):
         return np.nonzero(self.labels.numpy() == CLASSES.index(name))[0]
 
     def uint8_images(self, indices):
@@ -111,3 +111,13 @@ def test_a_bad_setting_is_said_when_the_spec_is_built(setting, says):
     with pytest.raises(ConfigError) as err:
         PegasusSpec(**setting)
     assert str(err.value).startswith(f"blend: {says}")
+
+
+def test_classes_named_by_digits_may_be_given_as_numbers():
+    """`blend.body_class=3` for a digits data set: Hydra gives the number 3, the class is '3'."""
+    spec = PegasusSpec(body_class=3, wing_classes=[7, "1"])
+    assert spec.body_class == "3" and spec.wing_classes == ["7", "1"]
+    with pytest.raises(ConfigError, match=r"^blend: body_class must be a class name, got True"):
+        PegasusSpec(body_class=True)
+    with pytest.raises(ConfigError, match=r"^blend: wing_classes must be a list of class names"):
+        PegasusSpec(wing_classes=[7, None])
