@@ -38,6 +38,8 @@ def resume_path(cfg: DictConfig) -> str | None:
         log.info("resume=auto: no last.ckpt in %s yet, so training starts at step 0",
                  here.parent)
         return None
+    if auto and not _same_kind_of_run(cfg, here):
+        return None
     sweep = _sweep_dir()
     if sweep is not None:
         _require_a_repeatable_sweep()
@@ -50,6 +52,30 @@ def resume_path(cfg: DictConfig) -> str | None:
     if not found:
         raise ConfigError(f"nothing to resume: no last.ckpt in {here.parent} nor under {runs}")
     return str(found[-1])
+
+
+def _same_kind_of_run(cfg: DictConfig, here: Path) -> bool:
+    """resume=auto continues a run folder's last.ckpt only when it and this run are both
+    smoke runs (debug=smoke) or both not. A real run (a recipe run after `make
+    reproduce-paper-N ARGS="debug=smoke"`) does not continue the smoke run's few batches: it
+    starts at step 0, the smoke run's outputs set aside (False). A smoke run in a real run's
+    folder would set that run aside, for the recipe to start it again: refused."""
+    from pegasus_lab.checkpoints import CONFIG_KEY, load_checkpoint
+    stored = load_checkpoint(here, mmap=True)
+    was_smoke = bool((stored.get(CONFIG_KEY) or {}).get("smoke_run", False))
+    is_smoke = bool(cfg.get("smoke_run", False))
+    if was_smoke == is_smoke:
+        return True
+    if is_smoke:
+        raise ConfigError(f"{here} is a real run's checkpoint (step {stored.get('global_step')})"
+                          ": a debug=smoke run with resume=auto there would set it aside, and "
+                          "the recipe would train it again from step 0; run the smoke run in "
+                          "another folder: hydra.run.dir=…, or a recipe's folder variable "
+                          "(make reproduce-paper-1 P1=outputs/smoke ARGS=\"debug=smoke\")")
+    log.warning("resume=auto: %s was written by a debug=smoke run, which a real run does not "
+                "continue: training starts at step 0 (the smoke run's outputs are set aside)",
+                here)
+    return False
 
 
 def scheduler_job() -> str | None:

@@ -41,6 +41,7 @@ def test_debug_smoke_cuts_any_experiment_to_a_few_cpu_batches(experiment, tmp_pa
     paper = compose_config("train", [f"experiment={experiment}"], tmp_path)
     assert cfg.model == paper.model and cfg.data == paper.data
     assert cfg.task_name == paper.task_name
+    assert cfg.smoke_run is True and paper.smoke_run is False  # resume=auto keeps them apart
 
 
 def test_a_trainer_choice_alone_keeps_the_experiment_s_length(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
-from pegasus_lab.checkpoints import JOB_KEY
+from pegasus_lab.checkpoints import CONFIG_KEY, JOB_KEY
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.earlier_run import EARLIER
 from pegasus_lab.resume import _resume_in_sweep, resume_path, scheduler_job
@@ -22,9 +22,10 @@ def _cfg(tmp_path, **kw):
                              **kw})
 
 
-def _checkpoint(path, mtime):
+def _checkpoint(path, mtime, config=None, step=0):
+    """A last.ckpt as a run writes it, as far as choosing one reads it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
+    torch.save({"global_step": step, CONFIG_KEY: config or {"smoke_run": False}}, path)
     os.utime(path, (mtime, mtime))
     return path
 
@@ -66,6 +67,26 @@ def test_auto_continues_the_run_folder_s_own_checkpoint_or_starts_afresh(tmp_pat
     assert resume_path(_cfg(tmp_path, resume="auto")) is None  # never another run's
     own = _checkpoint(tmp_path / "train" / "runs" / "now" / "checkpoints" / "last.ckpt", 500)
     assert resume_path(_cfg(tmp_path, resume="auto")) == str(own)
+
+
+def test_auto_keeps_smoke_runs_and_real_runs_apart(tmp_path, caplog):
+    """`make reproduce-paper-N ARGS="debug=smoke"`, then the recipe itself in the same folder:
+    the real run continued the smoke run's few batches (its epochs, its learning-rate
+    schedule). Now it starts at step 0 (train() then sets the smoke run aside); and a smoke
+    run in a real run's folder, which would set the real run aside, is refused."""
+    here = tmp_path / "train" / "runs" / "now" / "checkpoints" / "last.ckpt"
+    _checkpoint(here, 1000, {"smoke_run": True}, step=6)
+    assert resume_path(_cfg(tmp_path, resume="auto", smoke_run=False)) is None
+    assert "written by a debug=smoke run, which a real run does not continue" in caplog.text
+    assert resume_path(_cfg(tmp_path, resume="auto", smoke_run=True)) == str(here)
+    assert resume_path(_cfg(tmp_path, resume=True)) == str(here)  # asked for by name: taken
+    _checkpoint(here, 1000, {"smoke_run": False}, step=7000)
+    with pytest.raises(ConfigError, match=f"^{here} is a real run's checkpoint \\(step 7000\\): a "
+                                          "debug=smoke run with resume=auto there would set"):
+        resume_path(_cfg(tmp_path, resume="auto", smoke_run=True))
+    assert resume_path(_cfg(tmp_path, resume="auto", smoke_run=False)) == str(here)
+    _checkpoint(here, 1000, {"trainer": {}}, step=7000)  # written before smoke_run existed
+    assert resume_path(_cfg(tmp_path, resume="auto")) == str(here)
 
 
 @pytest.mark.parametrize("mode", ["yes", 1, 0])
