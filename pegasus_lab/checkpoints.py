@@ -25,6 +25,8 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
     """The checkpoint at `path`, its tensors on the CPU; with `mmap`, tensors are read from
     the file only when used (for a look at its other entries)."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise CheckpointError(_a_folder(path))
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
@@ -34,6 +36,17 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} is not a training checkpoint (got {type(ckpt).__name__})")
     return ckpt
+
+
+def _a_folder(path: Path) -> str:
+    """What to say for a folder given as a checkpoint (a run's folder, or its checkpoints/):
+    the checkpoints in it, last.ckpt first."""
+    found = sorted(path.glob("*.ckpt")) or sorted(path.glob("checkpoints/*.ckpt"))
+    found.sort(key=lambda p: p.name != "last.ckpt")
+    if not found:
+        return f"{path} is a folder, not a checkpoint, and holds none (*.ckpt, checkpoints/*.ckpt)"
+    return f"{path} is a folder, not a checkpoint: give one of its checkpoints: " + \
+        ", ".join(map(str, found[:4])) + (", …" if len(found) > 4 else "")
 
 
 def stored_config(ckpt: dict, path: str | Path) -> dict:

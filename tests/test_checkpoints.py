@@ -143,3 +143,19 @@ def _saved_bytes() -> bytes:
     buffer = io.BytesIO()
     torch.save({"global_step": 1, "state_dict": {"w": torch.ones(3)}}, buffer)
     return buffer.getvalue()
+
+
+def test_a_folder_given_as_a_checkpoint_names_the_checkpoints_in_it(tmp_path):
+    """A run's folder (or its checkpoints/) given for ckpt=…: it was 'checkpoint not found'."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for name in ("best-epoch0003.ckpt", "last.ckpt"):
+        torch.save({"global_step": 1}, run / "checkpoints" / name)
+    listed = f"{run / 'checkpoints' / 'last.ckpt'}, {run / 'checkpoints' / 'best-epoch0003.ckpt'}"
+    for given in (run, run / "checkpoints"):
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(given)
+        assert str(err.value) == (f"{given} is a folder, not a checkpoint: give one of its "
+                                  f"checkpoints: {listed}")
+    with pytest.raises(CheckpointError, match=r"is a folder, not a checkpoint, and holds none"):
+        load_checkpoint(tmp_path)
