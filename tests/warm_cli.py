@@ -63,7 +63,20 @@ def _exit_status(exc: SystemExit) -> int:
     return 1
 
 
-def _run_as_main(module: str, args: list[str], cwd: str, env: dict, out: str, err: str) -> None:
+def _own_resource_tracker() -> None:
+    """A child forked from the server shares the server's multiprocessing resource tracker. One
+    that is killed (SIGKILL) leaves its semaphores (tqdm's lock) registered there, and the
+    tracker warns of them when the test session ends; a new interpreter has a tracker of its
+    own, which cleans up after it where its output goes. This child starts its own, too."""
+    from multiprocessing import resource_tracker
+    resource_tracker._resource_tracker._fd = None  # the next registration starts a new one
+    resource_tracker._resource_tracker._pid = None
+
+
+def _run_as_main(module: str, args: list[str], cwd: str, env: dict, out: str, err: str,
+                 own_tracker: bool = False) -> None:
+    if own_tracker:
+        _own_resource_tracker()
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -99,17 +112,46 @@ def _no_main_to_import():
         sys.modules["__main__"] = real
 
 
+def _start_child(module: str, args: list[str], cwd: Path, env: dict, out: Path, err: Path,
+                 own_tracker: bool = False):
+    child = _server().Process(target=_run_as_main,
+                              args=(module, list(args), str(cwd), dict(env), str(out), str(err),
+                                    own_tracker))
+    with _no_main_to_import():
+        child.start()
+    return child
+
+
+class Running:
+    """`python -m module args` started as a forked child of the warm server and left running,
+    with the part of subprocess.Popen's interface a test that kills it uses; its output is
+    not kept."""
+
+    def __init__(self, module: str, args: list[str], cwd: Path, env: dict) -> None:
+        self._child = _start_child(module, args, cwd, env, Path(os.devnull), Path(os.devnull),
+                                   own_tracker=True)
+
+    def poll(self) -> int | None:
+        return None if self._child.is_alive() else self._child.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self._child.pid, signum)
+
+    def kill(self) -> None:
+        self._child.kill()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._child.join(timeout)
+        return self.poll()
+
+
 def run(module: str, args: list[str], cwd: Path, env: dict, timeout: float
         ) -> subprocess.CompletedProcess:
     """Run `python -m module args` as a forked child of the warm server; its output."""
     command = [sys.executable, "-m", module, *args]
     with tempfile.TemporaryDirectory(prefix="warm-cli-") as tmp:
         out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        child = _server().Process(target=_run_as_main,
-                                  args=(module, list(args), str(cwd), dict(env), str(out),
-                                        str(err)))
-        with _no_main_to_import():
-            child.start()
+        child = _start_child(module, args, cwd, env, out, err)
         child.join(timeout)
         if child.is_alive():
             child.kill()

@@ -12,21 +12,25 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from pegasus_lab.checkpoints import AtomicCheckpointIO, load_checkpoint
 from pegasus_lab.cli.train import train
+from tests import warm_cli
 from tests.conftest import ROOT, SMOKE, compose_config, run_cli, smoke
 
 GAN_RUN = [*smoke("acwgan_gp"), "trainer.max_steps=60", "trainer.max_epochs=-1",
            "trainer.limit_train_batches=3", "logger=tensorboard"]
 
 
-def _start(run_dir: Path, *extra: str) -> subprocess.Popen:
+def _start(run_dir: Path):
+    """The GAN run, left running (to be killed): a process forked from the warm interpreter
+    (tests/warm_cli.py), else a new one."""
+    args = [*GAN_RUN, f"hydra.run.dir={run_dir}", f"paths.log_dir={run_dir.parent}"]
     env = {**os.environ, "PEGASUS_ROOT": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "pegasus_lab.cli.train", *GAN_RUN,
-                             f"hydra.run.dir={run_dir}", f"paths.log_dir={run_dir.parent}",
-                             *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    if warm_cli.available():
+        return warm_cli.Running("pegasus_lab.cli.train", args, ROOT, env)
+    return subprocess.Popen([sys.executable, "-m", "pegasus_lab.cli.train", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, newer_than: int = -1) -> int:
+def _kill_after_checkpoint(proc, ckpt: Path, newer_than: int = -1) -> int:
     """SIGKILL the run once it has written a last.ckpt past `newer_than` steps."""
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -51,8 +55,11 @@ def test_resume_after_sigkill_continues_step_schedule_and_curves(tmp_path):
     ckpt = run / "checkpoints" / "last.ckpt"
     first = _kill_after_checkpoint(_start(run), ckpt, newer_than=5)
     assert load_checkpoint(ckpt)["global_step"] == first  # whole and loadable after the kill
-    resumed = _start(run, "ckpt_path=last")
-    assert resumed.wait(timeout=300) == 0
+    # the resumed run needs no handle to kill: a warm process (tests/warm_cli.py), not a cold
+    # interpreter's 6 s of imports
+    resumed = run_cli("pegasus_lab.cli.train", *GAN_RUN, f"hydra.run.dir={run}",
+                      f"paths.log_dir={run.parent}", "ckpt_path=last", cwd=ROOT, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = load_checkpoint(ckpt)
     assert final["global_step"] == 60
     for sched in final["lr_schedulers"]:
