@@ -144,6 +144,7 @@ def _spec(kind: type, cfg: DictConfig, key: str):
 
 
 NEAREST_FEATURES = ("auto", "inception", "pixels")
+DATA_MODES = ("nearest", "interpolate", "pegasus")  # the modes that read images (`data`)
 SPECS = {"interpolate": (PairGridSpec, "interpolation"), "pegasus": (PegasusSpec, "blend")}
 
 
@@ -159,6 +160,10 @@ def _check_counts(cfg: DictConfig) -> None:
     if cfg.mode in SPECS:
         kind, key = SPECS[cfg.mode]
         _spec(kind, cfg, key)
+    if cfg.get("data") and cfg.mode not in DATA_MODES:  # it would be ignored
+        keys = ", ".join(f"data.{key}" for key in cfg.data)
+        raise ConfigError(f"mode={cfg.mode} draws from the model alone, so {keys} would change "
+                          f"nothing: the data is read by modes {', '.join(DATA_MODES)} only")
     if cfg.mode == "nearest" and cfg.nearest.features not in NEAREST_FEATURES:
         raise ConfigError(f"unknown nearest.features {cfg.nearest.features!r}; valid choices: "
                           f"{list(NEAREST_FEATURES)}")

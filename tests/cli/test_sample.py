@@ -99,6 +99,19 @@ def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_data_settings_are_refused_where_the_mode_reads_no_images():
+    """`+data.…` in grid mode was accepted and changed nothing."""
+    for mode in ("grid", "class_grid", "walk", "critic_picks"):
+        cfg = compose_config("sample", ["ckpt=none.ckpt", f"mode={mode}", "+data.classes=[horse]"])
+        with pytest.raises(ConfigError, match=f"^mode={mode} draws from the model alone, so "
+                                              "data.classes would change nothing: the data is "
+                                              "read by modes nearest, interpolate, pegasus only"):
+            sample._check_counts(cfg)
+    for mode in ("nearest", "interpolate", "pegasus"):
+        sample._check_counts(compose_config("sample", ["ckpt=none.ckpt", f"mode={mode}",
+                                                       "+data.source.root=/elsewhere"]))
+
+
 def test_a_walk_has_at_least_its_two_ends():
     cfg = compose_config("sample", ["ckpt=none.ckpt", "mode=walk", "walk.steps=1"])
     with pytest.raises(ConfigError, match="mode=walk: walk.steps must be an integer of at least "
