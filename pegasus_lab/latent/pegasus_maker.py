@@ -31,11 +31,11 @@ class PegasusSpec:
         where = "blend: "
         self.body_class = require_class_name("body_class", self.body_class, where)
         names = self.wing_classes
-        if isinstance(names, str) or not names or \
-                any(as_class_name(n) is None for n in names):
+        wings = [] if isinstance(names, str) or not names else [as_class_name(n) for n in names]
+        if not wings or None in wings:
             raise ConfigError(f"{where}wing_classes must be a list of class names, e.g. "
                               f"[bird,airplane], got {names!r}")
-        self.wing_classes = [as_class_name(n) for n in names]
+        self.wing_classes = wings
         for key in ("count", "top_k", "large_size"):
             require_int(key, getattr(self, key), 1, where=where)
         self.body_weight = require_number("body_weight", self.body_weight, where, 0.0, 1.0)
