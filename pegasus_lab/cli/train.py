@@ -132,14 +132,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for lg in trainer.loggers:
         lg.log_hyperparams(hparams)
     write_session_start(trainer, hparams)  # TensorBoard's HPARAMS tab
+    resumed_step = None
     if ckpt_path is not None:
         resumed = check_fits(ckpt_path, model)
+        resumed_step = resumed.get("global_step")
         log.info("resuming from %s", ckpt_path)
         trainer.callbacks.append(DropReplayedLogs(logged_step(resumed)))  # steps trained again
     if made is not None:
         record_run(cfg.paths.output_dir, made)
     _fit(trainer, model, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if resumed_step is not None and trainer.global_step == resumed_step:
+        metrics = {**_metrics_it_ended_with(ckpt_path, resumed_step), **metrics}
     for curve in _fid_curves(trainer):  # its last point (metrics/fid, …) and its best
         metrics.update(curve.final_metrics())
     if trainer.is_global_zero:
@@ -147,6 +151,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
         _write_summary(cfg, trainer, metrics, clock.seconds())
     log.info("finished: %s", metrics)
     return metrics
+
+
+def _metrics_it_ended_with(ckpt_path: str, step: int) -> dict[str, float]:
+    """A resumed run with nothing left to train (a finished run run again, as a recipe does,
+    or one that stopped early) logs no metric: its final ones are those the summary.json
+    beside its checkpoint holds for that step, kept rather than overwritten by none."""
+    summary = Path(ckpt_path).parents[1] / "summary.json"
+    try:
+        said = json.loads(summary.read_text())
+        kept = {k: float(v) for k, v in said["metrics"].items()} \
+            if said.get("global_step") == step else {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        kept = {}
+    log.info("nothing left to train: the run ended at step %d%s", step,
+             f"; its final metrics are those of {summary}" if kept else "")
+    return kept
 
 
 def _hydra_subdir() -> str | None:
