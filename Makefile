@@ -12,6 +12,7 @@ P0 := outputs/paper0
 P1 := outputs/paper1
 P2 := outputs/paper2
 P3 := outputs/paper3
+P4 := outputs/paper4
 # paper-3's data: stl10 (the paper's) or cifar10 (runs where STL-10 is not available)
 P3_DATA ?= stl10
 # a reproduce-paper-N recipe run again continues its runs from their last.ckpt (a finished run
@@ -158,9 +159,10 @@ reproduce-paper-3: fid-weights  ## DCGAN at 64x64 on STL-10 (P3_DATA=cifar10: on
 	@echo "paper-3: $(P3)/$(P3_DATA)_*.png (nearest: memorisation pairs, _distances: histogram)"
 
 # Paper-4: every study model on every data set present (missing ones are skipped with a note),
-# then outputs/paper4/study/<time>/study.{md,csv} and samples_<data set>.png side by side.
-reproduce-paper-4: $(STAMP)  ## the GAN-vs-VAE study on the data sets present
-	$(BIN)/pegasus-study $(ARGS)
+# then $(P4)/study/study.{md,csv} and samples_<data set>.png side by side. Run again, each run
+# of the study goes on from its own last.ckpt (the same models, data sets and seeds only).
+reproduce-paper-4: $(STAMP)  ## the GAN-vs-VAE study on the data sets present (RESUME=false: anew)
+	$(BIN)/pegasus-study sweep_dir=$(P4)/study resume=$(RESUME) $(ARGS)
 
 # The live latent explorer: make explore ARGS="ckpt=outputs/…/checkpoints/last.ckpt"
 explore: $(STAMP)  ## the live latent explorer: ARGS="ckpt=…/last.ckpt"

@@ -57,6 +57,8 @@ def test_each_recipe_step_composes_and_reads_what_an_earlier_step_wrote(target):
             sample._check_counts(cfg)
         elif program == "pegasus-evaluate":
             evaluate._check_counts(cfg)
+        elif program == "pegasus-study":  # run again, its runs go on in the same folder
+            assert any(a.startswith("sweep_dir=") for a in args) and cfg.resume == "auto"
         if program in ("pegasus-sample", "pegasus-evaluate"):
             assert cfg.ckpt in written, f"{target}: {args} reads {cfg.ckpt}, which no step writes"
 

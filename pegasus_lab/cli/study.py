@@ -6,9 +6,11 @@ with the multirun's status (2 when every failure was a user error), as `pegasus-
   pegasus-study                                   # all models × all present data sets
   pegasus-study 'datasets=[mnist]' "overrides=['trainer.max_epochs=2']"
   pegasus-study 'seeds=[1,2,3]'                   # each pair 3 times: mean ± std
+  pegasus-study sweep_dir=outputs/paper4/study/<time>   # run again: each run goes on
 """
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +26,7 @@ from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool,
                                 require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.study.table import collect, side_by_side, write_tables
+from pegasus_lab.sweep import jobs, parse_override
 
 
 def _shared(cfg: DictConfig) -> list[str]:
@@ -97,6 +100,43 @@ def _check_settings(cfg: DictConfig) -> None:
             raise ConfigError("seeds given twice: in seeds=[…] and as seed=… in overrides; "
                               "keep one")
     require_auto_or_bool("measure_fid", cfg.measure_fid)
+    require_auto_or_bool("resume", cfg.resume)
+
+
+def planned_jobs(models: list[str], datasets: list[str], seeds: list | None
+                 ) -> list[tuple[str, str, str | None]]:
+    """(model, data set, seed) of each job of the study's multirun, by job number: Hydra's
+    basic sweeper takes the product of the swept values in the order the command gives them
+    (model, then data set, then seed)."""
+    return list(itertools.product(models, datasets,
+                                  [str(s) for s in seeds] if seeds else [None]))
+
+
+def require_the_same_study(sweep_dir: Path, planned: list[tuple[str, str, str | None]]) -> int:
+    """A study run again in its folder (sweep_dir=<it>, as `make reproduce-paper-4` does)
+    continues each job's own last.ckpt (resume=auto), so job N must be the same pair as
+    before: a run of other models, data sets (one found now that was skipped then) or seeds
+    would continue another pair's model. Returns how many jobs the folder already holds."""
+    held = [(job, overrides) for job, overrides, _ in jobs(sweep_dir) if job.name.isdigit()]
+    for job, overrides in held:
+        said = dict(parse_override(o) for o in overrides)
+        was = (said.get("model"), said.get("paper4_data"), said.get("seed"))
+        number = int(job.name)
+        now = planned[number] if number < len(planned) else None
+        if was != now:
+            raise ConfigError(
+                f"{sweep_dir} holds a study with other runs: its job {number} is "
+                f"{_pair(was)}, and this study's would be {_pair(now)}; run it again with the "
+                f"models, data sets and seeds it had (each job's .hydra/overrides.yaml), or "
+                f"give another sweep_dir")
+    return len(held)
+
+
+def _pair(job: tuple[str | None, str | None, str | None] | None) -> str:
+    if job is None:
+        return "none (it has fewer jobs)"
+    model, dataset, seed = job
+    return f"{model} on {dataset}" + (f" seed {seed}" if seed is not None else "")
 
 
 def study(cfg: DictConfig) -> Path:
@@ -105,9 +145,14 @@ def study(cfg: DictConfig) -> Path:
     present, notes = present_datasets(cfg)
     if not present:
         raise ConfigError("none of the data sets is present: " + "; ".join(notes))
+    held = require_the_same_study(sweep_dir, planned_jobs(cfg.models, present, cfg.seeds))
+    if held and cfg.resume == "auto":
+        log.info("%s holds %d of this study's runs: each continues its own last.ckpt (a "
+                 "finished one trains nothing; resume=false trains them again)", sweep_dir, held)
     command = [sys.executable, "-m", "pegasus_lab.cli.train", "-m", "experiment=paper4",
                f"model={','.join(cfg.models)}", f"+paper4_data={','.join(present)}",
                *([f"seed={','.join(map(str, cfg.seeds))}"] if cfg.seeds else []),
+               f"resume={cfg.resume}",
                f"hydra.sweep.dir={sweep_dir}", *_fid_overrides(cfg, notes), *_shared(cfg)]
     log.info("training: %s", " ".join(command))
     result = subprocess.run(command)

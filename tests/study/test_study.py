@@ -5,8 +5,9 @@ import csv
 import pytest
 from PIL import Image
 
-from pegasus_lab.cli.study import _check_settings
+from pegasus_lab.cli.study import _check_settings, planned_jobs, require_the_same_study
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.sweep import jobs, parse_override
 from tests.conftest import ROOT, compose_config, run_cli
 
 
@@ -31,21 +32,43 @@ def test_study_table_from_two_tiny_runs(tmp_path):
     assert grid.width > grid.height  # two panels side by side
 
 
-def test_seeds_train_each_pair_once_per_seed(tmp_path):
+def _seeded_study(tmp_path, epochs: int, *args: str):
+    return run_cli("pegasus_lab.cli.study", "models=[study_vae]", "datasets=[synthetic]",
+                   f"sweep_dir={tmp_path / 'sweep'}",
+                   "overrides=['trainer=smoke','trainer.max_epochs=%d','data.image_size=16',"
+                   "'data.cache_dir=null']" % epochs, "measure_fid=false",
+                   f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}",
+                   *args, cwd=ROOT)
+
+
+def test_seeds_train_each_pair_once_per_seed_and_a_study_run_again_goes_on(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_cli("pegasus_lab.cli.study", "models=[study_vae]", "datasets=[synthetic]",
-                     "seeds=[1,2]", f"sweep_dir={sweep}",
-                     "overrides=['trainer=smoke','trainer.max_epochs=1','data.image_size=16',"
-                     "'data.cache_dir=null']", "measure_fid=false",
-                     f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}",
-                     cwd=ROOT)
+    result = _seeded_study(tmp_path, 1, "seeds=[1,2]")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = list(csv.DictReader(open(sweep / "study.csv")))
     assert sorted(r["seed"] for r in rows) == ["1", "2"]
-    assert all(r["status"] == "ok" for r in rows)
+    assert all(r["status"] == "ok" and r["steps"] == "3" for r in rows)
     assert "| synthetic | study_vae | 2/2 |" in (sweep / "study.md").read_text()
     grid = Image.open(sweep / "samples_synthetic.png")
     assert grid.width < 2 * grid.height  # one panel for the model, not one per seed
+    # job N is the plan's Nth pair, as the study's check of a folder run again assumes
+    assert [tuple(dict(parse_override(o) for o in overrides).get(key)
+                  for key in ("model", "paper4_data", "seed")) for _, overrides, _ in
+            jobs(sweep)] == planned_jobs(["study_vae"], ["synthetic"], [1, 2])
+    # run again in its folder with a second epoch: each run goes on from its last.ckpt
+    result = _seeded_study(tmp_path, 2, "seeds=[1,2]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader(open(sweep / "study.csv")))
+    assert all(r["status"] == "ok" and r["epochs"] == "2" and r["steps"] == "6" for r in rows)
+    assert not list(sweep.glob("*/earlier"))  # continued, not started again
+    # seeds in another order would make job 0 continue seed 1's model as seed 2's: refused
+    before = (sweep / "study.csv").read_text()
+    result = _seeded_study(tmp_path, 2, "seeds=[2,1]")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (f"error: {sweep} holds a study with other runs: its job 0 is study_vae on "
+            "synthetic seed 1, and this study's would be study_vae on synthetic seed 2"
+            ) in result.stderr
+    assert (sweep / "study.csv").read_text() == before
 
 
 def test_no_data_set_present_is_one_clear_error(tmp_path):
@@ -131,3 +154,33 @@ def test_a_failed_run_is_a_row_and_the_study_exits_as_its_multirun_did(tmp_path)
         "status"]
     assert "the multirun exited with status 2" in (sweep / "study.md").read_text()
     assert (sweep / "samples_synthetic.png").is_file()
+
+
+def _job(sweep, number, *overrides):
+    (sweep / str(number) / ".hydra").mkdir(parents=True)
+    (sweep / str(number) / ".hydra" / "overrides.yaml").write_text(
+        "".join(f"- {o}\n" for o in ["experiment=paper4", *overrides, "resume=auto"]))
+
+
+def test_a_study_run_again_must_plan_the_same_jobs(tmp_path):
+    planned = planned_jobs(["study_vae", "study_gan"], ["mnist", "cifar10"], None)
+    assert planned == [("study_vae", "mnist", None), ("study_vae", "cifar10", None),
+                       ("study_gan", "mnist", None), ("study_gan", "cifar10", None)]
+    sweep = tmp_path / "sweep"
+    assert require_the_same_study(sweep, planned) == 0  # a new folder
+    _job(sweep, 0, "model=study_vae", "+paper4_data=mnist")
+    _job(sweep, 1, "model=study_vae", "+paper4_data=cifar10")
+    assert require_the_same_study(sweep, planned) == 2  # killed before job 2: it goes on
+    # cifar10 skipped then, found now: job 1 would continue cifar10's run as mnist's
+    with pytest.raises(ConfigError, match=r"its job 1 is study_vae on cifar10, and this "
+                                          r"study's would be study_gan on mnist"):
+        require_the_same_study(sweep, planned_jobs(["study_vae", "study_gan"], ["mnist"],
+                                                   None))
+    with pytest.raises(ConfigError, match=r"its job 1 is study_vae on cifar10, and this "
+                                          r"study's would be none \(it has fewer jobs\)"):
+        require_the_same_study(sweep, planned[:1])
+
+
+def test_resume_is_auto_true_or_false(tmp_path):
+    with pytest.raises(ConfigError, match="resume must be auto, true or false, got 1"):
+        _check_settings(compose_config("study", ["resume=1"], tmp_path))
