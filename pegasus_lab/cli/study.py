@@ -171,10 +171,12 @@ def study(cfg: DictConfig) -> Path:
     if result.returncode != 0:  # as `pegasus-train -m` ends: a failed run fails the command
         finished = sum(row["status"] == "ok" for row in rows)
         planned = len(cfg.models) * len(present) * len(cfg.seeds or [None])
+        logs = [str(found) for row in rows if row["status"] != "ok"
+                for found in sorted(Path(row["job"]).glob("*.log"))]
         exit_with_error(f"the training multirun exited with status {result.returncode}: "
                         f"{finished} of its {planned} runs finished (table: {md}); the "
-                        "others' errors are above and in their train.log",
-                        result.returncode)
+                        f"others' errors are above" + (f" and in {', '.join(logs)}" if logs
+                                                      else ""), result.returncode)
     return md
 
 

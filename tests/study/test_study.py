@@ -146,7 +146,8 @@ def test_a_failed_run_is_a_row_and_the_study_exits_as_its_multirun_did(tmp_path)
     refused = "VAE.__init__() got an unexpected keyword argument 'discriminator'"
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: the training multirun exited with status 2: 1 of its 2 runs finished "
-        f"(table: {sweep / 'study.md'}); the others' errors are above and in their train.log")
+        f"(table: {sweep / 'study.md'}); the others' errors are above and in "
+        f"{sweep / '0' / 'paper4.log'}")
     assert "Traceback" not in result.stderr
     rows = {r["model"]: r for r in csv.DictReader(open(sweep / "study.csv"))}
     assert rows["study_gan"]["status"] == "ok" and rows["study_gan"]["epochs"] == "1"
