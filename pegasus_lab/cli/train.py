@@ -37,6 +37,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     from lightning.pytorch.callbacks import LearningRateMonitor
 
     from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
+    from pegasus_lab.callbacks.monitor_check import MonitorCheck
     from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.callbacks.speed import SpeedUp
     from pegasus_lab.speed import Speed
@@ -49,8 +50,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     log.info("model: %s", cfg.model._target_)
     model = instantiate(cfg.model)
     speed = instantiate(cfg.speed) if cfg.get("speed") else Speed.plain()
-    callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(cfg),
-                                                            SpeedUp(speed), RunClock()]
+    callbacks = _instantiate_group(cfg.get("callbacks")) + [
+        ConfigInCheckpoint(cfg), SpeedUp(speed), RunClock(), MonitorCheck()]
     loggers = _instantiate_group(cfg.get("logger"))
     if not loggers:  # nothing to monitor the learning rate into (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
