@@ -100,6 +100,7 @@ def pair_interpolation(model, from_images: torch.Tensor, to_images: torch.Tensor
                        weights: torch.Tensor, method: str = "slerp",
                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Decoded interpolations, rows × len(weights) images in [0, 1], and each row's partner."""
+    require_image_encoder(model, "pair_interpolation")
     interp = interpolator(method)
     was_training = model.training
     model.eval()

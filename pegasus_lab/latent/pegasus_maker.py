@@ -12,7 +12,7 @@ from pegasus_lab.errors import (ConfigError, as_class_name, require_class_name, 
                                 require_number, require_seed)
 from pegasus_lab.latent.blend import blend
 from pegasus_lab.latent.interpolate import interpolator
-from pegasus_lab.latent.pair_grid import choose
+from pegasus_lab.latent.pair_grid import choose, require_image_encoder
 
 
 @dataclass
@@ -46,6 +46,7 @@ class PegasusSpec:
 @torch.no_grad()
 def make_pegasi(model, datamodule, spec: PegasusSpec) -> tuple[torch.Tensor, dict]:
     """`spec.count` pegasi in [0, 1] and which body/wing images made each."""
+    require_image_encoder(model, "make_pegasi")
     bodies = datamodule.class_indices(spec.body_class, where="blend: body_class: ")
     wings = np.concatenate([datamodule.class_indices(c, where="blend: wing_classes: ")
                             for c in spec.wing_classes])

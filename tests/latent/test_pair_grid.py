@@ -79,6 +79,9 @@ def test_the_grid_needs_an_encoder_without_classes(tmp_path, model, says):
     assert str(err.value).startswith("mode=interpolate ") and says in str(err.value)
     with pytest.raises(ConfigError, match=r"^the interpolation grid \(callbacks"):
         InterpolationGrid({}).on_train_start(None, network)
+    images = torch.zeros(2, 3, 16, 16)  # and a library caller of the grid itself
+    with pytest.raises(ConfigError, match=r"^pair_interpolation "):
+        pair_interpolation(network, images, images, torch.linspace(0, 1, 3))
 
 
 def test_the_training_figure_says_a_key_its_spec_does_not_take():

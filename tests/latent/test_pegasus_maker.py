@@ -85,6 +85,19 @@ def test_wings_from_the_named_classes_only():
     assert {CLASSES[data.labels[i]] for i in made["wing_index"]} == {"bird"}
 
 
+def test_a_model_without_an_encoder_or_with_classes_is_one_error():
+    class Generator(nn.Module):  # a GAN: latents in, images out, nothing to encode with
+        device = torch.device("cpu")
+    conditional = MeanCoder()
+    conditional.num_classes = 4
+    with pytest.raises(ConfigError, match="^make_pegasi encodes real images: .* Generator has "
+                                          "none"):
+        make_pegasi(Generator(), IndexedImages(), PegasusSpec())
+    with pytest.raises(ConfigError, match="^make_pegasi decodes blends .* MeanCoder is "
+                                          "conditional on 4 classes"):
+        make_pegasi(conditional, IndexedImages(), PegasusSpec())
+
+
 def test_ranked_by_whiteness_alone_or_times_the_weaker_class_probability():
     whiteness = torch.tensor([0.2, 0.9, 0.5])
     order, score = rank_pegasi(whiteness)
