@@ -164,3 +164,20 @@ def record_run(run_dir: str | Path, entry: dict) -> Path:
         kept["code"]["diff_file"] = diff.name
     parts.append(kept)
     return write_text(path, json.dumps({"parts": parts}, indent=2) + "\n")
+
+
+def forget_last_part(run_dir: str | Path) -> None:
+    """Take back the part `record_run` added last when it trained nothing (a finished run run
+    again, as a recipe does): the record keeps the code that trained the weights, not that
+    of a later command which only loaded them. A record of one part is kept."""
+    path = Path(run_dir) / "provenance.json"
+    try:
+        parts = json.loads(path.read_text())["parts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if not isinstance(parts, list) or len(parts) < 2:
+        return
+    diff = (parts.pop().get("code") or {}).get("diff_file")
+    if diff:
+        (Path(run_dir) / diff).unlink(missing_ok=True)
+    write_text(path, json.dumps({"parts": parts}, indent=2) + "\n")

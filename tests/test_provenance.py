@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pegasus_lab import provenance
-from pegasus_lab.provenance import code_state, describe, record_run
+from pegasus_lab.provenance import code_state, describe, forget_last_part, record_run
 
 
 def _repo(path: Path) -> Path:
@@ -97,6 +97,13 @@ def test_each_part_of_a_resumed_run_is_added_and_its_changes_kept(tmp_path, monk
     assert "diff" not in parts[1]["code"] and parts[1]["code"]["diff_file"] == "code-2.diff"
     assert (tmp_path / "code-2.diff").read_text() == "--- a/x.py\n+++ b/x.py\n"
     assert not (tmp_path / "code-1.diff").exists()
+    # a part that trained nothing (the run had finished) is taken back, its diff too; the
+    # first part of a record always stays
+    forget_last_part(tmp_path)
+    assert [p["code"]["commit"][0] for p in json.loads(path.read_text())["parts"]] == ["a"]
+    assert not (tmp_path / "code-2.diff").exists()
+    forget_last_part(tmp_path)
+    assert len(json.loads(path.read_text())["parts"]) == 1
 
 
 def test_new_files_past_the_budget_are_only_named(tmp_path, monkeypatch):

@@ -118,7 +118,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.checkpoints import check_fits
     from pegasus_lab.earlier_run import set_earlier_run_aside
-    from pegasus_lab.provenance import code_label, describe, record_run
+    from pegasus_lab.provenance import code_label, describe, forget_last_part, record_run
     from pegasus_lab.resume import resume_path
     from pegasus_lab.resumed_logs import DropReplayedLogs, logged_step
     from pegasus_lab.tensorboard_hparams import write_session_start
@@ -145,6 +145,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if resumed_step is not None and trainer.global_step == resumed_step:
         metrics = {**_metrics_it_ended_with(ckpt_path, resumed_step), **metrics}
+        if made is not None:
+            forget_last_part(cfg.paths.output_dir)
     for curve in _fid_curves(trainer):  # its last point (metrics/fid, …) and its best
         metrics.update(curve.final_metrics())
     if trainer.is_global_zero:

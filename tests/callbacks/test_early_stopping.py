@@ -66,8 +66,12 @@ def test_the_stop_holds_while_the_setting_that_caused_it_is_on(reason, setting, 
 def test_a_finished_run_run_again_keeps_its_summary(tmp_path):
     cfg = compose_config("train", [*SMOKE, "logger=none", "resume=auto"], tmp_path)
     first = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    recorded = (run / "provenance.json").read_text()
     again = train(cfg)  # max_epochs reached: nothing left to train, as a recipe run again
-    summary = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    # the record still says which code trained the weights: the run again added no part
+    assert (run / "provenance.json").read_text() == recorded
+    summary = json.loads((run / "summary.json").read_text())
     assert summary["global_step"] == 6
     assert summary["metrics"] == pytest.approx(first) and again == pytest.approx(first)
     assert all(torch.isfinite(torch.tensor(v)) for v in again.values())
