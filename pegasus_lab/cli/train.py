@@ -116,7 +116,6 @@ def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> li
 
 def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.callbacks.run_clock import RunClock
-    from pegasus_lab.checkpoints import check_fits
     from pegasus_lab.earlier_run import set_earlier_run_aside
     from pegasus_lab.provenance import code_label, describe, forget_last_part, record_run
     from pegasus_lab.resume import resume_path
@@ -135,7 +134,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     write_session_start(trainer, hparams)  # TensorBoard's HPARAMS tab
     resumed_step = None
     if ckpt_path is not None:
-        resumed = check_fits(ckpt_path, model)
+        resumed = _fitting_checkpoint(cfg, ckpt_path, model)
         resumed_step = resumed.get("global_step")
         log.info("resuming from %s", ckpt_path)
         trainer.callbacks.append(DropReplayedLogs(logged_step(resumed)))  # steps trained again
@@ -154,6 +153,24 @@ def train(cfg: DictConfig) -> dict[str, float]:
         _write_summary(cfg, trainer, metrics, clock.seconds())
     log.info("finished: %s", metrics)
     return metrics
+
+
+def _fitting_checkpoint(cfg: DictConfig, ckpt_path: str, model) -> dict:
+    """The checkpoint to resume, checked against the model. One that `resume` chose (not a
+    ckpt_path given) and does not fit is an earlier run of another model or size in the same
+    folder, most often a recipe run again with other settings: the error says how to start
+    this one afresh."""
+    from pegasus_lab.checkpoints import check_fits
+    from pegasus_lab.errors import CheckpointError
+    try:
+        return check_fits(ckpt_path, model)
+    except CheckpointError as err:
+        if cfg.get("ckpt_path") not in (None, "last"):
+            raise
+        raise CheckpointError(
+            f"{err} It is the run that resume={cfg.get('resume')} continues: resume=false "
+            "trains this model from step 0 instead (a recipe: make … RESUME=false), and "
+            "what the earlier run left in this run folder is set aside in earlier/") from err
 
 
 def _metrics_it_ended_with(ckpt_path: str, step: int) -> dict[str, float]:

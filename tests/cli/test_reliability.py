@@ -12,6 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from pegasus_lab.checkpoints import AtomicCheckpointIO, load_checkpoint
 from pegasus_lab.cli.train import train
+from pegasus_lab.errors import CheckpointError
 from tests import warm_cli
 from tests.conftest import ROOT, SMOKE, compose_config, run_cli, smoke
 
@@ -203,3 +204,12 @@ def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path):
         result = run_cli("pegasus_lab.cli.train", *SMOKE, "model.encoder.width=16",
                          f"ckpt_path={path}", f"paths.log_dir={tmp_path}", cwd=ROOT)
         assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
+        assert "resume=false" not in result.stderr  # a path given is taken as given
+    # the run folder's own last.ckpt, chosen by resume=auto (a recipe run again with another
+    # width): the error says how to start this model afresh there
+    wider = compose_config("train", [*SMOKE, "model.encoder.width=16", "resume=auto"],
+                           tmp_path / "a")
+    with pytest.raises(CheckpointError, match=r"does not fit this model: .* It is the run "
+                                              r"that resume=auto continues: resume=false "
+                                              r"trains this model from step 0 instead"):
+        train(wider)
