@@ -12,7 +12,7 @@ P0 := outputs/paper0
 P1 := outputs/paper1
 P2 := outputs/paper2
 P3 := outputs/paper3
-P4 := outputs/paper4
+P4 := outputs/paper4_recipe
 # paper-3's data: stl10 (the paper's) or cifar10 (runs where STL-10 is not available)
 P3_DATA ?= stl10
 # a reproduce-paper-N recipe run again continues its runs from their last.ckpt (a finished run

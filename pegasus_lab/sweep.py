@@ -45,10 +45,14 @@ def in_multirun() -> bool:
 def jobs(sweep_dir: str | Path) -> Iterator[tuple[Path, list[str], dict | None]]:
     """(folder, overrides, summary.json's content or None) of each job of a multirun: every
     folder under it with a `.hydra/overrides.yaml` (job numbers in order, then any other
-    `hydra.sweep.subdir` names in name order)."""
+    `hydra.sweep.subdir` names in name order), but those of another multirun inside it (a
+    folder below with its own multirun.yaml, e.g. earlier studies under a folder named as
+    the sweep's)."""
     sweep_dir = Path(sweep_dir)
+    others = {found.parent for found in sweep_dir.glob("*/**/multirun.yaml")}
     folders = [found.parent.parent for found in sweep_dir.glob("**/.hydra/overrides.yaml")
-               if found.parent.parent != sweep_dir]
+               if found.parent.parent != sweep_dir
+               and not others.intersection(found.parent.parent.parents)]
     for job in sorted(folders, key=lambda p: (0, int(p.name), "") if p.name.isdigit()
                       else (1, 0, str(p.relative_to(sweep_dir)))):
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []

@@ -95,6 +95,21 @@ def test_jobs_in_named_subfolders_too(tmp_path):
     assert [(r["job"], r["rank"]) for r in rows] == [("lr/a", 2), ("model.kl_weight=1.0", 1)]
 
 
+def test_jobs_of_another_multirun_inside_the_folder_are_not_its_own(tmp_path):
+    """e.g. `pegasus-study sweep_dir=outputs/paper4/study`, a folder holding the timestamped
+    studies of earlier runs: their jobs would be rows of this table (and job 0 of this study
+    would be checked against theirs)."""
+    _job(tmp_path, 0, ["model.kl_weight=1.0"], {"val/loss": 1.0})
+    (tmp_path / "multirun.yaml").write_text("{}")
+    inner = tmp_path / "2026-11-20_10-00-00"
+    _job(inner, 0, ["model.kl_weight=0.5"], {"val/loss": 2.0})
+    (inner / "multirun.yaml").write_text("{}")
+    _, rows, _ = sweep_rows(str(tmp_path), "val/loss")
+    assert [r["job"] for r in rows] == ["0"]
+    _, rows, _ = sweep_rows(str(inner), "val/loss")  # and each is its own multirun's
+    assert [(r["job"], r["val/loss"]) for r in rows] == [("0", 2.0)]
+
+
 def test_a_job_s_bad_input_fails_that_job_only_and_the_table_says_so(tmp_path):
     from tests.conftest import ROOT, SMOKE, run_cli
     sweep = tmp_path / "sweep"
