@@ -44,6 +44,8 @@ def resume_path(cfg: DictConfig) -> str | None:
     if sweep is not None:
         _require_a_repeatable_sweep()
     if here.is_file():
+        if sweep is not None:
+            require_the_same_sweep_point(here, sweep, hydra_overrides() or [])
         return str(here)
     if sweep is not None:
         return _resume_in_sweep(cfg, sweep, here)
@@ -76,6 +78,51 @@ def _same_kind_of_run(cfg: DictConfig, here: Path) -> bool:
                 "continue: training starts at step 0 (the smoke run's outputs are set aside)",
                 here)
     return False
+
+
+def hydra_overrides() -> list[str] | None:
+    """This run's command-line overrides as Hydra took them (a multirun's job: its own
+    values), or None outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+    if not HydraConfig.initialized():
+        return None
+    return [str(o) for o in HydraConfig.get().overrides.task]
+
+
+def require_the_same_sweep_point(here: Path, sweep: Path, overrides: list[str]) -> None:
+    """A multirun continued in its folder gives job N job N's folder: that is the same setting
+    only when it sweeps the same values in the same order as the multirun that made the
+    folder. Otherwise (another order, a value added in front) job N would continue another
+    setting's model, silently where the shapes fit (a loss weight, a seed): refused, naming
+    the swept values that differ. Checkpoints without stored overrides are not checked."""
+    from pegasus_lab.checkpoints import OVERRIDES_KEY, load_checkpoint
+    from pegasus_lab.sweep import parse_override
+    stored = load_checkpoint(here, mmap=True).get(OVERRIDES_KEY)
+    if stored is None:
+        return
+    was, now = (dict(parse_override(o) for o in given) for given in (stored, overrides))
+    differ = [key for key in _swept_keys(sweep) if was.get(key) != now.get(key)]
+    if differ:
+        said = lambda values: ", ".join(f"{k}={values.get(k, '(not set)')}" for k in differ)
+        raise ConfigError(f"{here} was trained with {said(was)}, and this job of the multirun "
+                          f"has {said(now)}: a multirun continued in its folder gives job N "
+                          "job N's checkpoint, so it must sweep the same values in the same "
+                          "order as the one that made the folder (or use a new "
+                          "hydra.sweep.dir)")
+
+
+def _swept_keys(sweep: Path) -> list[str]:
+    """The keys this multirun sweeps (its multirun.yaml's overrides with several values)."""
+    import yaml
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    try:
+        task = yaml.safe_load((sweep / "multirun.yaml").read_text())["hydra"]["overrides"]["task"]
+        parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError, HydraException):
+        return []  # unreadable: nothing to compare by
+    return list(dict.fromkeys(o.get_key_element().lstrip("+~") for o in parsed
+                              if o.is_sweep_override()))  # a key given twice: once
 
 
 def scheduler_job() -> str | None:

@@ -6,13 +6,15 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
 from omegaconf import OmegaConf
 
 from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
-from pegasus_lab.checkpoints import CONFIG_KEY, JOB_KEY
+from pegasus_lab.checkpoints import CONFIG_KEY, JOB_KEY, OVERRIDES_KEY
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.earlier_run import EARLIER
-from pegasus_lab.resume import _resume_in_sweep, resume_path, scheduler_job
+from pegasus_lab.resume import (_resume_in_sweep, require_the_same_sweep_point, resume_path,
+                                scheduler_job)
 
 
 def _cfg(tmp_path, **kw):
@@ -141,3 +143,24 @@ def test_the_scheduler_job_is_stored_in_every_checkpoint(monkeypatch):
     inside = {}
     ConfigInCheckpoint({}).on_save_checkpoint(SimpleNamespace(datamodule=None), None, inside)
     assert inside[JOB_KEY] == "slurm:77"
+
+
+def test_a_multirun_continued_must_sweep_the_same_values_in_the_same_order(tmp_path):
+    """Job N continues job N's folder: with the list given in another order, job 0 would
+    continue kl_weight=0.5's model as kl_weight=1.0's, silently (the shapes fit)."""
+    here = tmp_path / "0" / "checkpoints" / "last.ckpt"
+    here.parent.mkdir(parents=True)
+    torch.save({"global_step": 6, OVERRIDES_KEY: ["model.kl_weight=0.5", "+seed=1",
+                                                  "trainer.max_epochs=2"]}, here)
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
+        "model.kl_weight=1.0,0.5", "+seed=1,2", "trainer.max_epochs=4"]}}}))
+    # the same point, trained on to more epochs (not a swept key): continued
+    require_the_same_sweep_point(here, tmp_path, ["model.kl_weight=0.5", "+seed=1",
+                                                  "trainer.max_epochs=4"])
+    with pytest.raises(ConfigError, match=r"last.ckpt was trained with model.kl_weight=0.5, "
+                                          r"and this job of the multirun has "
+                                          r"model.kl_weight=1.0: a multirun continued"):
+        require_the_same_sweep_point(here, tmp_path, ["model.kl_weight=1.0", "+seed=1",
+                                                      "trainer.max_epochs=4"])
+    torch.save({"global_step": 6}, here)  # written before overrides were stored: not checked
+    require_the_same_sweep_point(here, tmp_path, ["model.kl_weight=1.0", "+seed=1"])

@@ -103,6 +103,15 @@ def test_a_resumed_multirun_continues_each_job_from_its_own_checkpoint(tmp_path)
     for job in ("0", "1"):  # two epochs each: job 0 one more, job 1 both
         last = load_checkpoint(sweep / job / "checkpoints" / "last.ckpt")
         assert last["global_step"] == 2 * one_epoch > 0
+    # the values in another order: job 0 would continue latent 4's model as latent 8's
+    reordered = multirun("trainer.max_epochs=3", "resume=true", f"hydra.sweep.dir={sweep}",
+                         "model.encoder.latent_dim=8,4")
+    assert reordered.returncode == 2, reordered.stderr[-3000:]
+    assert (f"{sweep / '0' / 'checkpoints' / 'last.ckpt'} was trained with "
+            "model.encoder.latent_dim=4, and this job of the multirun has "
+            "model.encoder.latent_dim=8") in reordered.stderr
+    assert load_checkpoint(sweep / "0" / "checkpoints" / "last.ckpt")["global_step"] == \
+        2 * one_epoch  # nothing trained, nothing set aside
 
 
 def test_atomic_checkpoint_write_keeps_the_old_file(tmp_path, monkeypatch):
