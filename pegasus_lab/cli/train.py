@@ -177,7 +177,7 @@ def _metrics_it_ended_with(ckpt_path: str, step: int) -> dict[str, float]:
     """A resumed run with nothing left to train (a finished run run again, as a recipe does,
     or one that stopped early) logs no metric: its final ones are those the summary.json
     beside its checkpoint holds for that step, kept rather than overwritten by none."""
-    summary = Path(ckpt_path).parents[1] / "summary.json"
+    summary = Path(ckpt_path).absolute().parents[1] / "summary.json"  # ckpt_path=last.ckpt too
     try:
         said = json.loads(summary.read_text())
         kept = {k: float(v) for k, v in said["metrics"].items()} \

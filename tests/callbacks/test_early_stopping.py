@@ -8,7 +8,7 @@ from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason as Re
 
 from pegasus_lab.callbacks.early_stopping import EarlyStopping
 from pegasus_lab.checkpoints import load_checkpoint
-from pegasus_lab.cli.train import train
+from pegasus_lab.cli.train import _metrics_it_ended_with, train
 from tests.conftest import SMOKE, compose_config
 
 # no improvement of 1e9 is ever seen: after the first epoch, one check of patience ends it
@@ -75,3 +75,13 @@ def test_a_finished_run_run_again_keeps_its_summary(tmp_path):
     assert summary["global_step"] == 6
     assert summary["metrics"] == pytest.approx(first) and again == pytest.approx(first)
     assert all(torch.isfinite(torch.tensor(v)) for v in again.values())
+
+
+def test_the_summary_beside_a_checkpoint_given_by_its_bare_name(tmp_path, monkeypatch):
+    """ckpt_path=last.ckpt, read from the folder the command runs in."""
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "summary.json").write_text(json.dumps(
+        {"global_step": 6, "metrics": {"val/loss": 2.5}}))
+    monkeypatch.chdir(tmp_path / "run" / "checkpoints")
+    assert _metrics_it_ended_with("last.ckpt", 6) == {"val/loss": 2.5}
+    assert _metrics_it_ended_with("last.ckpt", 7) == {}  # another step's summary: not its own
