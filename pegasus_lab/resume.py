@@ -63,7 +63,11 @@ def _same_kind_of_run(cfg: DictConfig, here: Path) -> bool:
     starts at step 0, the smoke run's outputs set aside (False). A smoke run in a real run's
     folder would set that run aside, for the recipe to start it again: refused."""
     from pegasus_lab.checkpoints import CONFIG_KEY, load_checkpoint
-    stored = load_checkpoint(here, mmap=True)
+    from pegasus_lab.errors import CheckpointError
+    try:
+        stored = load_checkpoint(here, mmap=True)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}. {afresh('auto')}") from err
     was_smoke = bool((stored.get(CONFIG_KEY) or {}).get("smoke_run", False))
     is_smoke = bool(cfg.get("smoke_run", False))
     if was_smoke == is_smoke:
@@ -123,6 +127,14 @@ def _swept_keys(sweep: Path) -> list[str]:
         return []  # unreadable: nothing to compare by
     return list(dict.fromkeys(o.get_key_element().lstrip("+~") for o in parsed
                               if o.is_sweep_override()))  # a key given twice: once
+
+
+def afresh(mode) -> str:
+    """What to do when the checkpoint `resume` chose cannot be continued (damaged, or of
+    another model or size)."""
+    return (f"It is the run that resume={mode} continues: resume=false trains this model from "
+            "step 0 instead (a recipe: make … RESUME=false), and what the earlier run left in "
+            "this run folder is set aside in earlier/")
 
 
 def scheduler_job() -> str | None:

@@ -138,6 +138,20 @@ def test_an_unreadable_checkpoint_is_said_in_one_line(tmp_path, write, says):
     assert re.search(rf"^cannot read checkpoint {re.escape(str(path))}: {says}", message), message
 
 
+def test_a_cut_off_checkpoint_read_mapped_is_said_in_one_line(tmp_path):
+    """A look at a checkpoint's entries maps the file (resume=auto, the smoke/real check):
+    torch then fails on some cut-off files with a bare OSError (EINVAL), which was a
+    traceback."""
+    import io
+    buffer = io.BytesIO()
+    torch.save({"global_step": 1, "state_dict": {"w": torch.ones(100_000)}}, buffer)
+    path = tmp_path / "cut.ckpt"
+    path.write_bytes(buffer.getvalue()[:5000])
+    with pytest.raises(CheckpointError, match=rf"^cannot read checkpoint {re.escape(str(path))}"
+                                              r": Invalid argument \(cut short or damaged\?\)$"):
+        load_checkpoint(path, mmap=True)
+
+
 def _saved_bytes() -> bytes:
     import io
     buffer = io.BytesIO()

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from pegasus_lab.checkpoints import CONFIG_KEY, JOB_KEY, OVERRIDES_KEY
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import CheckpointError, ConfigError
 from pegasus_lab.earlier_run import EARLIER
 from pegasus_lab.resume import (_resume_in_sweep, require_the_same_sweep_point, resume_path,
                                 scheduler_job)
@@ -89,6 +89,15 @@ def test_auto_keeps_smoke_runs_and_real_runs_apart(tmp_path, caplog):
     assert resume_path(_cfg(tmp_path, resume="auto", smoke_run=False)) == str(here)
     _checkpoint(here, 1000, {"trainer": {}}, step=7000)  # written before smoke_run existed
     assert resume_path(_cfg(tmp_path, resume="auto")) == str(here)
+
+
+def test_auto_on_a_damaged_checkpoint_says_how_to_start_afresh(tmp_path):
+    here = tmp_path / "train" / "runs" / "now" / "checkpoints" / "last.ckpt"
+    _checkpoint(here, 1000)
+    here.write_bytes(here.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"^cannot read checkpoint .*\. It is the run that "
+                                              r"resume=auto continues: resume=false trains"):
+        resume_path(_cfg(tmp_path, resume="auto"))
 
 
 @pytest.mark.parametrize("mode", ["yes", 1, 0])

@@ -162,15 +162,13 @@ def _fitting_checkpoint(cfg: DictConfig, ckpt_path: str, model) -> dict:
     this one afresh."""
     from pegasus_lab.checkpoints import check_fits
     from pegasus_lab.errors import CheckpointError
+    from pegasus_lab.resume import afresh
     try:
         return check_fits(ckpt_path, model)
     except CheckpointError as err:
         if cfg.get("ckpt_path") not in (None, "last"):
             raise
-        raise CheckpointError(
-            f"{err} It is the run that resume={cfg.get('resume')} continues: resume=false "
-            "trains this model from step 0 instead (a recipe: make … RESUME=false), and "
-            "what the earlier run left in this run folder is set aside in earlier/") from err
+        raise CheckpointError(f"{err} {afresh(cfg.get('resume'))}") from err
 
 
 def _metrics_it_ended_with(ckpt_path: str, step: int) -> dict[str, float]:
