@@ -19,7 +19,7 @@ CONFIG_KEY = "pegasus_config"
 CLASSES_KEY = "pegasus_classes"
 # the scheduler's job that wrote the checkpoint (`resume.scheduler_job`), when one did
 JOB_KEY = "pegasus_scheduler_job"
-# the run's command-line overrides (Hydra's, a multirun job's own values), when Hydra ran it
+# the run's command-line overrides ("job") and its multirun's swept keys ("swept"), under Hydra
 OVERRIDES_KEY = "pegasus_overrides"
 
 

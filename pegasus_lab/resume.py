@@ -45,7 +45,7 @@ def resume_path(cfg: DictConfig) -> str | None:
         _require_a_repeatable_sweep()
     if here.is_file():
         if sweep is not None:
-            require_the_same_sweep_point(here, sweep, hydra_overrides() or [])
+            require_the_same_sweep_point(here, sweep, (hydra_overrides() or {}).get("job", []))
         return str(here)
     if sweep is not None:
         return _resume_in_sweep(cfg, sweep, here)
@@ -84,28 +84,33 @@ def _same_kind_of_run(cfg: DictConfig, here: Path) -> bool:
     return False
 
 
-def hydra_overrides() -> list[str] | None:
-    """This run's command-line overrides as Hydra took them (a multirun's job: its own
-    values), or None outside Hydra."""
+def hydra_overrides() -> dict | None:
+    """This run's command-line overrides as Hydra took them ("job": a multirun's job has its
+    own values) and, in a multirun, the keys it sweeps ("swept"); None outside Hydra."""
     from hydra.core.hydra_config import HydraConfig
     if not HydraConfig.initialized():
         return None
-    return [str(o) for o in HydraConfig.get().overrides.task]
+    sweep = _sweep_dir()
+    return {"job": [str(o) for o in HydraConfig.get().overrides.task],
+            "swept": _swept_keys(sweep) if sweep is not None else []}
 
 
 def require_the_same_sweep_point(here: Path, sweep: Path, overrides: list[str]) -> None:
     """A multirun continued in its folder gives job N job N's folder: that is the same setting
     only when it sweeps the same values in the same order as the multirun that made the
-    folder. Otherwise (another order, a value added in front) job N would continue another
-    setting's model, silently where the shapes fit (a loss weight, a seed): refused, naming
-    the swept values that differ. Checkpoints without stored overrides are not checked."""
+    folder. Otherwise (another order, a value added in front, one value of a list kept) job N
+    would continue another setting's model, silently where the shapes fit (a loss weight, a
+    seed): refused, naming the values that differ, of the keys either multirun swept.
+    Checkpoints without stored overrides are not checked."""
     from pegasus_lab.checkpoints import OVERRIDES_KEY, load_checkpoint
     from pegasus_lab.sweep import parse_override
     stored = load_checkpoint(here, mmap=True).get(OVERRIDES_KEY)
-    if stored is None:
+    if not isinstance(stored, dict):
         return
-    was, now = (dict(parse_override(o) for o in given) for given in (stored, overrides))
-    differ = [key for key in _swept_keys(sweep) if was.get(key) != now.get(key)]
+    was, now = (dict(parse_override(o) for o in given)
+                for given in (stored.get("job", []), overrides))
+    swept = dict.fromkeys([*stored.get("swept", []), *_swept_keys(sweep)])
+    differ = [key for key in swept if was.get(key) != now.get(key)]
     if differ:
         said = lambda values: ", ".join(f"{k}={values.get(k, '(not set)')}" for k in differ)
         raise ConfigError(f"{here} was trained with {said(was)}, and this job of the multirun "
@@ -116,7 +121,7 @@ def require_the_same_sweep_point(here: Path, sweep: Path, overrides: list[str]) 
 
 
 def _swept_keys(sweep: Path) -> list[str]:
-    """The keys this multirun sweeps (its multirun.yaml's overrides with several values)."""
+    """The keys a multirun sweeps (its multirun.yaml's overrides with several values)."""
     import yaml
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException

@@ -159,8 +159,9 @@ def test_a_multirun_continued_must_sweep_the_same_values_in_the_same_order(tmp_p
     continue kl_weight=0.5's model as kl_weight=1.0's, silently (the shapes fit)."""
     here = tmp_path / "0" / "checkpoints" / "last.ckpt"
     here.parent.mkdir(parents=True)
-    torch.save({"global_step": 6, OVERRIDES_KEY: ["model.kl_weight=0.5", "+seed=1",
-                                                  "trainer.max_epochs=2"]}, here)
+    job = ["model.kl_weight=0.5", "+seed=1", "trainer.max_epochs=2"]
+    torch.save({"global_step": 6, OVERRIDES_KEY: {"job": job, "swept": ["model.kl_weight",
+                                                                         "seed"]}}, here)
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
         "model.kl_weight=1.0,0.5", "+seed=1,2", "trainer.max_epochs=4"]}}}))
     # the same point, trained on to more epochs (not a swept key): continued
@@ -171,5 +172,11 @@ def test_a_multirun_continued_must_sweep_the_same_values_in_the_same_order(tmp_p
                                           r"model.kl_weight=1.0: a multirun continued"):
         require_the_same_sweep_point(here, tmp_path, ["model.kl_weight=1.0", "+seed=1",
                                                       "trainer.max_epochs=4"])
+    # one value of the list kept (nothing swept now): it is still the key the folder swept
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
+        "model.kl_weight=1.0", "+seed=1"]}}}))
+    with pytest.raises(ConfigError, match=r"trained with model.kl_weight=0.5, and this job of "
+                                          r"the multirun has model.kl_weight=1.0"):
+        require_the_same_sweep_point(here, tmp_path, ["model.kl_weight=1.0", "+seed=1"])
     torch.save({"global_step": 6}, here)  # written before overrides were stored: not checked
     require_the_same_sweep_point(here, tmp_path, ["model.kl_weight=1.0", "+seed=1"])
