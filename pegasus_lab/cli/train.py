@@ -56,6 +56,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     if not loggers:  # nothing to monitor the learning rate into (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     callbacks = _without_validation_ranking(callbacks, model)
+    _require_validation_data(callbacks, datamodule)
     precision = cfg.trainer.get("precision") or \
         speed.precision(Speed.device_type(cfg.trainer.get("accelerator")))
     trainer = _trainer(cfg.trainer, callbacks=callbacks, logger=loggers or False,
@@ -112,6 +113,20 @@ def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> li
         else:
             kept.append(c)
     return kept
+
+
+def _require_validation_data(callbacks: list, datamodule) -> None:
+    """Early stopping on a val/* metric with no images held out (data.val_fraction=0) would
+    fail at its first check, after an epoch of training: a config error now."""
+    from lightning.pytorch.callbacks import EarlyStopping
+    if getattr(datamodule, "val_fraction", None) != 0:
+        return
+    for c in callbacks:
+        if isinstance(c, EarlyStopping) and c.monitor.startswith("val/"):
+            raise ConfigError(f"early stopping on {c.monitor} needs validation images, and "
+                              "data.val_fraction=0 holds none out; set data.val_fraction "
+                              "above 0, or monitor a training loss (callbacks.early_stopping."
+                              "monitor=train/loss_epoch)")
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

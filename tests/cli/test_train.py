@@ -61,6 +61,19 @@ def test_early_stopping_on_a_validation_loss_a_gan_lacks_is_said_before_training
         build(cfg)
 
 
+def test_early_stopping_on_validation_without_held_out_images_is_said_before_training(
+        tmp_path):
+    cfg = compose_config("train", [*SMOKE, "callbacks=[default,early_stopping]",
+                                   "data.val_fraction=0"], tmp_path)
+    with pytest.raises(ConfigError, match=r"^early stopping on val/loss needs validation "
+                                          r"images, and data.val_fraction=0 holds none out"):
+        build(cfg)
+    cfg = compose_config("train", [*SMOKE, "callbacks=[default,early_stopping]",
+                                   "data.val_fraction=0",
+                                   "callbacks.early_stopping.monitor=train/loss_epoch"], tmp_path)
+    build(cfg)  # a training loss needs no held-out images
+
+
 def test_an_experiment_under_debug_smoke_trains_a_few_batches_end_to_end(tmp_path):
     # the demo experiment asks for 200 epochs; debug=smoke (applied after it) for 2 × 3 batches
     cfg = compose_config("train", ["experiment=demo", "debug=smoke", "logger=none"], tmp_path)
