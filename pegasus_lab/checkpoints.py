@@ -34,10 +34,7 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except (*TORCH_LOAD_ERRORS, OSError) as err:  # OSError: e.g. a cut-off file, mapped
-        why = torch_load_failure(err) if not isinstance(err, OSError) else str(
-            err.strerror or err) + ("" if isinstance(err, PermissionError) else
-                                    " (cut short or damaged?)")
-        raise CheckpointError(f"cannot read checkpoint {path}: {why}") from err
+        raise CheckpointError(f"cannot read checkpoint {path}: {torch_load_failure(err)}") from err
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} is not a training checkpoint (got {type(ckpt).__name__})")
     return ckpt

@@ -30,7 +30,11 @@ TORCH_LOAD_ERRORS = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.Bad
 
 def torch_load_failure(err: BaseException) -> str:
     """Why torch.load(weights_only=True) failed, in one line: torch's messages run to a page
-    of advice (among it, to load the file unsafely)."""
+    of advice (among it, to load the file unsafely). An OSError (torch maps some cut-off
+    files and fails with EINVAL) says so."""
+    if isinstance(err, OSError):
+        return str(err.strerror or err) + ("" if isinstance(err, PermissionError) else
+                                           " (cut short or damaged?)")
     lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
     if not lines:
         return type(err).__name__
