@@ -45,7 +45,7 @@ def resume_path(cfg: DictConfig) -> str | None:
         _require_a_repeatable_sweep()
     if here.is_file():
         if sweep is not None:
-            require_the_same_sweep_point(here, sweep, (hydra_overrides() or {}).get("job", []))
+            require_the_same_sweep_point(here, sweep, _task_overrides())
         return str(here)
     if sweep is not None:
         return _resume_in_sweep(cfg, sweep, here)
@@ -91,8 +91,13 @@ def hydra_overrides() -> dict | None:
     if not HydraConfig.initialized():
         return None
     sweep = _sweep_dir()
-    return {"job": [str(o) for o in HydraConfig.get().overrides.task],
+    return {"job": _task_overrides(),
             "swept": _swept_keys(sweep) if sweep is not None else []}
+
+
+def _task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+    return [str(o) for o in HydraConfig.get().overrides.task]
 
 
 def require_the_same_sweep_point(here: Path, sweep: Path, overrides: list[str]) -> None:
