@@ -159,6 +159,9 @@ def run_cli(module: str, *args: str, cwd: Path, env: dict | None = None,
 
 
 def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput") and \
+            session.config.getoption("numprocesses", None):
+        return  # pytest-xdist's controller: its workers run the tests, each with its server
     warm_cli.start()  # its imports run while the first tests do
 
 
