@@ -148,8 +148,9 @@ def run_cli(module: str, *args: str, cwd: Path, env: dict | None = None,
             timeout: int = 600, fresh: bool = False) -> subprocess.CompletedProcess:
     """Run `python -m module args…` as a user would, capturing its output: in a process
     forked from an interpreter that has the heavy imports done (tests/warm_cli.py), or with
-    `fresh` in a new interpreter. (Processes the command starts itself, such as a DDP run's
-    second rank, are new interpreters either way.)"""
+    `fresh` in a new interpreter. The Python commands it starts itself (a DDP run's second
+    rank, pegasus-study's multirun) are forked the same way, or with `fresh` new
+    interpreters too."""
     full_env = {**os.environ, "PEGASUS_ROOT": str(cwd), "PYTHONUNBUFFERED": "1",
                 **(env or {})}
     if not fresh and warm_cli.available():

@@ -33,3 +33,25 @@ def test_each_warm_run_starts_clean(tmp_path):
     assert "argv ['x']" in first.stdout and "env one" in first.stdout
     assert "argv ['y']" in second.stdout and "env two" in second.stdout
     assert f"cwd {tmp_path}" in second.stdout
+
+
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_what_a_warm_run_launches_is_what_a_fresh_one_would_launch(how, tmp_path):
+    """`python -m …` and `python script.py …` started by a warm run (a DDP run's second rank,
+    pegasus-study's multirun) are warm runs too: the same output, exit status, working folder,
+    environment and Popen handle as new interpreters give; other commands are real ones."""
+    (tmp_path / "here").mkdir()
+    runs = [run_cli("tests.warm_cli_probe", "launch", how, cwd=tmp_path / "here",
+                    env={"PROBE": "given", "PYTHONPATH": str(ROOT), "PROBE_SAYS_WARM": "1"},
+                    fresh=fresh)
+            for fresh in (True, False)]
+    fresh, warm = runs
+    assert warm.returncode == fresh.returncode == 0, warm.stderr[-2000:]
+    assert warm.stdout == fresh.stdout
+    assert "argv ['exit', '5']" in warm.stdout and "it ended with 5" in warm.stdout
+    assert f"argv ['plain'] cwd {tmp_path} env changed" in warm.stdout
+    assert "running True timed out True" in warm.stdout and "killed -9" in warm.stdout
+    assert "captured 42" in warm.stdout
+    # the starter and the two runs it waited for; the killed one says nothing
+    assert warm.stderr.count("in a warm interpreter") == 3
+    assert "in a warm interpreter" not in fresh.stderr

@@ -9,6 +9,14 @@ sys.argv and sys.path[0], stdout and stderr in files, atexit handlers at the end
 status of SystemExit or 1 with the traceback on stderr. The modules run are never imported by
 the server, so each child executes its CLI module from the top.
 
+A warm child that starts `python -m module …` or `python script.py …` itself (a DDP run its
+second rank, pegasus-study its multirun) gets a warm child for it too: the child's
+subprocess.Popen hands such a command to a thread of the test process that owns the fork
+server (_Launcher), and gets back a handle with Popen's interface; the command's output goes
+where the child's own goes, as an inherited stdout and stderr would. Any other command is a
+real subprocess. A test that wants a command's own processes to be new interpreters, as a
+user's are, runs it with run_cli(fresh=True).
+
 Where the fork server is not available (Windows), tests/conftest.py's run_cli starts a new
 interpreter instead.
 """
@@ -19,11 +27,15 @@ import contextlib
 import multiprocessing
 import os
 import runpy
+import secrets
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 import types
+from multiprocessing import connection, reduction
 from pathlib import Path
 
 # heavy imports every CLI makes; not the CLI modules themselves (runpy runs those afresh)
@@ -73,22 +85,53 @@ def _own_resource_tracker() -> None:
     resource_tracker._resource_tracker._pid = None
 
 
-def _run_as_main(module: str, args: list[str], cwd: str, env: dict, out: str, err: str,
-                 own_tracker: bool = False) -> None:
+class _Fd:
+    """A file descriptor handed to a child of the fork server (the server passes it on)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self):
+        return _detached, (reduction.DupFd(self.fd),)  # while the child is being started
+
+
+def _detached(dup) -> int:
+    return dup.detach()
+
+
+def _redirect(fd: int, where) -> None:
+    """Point `fd` (1 or 2) at a file path, or at a descriptor passed as _Fd."""
+    source = where if isinstance(where, int) else os.open(where, os.O_WRONLY | os.O_CREAT
+                                                          | os.O_TRUNC)
+    os.dup2(source, fd)
+    os.close(source)
+
+
+def _run_as_main(target: str, args: list[str], cwd: str, env: dict, out, err,
+                 own_tracker: bool = False, launcher=None) -> None:
+    """Run `target` as `python -m target` does, or as `python target` where it is a script's
+    path, then exit with its status."""
     if own_tracker:
         _own_resource_tracker()
+    if launcher is not None:
+        subprocess.Popen = _popen_routing_to(launcher)
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
-    for fd, path in ((1, out), (2, err)):
-        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    _redirect(1, out)
+    _redirect(2, err)
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
-    sys.argv = [module, *args]
-    sys.path.insert(0, cwd)  # as `python -m` puts the working directory first
+    script = target.endswith(".py")
+    sys.argv = [target, *args]
+    # as `python -m` puts the working directory first, and `python script.py` its folder
+    sys.path.insert(0, os.path.dirname(os.path.abspath(target)) if script else cwd)
     status = 0
     try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        if script:
+            runpy.run_path(target, run_name="__main__")
+        else:
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         status = _exit_status(exc)
     except BaseException:
@@ -112,14 +155,161 @@ def _no_main_to_import():
         sys.modules["__main__"] = real
 
 
-def _start_child(module: str, args: list[str], cwd: Path, env: dict, out: Path, err: Path,
+_starting = threading.Lock()  # _no_main_to_import swaps a global: one start at a time
+
+
+def _start_child(target: str, args: list[str], cwd: Path, env: dict, out, err,
                  own_tracker: bool = False):
     child = _server().Process(target=_run_as_main,
-                              args=(module, list(args), str(cwd), dict(env), str(out), str(err),
-                                    own_tracker))
-    with _no_main_to_import():
+                              args=(target, list(args), str(cwd), dict(env), out, err,
+                                    own_tracker, _launcher().address_and_key))
+    with _starting, _no_main_to_import():
         child.start()
+        # joined by whoever started it, and by no one else: multiprocessing's own look at its
+        # children (each start polls them) could read a status another thread is waiting for
+        multiprocessing.process._children.discard(child)
     return child
+
+
+class _Launcher:
+    """A thread of the process that owns the fork server, starting warm children for the
+    commands warm children launch (_WarmProcess), and reporting back each one's pid and then
+    its exit status."""
+
+    def __init__(self) -> None:
+        key = secrets.token_bytes(16)
+        self._listener = connection.Listener(family="AF_UNIX", authkey=key)
+        self.address_and_key = (self._listener.address, key)
+        threading.Thread(target=self._accept, daemon=True, name="warm-launcher").start()
+        atexit.register(self._listener.close)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn = self._listener.accept()
+            except (OSError, EOFError, connection.AuthenticationError):
+                if self._listener._listener is None:  # closed at exit
+                    return
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn) -> None:
+        with conn:
+            target, args, cwd, env = conn.recv()
+            out, err = reduction.recv_handle(conn), reduction.recv_handle(conn)
+            try:
+                child = _start_child(target, args, cwd, env, _Fd(out), _Fd(err),
+                                     own_tracker=True)
+            finally:
+                os.close(out)
+                os.close(err)
+            with contextlib.suppress(OSError):  # the starter is gone: nothing to tell
+                conn.send(child.pid)
+                child.join()
+                conn.send(child.exitcode)  # -N where signal N ended it, as Popen.returncode
+            child.join()  # (a DDP run's rank 0 leaves its second rank to end by itself)
+
+
+_the_launcher = None
+
+
+def _launcher() -> _Launcher:
+    global _the_launcher
+    if _the_launcher is None:
+        _the_launcher = _Launcher()
+    return _the_launcher
+
+
+class _WarmProcess:
+    """What subprocess.Popen gives for a command a warm child launches: the command runs as a
+    warm child started by the test process's _Launcher. Popen's interface, as far as the
+    launchers in use go (Lightning's DDP launcher and its watcher thread, subprocess.run)."""
+
+    def __init__(self, args: list[str], target: str, target_args: list[str], cwd, env,
+                 launcher) -> None:
+        address, key = launcher
+        self.args = args
+        self.stdin = self.stdout = self.stderr = None
+        self.returncode = None
+        self._ended = threading.Event()
+        conn = connection.Client(address, family="AF_UNIX", authkey=key)
+        conn.send((target, list(target_args), os.path.abspath(cwd or os.getcwd()),
+                   dict(os.environ if env is None else env)))
+        for fd in (1, 2):  # inherited, as Popen's child inherits them
+            reduction.send_handle(conn, fd, 0)
+        self.pid = conn.recv()
+        threading.Thread(target=self._await_status, args=(conn,), daemon=True).start()
+
+    def _await_status(self, conn) -> None:
+        with conn:
+            try:
+                self.returncode = conn.recv()
+            except (EOFError, OSError):  # the test process is gone
+                self.returncode = 255
+        self._ended.set()
+
+    def poll(self) -> int | None:
+        return self.returncode if self._ended.is_set() else None
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._ended.wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def communicate(self, input=None, timeout: float | None = None):
+        self.wait(timeout)
+        return None, None
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile, as Popen's does
+                os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wait()
+
+
+# Popen arguments a routed command may have: anything else (pipes, a shell, a new session, …)
+# is left to a real subprocess
+_ROUTABLE_OPTIONS = {"env", "cwd", "close_fds"}
+
+
+def _routed(args, options: dict) -> tuple[str, list[str]] | None:
+    """(module or script, its arguments) where `args` is `python -m module …` or
+    `python script.py …` with this interpreter, else None."""
+    if set(options) - _ROUTABLE_OPTIONS or not isinstance(args, (list, tuple)):
+        return None
+    args = [str(a) for a in args]
+    if len(args) < 2 or args[0] != sys.executable:
+        return None
+    if args[1] == "-m" and len(args) > 2:
+        return args[2], args[3:]
+    if args[1].endswith(".py") and os.path.isfile(args[1]):
+        return args[1], args[2:]
+    return None
+
+
+def _popen_routing_to(launcher):
+    real = subprocess.Popen
+
+    class Popen(real):
+        def __new__(cls, args, *more, **options):
+            routed = None if more else _routed(args, options)
+            if routed is None:
+                return super().__new__(cls)
+            return _WarmProcess(args, *routed, options.get("cwd"), options.get("env"),
+                                launcher)
+
+    return Popen
 
 
 class Running:
