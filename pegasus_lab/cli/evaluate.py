@@ -49,7 +49,8 @@ def evaluate(cfg: DictConfig) -> dict:
     inception = (inception_score_metric(device, cfg.get("inception_score_weights"))
                  if cfg.inception_score else None)
     batch = cfg.fid.batch_size
-    real, real_labels = dataset_features(extractor, reference, batch, cfg.fid.cache_dir, device)
+    real, real_labels = dataset_features(extractor, reference, batch, cfg.fid.cache_dir, device,
+                                         cfg.reference_samples, cfg.seed)
     results: dict = {}
     if model is not None:
         results = model_metrics(model, extractor, real, real_labels, reference.classes,
@@ -74,6 +75,9 @@ def evaluate(cfg: DictConfig) -> dict:
                 for b in uint8_batches(candidate.uint8_images()[0], batch):
                     inception.update(b)
             results.update(inception.fields())
+    if cfg.reference_samples is not None and len(real) < len(reference.source):
+        results.update(reference_drawn=f"{len(real)} of its {len(reference.source)} images, "
+                                       f"drawn with seed {cfg.seed}")
     results.update(reference=reference.source.describe(), ckpt=cfg.ckpt,
                    feature_extractor={"weights": extractor.weights, "sha256": extractor.sha256},
                    seconds=round(time.perf_counter() - started, 2),
@@ -109,6 +113,8 @@ def _check_counts(cfg: DictConfig) -> None:
     require_int("manifold.num_samples", cfg.manifold.num_samples, 0)
     if cfg.ckpt:
         require_int("num_samples", cfg.num_samples, 2)
+    if cfg.reference_samples is not None:
+        require_int("reference_samples", cfg.reference_samples, 2)
 
 
 def _out(cfg: DictConfig) -> Path:

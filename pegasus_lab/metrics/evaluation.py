@@ -22,12 +22,20 @@ def build_extractor(fid_cfg: Mapping) -> InceptionFeatures:
                              fid_cfg.get("precision", "fp32"))
 
 
-def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device
+def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device,
+                     limit: int | None = None, seed: int = 0
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and labels of every image of a set-up datamodule (train and held-out)."""
-    images, labels = datamodule.uint8_images()
+    """Features and labels of every image of a set-up datamodule (train and held-out), or of
+    at most `limit` of them, drawn without replacement with `seed` (only those are read)."""
     key = (f"{datamodule.source.fingerprint()}|{datamodule.image_size}|"
            f"{datamodule.channels}|{extractor.sha256}")
+    total = len(datamodule.source)
+    if limit is not None and limit < total:
+        drawn = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:limit]
+        images, labels = datamodule.uint8_images(drawn.sort().values.numpy())
+        key += f"|{limit} drawn with seed {seed}"
+    else:
+        images, labels = datamodule.uint8_images()
     feats = cached_features(
         key, lambda: extract(extractor, uint8_batches(images, batch_size), device, len(images)),
         cache_dir)

@@ -69,6 +69,22 @@ def test_real_against_real_through_the_same_path(tmp_path, tiny_fid_weights):
     assert list((tmp_path / "cache" / "fid").glob("features-*.pt"))
 
 
+def test_a_quick_check_against_some_of_the_real_images_says_how_many(ckpt, tmp_path,
+                                                                       tiny_fid_weights):
+    """reference_samples: a recipe smoke-tested on a CPU is not held up for an hour by the
+    Inception features of all the real images (README, Debugging a config)."""
+    from pegasus_lab.cli.evaluate import evaluate
+    cfg = compose_config("evaluate", [f"ckpt={ckpt}", "num_samples=30", "reference_samples=40",
+                                      "kid_subset_size=20", "kid_subsets=2",
+                                      "inception_score=false", "manifold.num_samples=0",
+                                      f"out={tmp_path / 'm.json'}", "fid.cache_dir=null",
+                                      *fid_overrides(tiny_fid_weights)], tmp_path)
+    results = evaluate(cfg)
+    assert results["num_real"] == 40 and results["num_generated"] == 30 and results["fid"] > 0
+    assert results["reference_drawn"] == "40 of its 96 images, drawn with seed 0"
+    assert json.loads((tmp_path / "m.json").read_text())["num_real"] == 40
+
+
 def test_missing_weights_is_one_clear_error(ckpt, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={ckpt}", f"paths.log_dir={tmp_path}",
                      f"fid.weights={tmp_path / 'none.pt'}", cwd=ROOT)
@@ -109,6 +125,8 @@ def test_a_missing_candidate_folder_is_said_before_the_networks_load(tmp_path):
     ("manifold.num_samples=-1", "manifold.num_samples must be 0 or a positive integer, got -1"),
     ("seed=1.5", "seed must be an integer from 0 to 4294967295, got 1.5"),
     ("per_class=yes", "per_class must be true or false, got 'yes'"),
+    ("reference_samples=1", "reference_samples must be an integer of at least 2, got 1"),
+    ("reference_samples=all", "reference_samples must be an integer of at least 2, got 'all'"),
 ])
 def test_bad_counts_are_said_first(arg, says, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}", arg,

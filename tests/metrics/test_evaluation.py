@@ -140,3 +140,29 @@ def test_manifold_metrics_subsample_and_say_why_when_a_set_is_too_small():
     small = manifold_metrics(real, fake[:3], k=3, num_samples=100)
     assert small["precision"] is None and small["coverage"] is None
     assert "more than 3 features in each set" in small["manifold_unavailable"]
+
+
+def test_a_drawn_reference_is_those_images_features_read_alone_and_cached_apart(
+        tiny_fid_weights, tmp_path, monkeypatch):
+    dm = ImageDataModule(SyntheticSource(num_classes=2, per_class=30, image_size=16),
+                         image_size=16, batch_size=8, num_workers=0, cache_dir=None)
+    dm.setup("fit")
+    extractor = InceptionFeatures(*tiny_fid_weights)
+    every, every_labels = dataset_features(extractor, dm, 32, tmp_path, "cpu")
+    read = []
+    real_read = dm.uint8_images
+    monkeypatch.setattr(dm, "uint8_images", lambda indices=None: (
+        read.append(None if indices is None else len(indices)) or real_read(indices)))
+    drawn, labels = dataset_features(extractor, dm, 32, tmp_path, "cpu", limit=20, seed=3)
+    assert read == [20]  # only the drawn images are read
+    assert drawn.shape == (20, every.shape[1]) and len(labels) == 20
+    # each drawn image's features and label are its own in the whole set's
+    rows = [int(torch.nonzero((every == f).all(1))[0, 0]) for f in drawn]
+    assert len(set(rows)) == 20 and torch.equal(labels, every_labels[rows])
+    again, _ = dataset_features(extractor, dm, 32, tmp_path, "cpu", limit=20, seed=3)
+    other, _ = dataset_features(extractor, dm, 32, tmp_path, "cpu", limit=20, seed=4)
+    assert torch.equal(again, drawn) and not torch.equal(other, drawn)
+    assert len(list(tmp_path.glob("features-*.pt"))) == 3  # all, seed 3's, seed 4's
+    # a limit of the whole set or more is the whole set
+    whole, _ = dataset_features(extractor, dm, 32, tmp_path, "cpu", limit=60)
+    assert torch.equal(whole, every)
