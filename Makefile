@@ -18,6 +18,12 @@ P3_DATA ?= stl10
 # a reproduce-paper-N recipe run again continues its runs from their last.ckpt (a finished run
 # just remakes the figures); RESUME=false trains them again from step 0
 RESUME ?= auto
+# options added to each pegasus-sample / pegasus-evaluate command of a reproduce-paper-N recipe
+# (ARGS go to its pegasus-train commands), e.g. a recipe smoke-tested on a CPU in minutes:
+#   ARGS="debug=smoke" SAMPLE_ARGS="nearest.features=pixels" \
+#   EVAL_ARGS="num_samples=200 reference_samples=200 inception_score=false"
+SAMPLE_ARGS ?=
+EVAL_ARGS ?=
 
 .PHONY: install test train demo sweep tensorboard reproduce-paper-0 reproduce-paper-1 \
 	reproduce-paper-2 reproduce-paper-2-stl10 reproduce-paper-3 reproduce-paper-4 explore \
@@ -109,11 +115,11 @@ reproduce-paper-0: fid-weights  ## VAE-GAN pegasi, 250 epochs (RESUME=false: fro
 	$(BIN)/pegasus-train experiment=paper0_vaegan hydra.run.dir=$(P0)/vaegan resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-train experiment=paper0_vae_pixel hydra.run.dir=$(P0)/vae_pixel resume=$(RESUME) $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P0)/vaegan/checkpoints/last.ckpt mode=pegasus \
-		out=$(P0)/pegasi.png
+		out=$(P0)/pegasi.png $(SAMPLE_ARGS)
 	$(BIN)/pegasus-evaluate ckpt=$(P0)/vaegan/checkpoints/last.ckpt num_samples=10000 \
-		out=$(P0)/fid_vaegan.json
+		out=$(P0)/fid_vaegan.json $(EVAL_ARGS)
 	$(BIN)/pegasus-evaluate ckpt=$(P0)/vae_pixel/checkpoints/last.ckpt num_samples=10000 \
-		out=$(P0)/fid_vae_pixel.json
+		out=$(P0)/fid_vae_pixel.json $(EVAL_ARGS)
 	@echo "paper-0: $(P0)/pegasi_best.png (the white pegasus), $(P0)/pegasi_top16.png,"
 	@echo "  $(P0)/vaegan/images/ (samples, reconstructions, D loss), FID: $(P0)/fid_*.json"
 
@@ -125,20 +131,20 @@ reproduce-paper-1: fid-weights  ## conv VAE, pretrain + fine-tune, the 8x8 horse
 	$(BIN)/pegasus-train experiment=paper1_finetune hydra.run.dir=$(P1)/finetune resume=$(RESUME) \
 		pretrained_ckpt=$(P1)/pretrain/checkpoints/last.ckpt $(ARGS)
 	$(BIN)/pegasus-sample ckpt=$(P1)/finetune/checkpoints/last.ckpt mode=interpolate \
-		out=$(P1)/horse_to_bird_8x8.png
+		out=$(P1)/horse_to_bird_8x8.png $(SAMPLE_ARGS)
 	$(BIN)/pegasus-evaluate ckpt=$(P1)/finetune/checkpoints/last.ckpt num_samples=10000 \
-		out=$(P1)/fid.json
+		out=$(P1)/fid.json $(EVAL_ARGS)
 	@echo "paper-1 figure: $(P1)/horse_to_bird_8x8.png; FID: $(P1)/fid.json"
 
 # Paper-2: AC-WGAN-GP, 100k generator iterations, then its figures and FID (50k samples).
 # Offline: ARGS="data=cifar10_folder" with data/cifar10/{train,test}.zip.
 define paper2
 	$(BIN)/pegasus-train experiment=paper2_$(1) hydra.run.dir=$(P2)/$(1) resume=$(RESUME) $(ARGS)
-	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt num_samples=100 out=$(P2)/$(1)_samples.png
-	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=class_grid out=$(P2)/$(1)_classes_10x10.png
-	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=walk out=$(P2)/$(1)_interpolation.png
-	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=critic_picks out=$(P2)/$(1)_critic_picks.png
-	$(BIN)/pegasus-evaluate ckpt=$(P2)/$(1)/checkpoints/last.ckpt num_samples=50000 out=$(P2)/$(1)_fid.json
+	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt num_samples=100 out=$(P2)/$(1)_samples.png $(SAMPLE_ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=class_grid out=$(P2)/$(1)_classes_10x10.png $(SAMPLE_ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=walk out=$(P2)/$(1)_interpolation.png $(SAMPLE_ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P2)/$(1)/checkpoints/last.ckpt mode=critic_picks out=$(P2)/$(1)_critic_picks.png $(SAMPLE_ARGS)
+	$(BIN)/pegasus-evaluate ckpt=$(P2)/$(1)/checkpoints/last.ckpt num_samples=50000 out=$(P2)/$(1)_fid.json $(EVAL_ARGS)
 	@echo "paper-2 ($(1)): figures $(P2)/$(1)_*.png, FID $(P2)/$(1)_fid.json"
 endef
 
@@ -151,11 +157,11 @@ reproduce-paper-2-stl10: fid-weights  ## the same on STL-10 at 32x32
 # Paper-3: DCGAN at 64², an 8×8 grid, slerp rows, discriminator picks, the memorisation check.
 reproduce-paper-3: fid-weights  ## DCGAN at 64x64 on STL-10 (P3_DATA=cifar10: on CIFAR-10)
 	$(BIN)/pegasus-train experiment=paper3_$(P3_DATA) hydra.run.dir=$(P3)/$(P3_DATA) resume=$(RESUME) $(ARGS)
-	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=64 out=$(P3)/$(P3_DATA)_grid_8x8.png
-	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=walk walk.method=slerp walk.rows=8 walk.steps=8 out=$(P3)/$(P3_DATA)_slerp.png
-	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=critic_picks num_samples=16 out=$(P3)/$(P3_DATA)_best.png
-	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=nearest out=$(P3)/$(P3_DATA)_nearest.png
-	$(BIN)/pegasus-evaluate ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=10000 out=$(P3)/$(P3_DATA)_fid.json
+	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=64 out=$(P3)/$(P3_DATA)_grid_8x8.png $(SAMPLE_ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=walk walk.method=slerp walk.rows=8 walk.steps=8 out=$(P3)/$(P3_DATA)_slerp.png $(SAMPLE_ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=critic_picks num_samples=16 out=$(P3)/$(P3_DATA)_best.png $(SAMPLE_ARGS)
+	$(BIN)/pegasus-sample ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt mode=nearest out=$(P3)/$(P3_DATA)_nearest.png $(SAMPLE_ARGS)
+	$(BIN)/pegasus-evaluate ckpt=$(P3)/$(P3_DATA)/checkpoints/last.ckpt num_samples=10000 out=$(P3)/$(P3_DATA)_fid.json $(EVAL_ARGS)
 	@echo "paper-3: $(P3)/$(P3_DATA)_*.png (nearest: memorisation pairs, _distances: histogram)"
 
 # Paper-4: every study model on every data set present (missing ones are skipped with a note),

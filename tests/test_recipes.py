@@ -16,10 +16,13 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make
 # paper-1 offline from the CIFAR-10 JPEG zips, as the README shows it (its ARGS one word here)
 P1_FROM_ZIPS = ("ARGS='data.source.parts.cifar10={_target_:pegasus_lab.data.folder."
                 "ImageFolderSource,root:data/cifar10}'")
+# a recipe smoke-tested on a CPU, as the README shows it (each variable one word here)
+SMOKE = ("ARGS=debug=smoke SAMPLE_ARGS=nearest.features=pixels "
+         "EVAL_ARGS=reference_samples=200")
 TARGETS = ["reproduce-paper-0", "reproduce-paper-1", f"reproduce-paper-1 {P1_FROM_ZIPS}",
            "reproduce-paper-2",
            "reproduce-paper-2-stl10", "reproduce-paper-3", "reproduce-paper-3 P3_DATA=cifar10",
-           "reproduce-paper-4", "demo", "sweep"]
+           f"reproduce-paper-3 {SMOKE}", "reproduce-paper-4", "demo", "sweep"]
 
 
 def _commands(target: str) -> list[tuple[str, list[str]]]:
@@ -79,3 +82,15 @@ def test_recipes_read_without_what_an_enclosing_make_passes_down(monkeypatch):
     monkeypatch.setenv("P3_DATA", "cifar10")
     assert _commands("demo") == [("pegasus-train", ["experiment=demo"])]
     assert "experiment=paper3_stl10" in _commands("reproduce-paper-3")[0][1]
+
+
+@pytest.mark.parametrize("paper", ["0", "1", "2", "2-stl10", "3"])
+def test_a_recipes_sample_and_evaluate_commands_each_take_their_own_options(paper):
+    """ARGS go to the training runs; SAMPLE_ARGS and EVAL_ARGS to every pegasus-sample and
+    pegasus-evaluate command of the recipe, and only to those."""
+    commands = _commands(f"reproduce-paper-{paper} {SMOKE}")
+    wanted = {"pegasus-train": "debug=smoke", "pegasus-sample": "nearest.features=pixels",
+              "pegasus-evaluate": "reference_samples=200"}
+    assert {program for program, _ in commands} == set(wanted)
+    for program, args in commands:
+        assert [a for a in args if a in wanted.values()] == [wanted[program]], (program, args)
