@@ -1,5 +1,5 @@
 """A run's config reaches TensorBoard's HPARAMS tab: one session start holding the flattened
-config, written at the start of the run (a multirun's jobs compare there while training)."""
+config, written as its first step trains (a multirun's jobs compare there while training)."""
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
@@ -38,3 +38,21 @@ def test_the_run_s_config_is_one_hparams_session(tmp_path):
     tags = {value.tag for events in (Path(cfg.paths.output_dir) / "tensorboard").glob("events.*")
             for event in EventFileLoader(str(events)).Load() for value in event.summary.value}
     assert "hp_metric" not in tags and "val/loss" in tags
+
+
+def test_a_run_run_again_with_nothing_to_train_keeps_the_code_that_trained_it(tmp_path,
+                                                                             monkeypatch):
+    from pegasus_lab import provenance
+    cfg = compose_config("train", [*SMOKE, "trainer.max_epochs=1", "resume=auto"], tmp_path)
+    train(cfg)
+    first = _session_starts(Path(cfg.paths.output_dir))[0].hparams["code"].string_value
+    # run again after a `git pull`: the weights are the old code's, and the tab says so
+    monkeypatch.setattr(provenance, "code_label", lambda entry: "newer")
+    train(cfg)
+    starts = _session_starts(Path(cfg.paths.output_dir))
+    assert [s.hparams["code"].string_value for s in starts] == [first]
+    # given another epoch, the part the new code trains is a session of its own
+    cfg.trainer.max_epochs = 2
+    train(cfg)
+    starts = _session_starts(Path(cfg.paths.output_dir))
+    assert sorted(s.hparams["code"].string_value for s in starts) == sorted([first, "newer"])

@@ -131,11 +131,11 @@ def _require_validation_data(callbacks: list, datamodule) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     from pegasus_lab.callbacks.run_clock import RunClock
+    from pegasus_lab.callbacks.run_hparams import RunHparams
     from pegasus_lab.earlier_run import set_earlier_run_aside
     from pegasus_lab.provenance import code_label, describe, forget_last_part, record_run
     from pegasus_lab.resume import resume_path
     from pegasus_lab.resumed_logs import DropReplayedLogs, logged_step
-    from pegasus_lab.tensorboard_hparams import write_session_start
     log.info("run folder: %s (checkpoints, TensorBoard logs, figures)", cfg.paths.output_dir)
     datamodule, model, trainer = build(cfg)
     ckpt_path = resume_path(cfg)
@@ -144,9 +144,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # the code, libraries and machine of this part of the run (written once it is sure to run)
     made = describe(trainer.strategy.root_device) if trainer.is_global_zero else None
     hparams = {**_flat_hparams(cfg), **({"code": code_label(made)} if made else {})}
-    for lg in trainer.loggers:
-        lg.log_hyperparams(hparams)
-    write_session_start(trainer, hparams)  # TensorBoard's HPARAMS tab
+    trainer.callbacks.append(RunHparams(hparams))  # once a step trains
     resumed_step = None
     if ckpt_path is not None:
         resumed = _fitting_checkpoint(cfg, ckpt_path, model)
