@@ -65,3 +65,14 @@ class CopyRecorder(TorchDispatchMode):
                                     node.name() if node is not None else "", source,
                                     out.device.type))
         return out
+
+
+class InterruptAt(Callback):
+    """Raises KeyboardInterrupt, what Ctrl-C raises, as training step `step` starts."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt

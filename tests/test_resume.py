@@ -13,8 +13,9 @@ from pegasus_lab.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from pegasus_lab.checkpoints import CONFIG_KEY, JOB_KEY, OVERRIDES_KEY
 from pegasus_lab.errors import CheckpointError, ConfigError
 from pegasus_lab.earlier_run import EARLIER
-from pegasus_lab.resume import (_resume_in_sweep, require_the_same_sweep_point, resume_path,
-                                scheduler_job)
+from pegasus_lab import resume
+from pegasus_lab.resume import (_resume_in_sweep, after_interrupt,
+                                require_the_same_sweep_point, resume_path, scheduler_job)
 
 
 def _cfg(tmp_path, **kw):
@@ -180,3 +181,16 @@ def test_a_multirun_continued_must_sweep_the_same_values_in_the_same_order(tmp_p
         require_the_same_sweep_point(here, tmp_path, ["model.kl_weight=1.0", "+seed=1"])
     torch.save({"global_step": 6}, here)  # written before overrides were stored: not checked
     require_the_same_sweep_point(here, tmp_path, ["model.kl_weight=1.0", "+seed=1"])
+
+
+def test_ctrl_c_in_a_multirun_job_says_how_the_multirun_goes_on(tmp_path, monkeypatch):
+    """(A single run's case end to end: tests/cli/test_reliability.py.)"""
+    last = tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt"
+    _checkpoint(last, 0, step=40)
+    monkeypatch.setattr(resume, "_sweep_dir", lambda: tmp_path / "sweep")
+    said = after_interrupt(52, last, str(last.parents[1]))
+    assert said == (f"interrupted at step 52; it goes on from {last} (step 40; the steps since "
+                    "are lost) when run again as the same multirun with resume=true "
+                    f"hydra.sweep.dir={tmp_path / 'sweep'} (a recipe: make it again)")
+    last.write_bytes(b"cut short")  # said, not raised: the interrupt is what the user sees
+    assert f"goes on from {last} (a step it cannot tell;" in after_interrupt(52, last, "x")

@@ -81,6 +81,10 @@ def _trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
         raise
 
 
+# the exit status of a run stopped by Ctrl-C, as a shell gives a command SIGINT ends
+EXIT_INTERRUPTED = 130
+
+
 def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -89,6 +93,20 @@ def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
         if "`val_check_interval`" in said or said.startswith("Early stopping conditioned on"):
             raise ConfigError(f"Lightning refuses the run's settings: {said}") from err
         raise
+    except SystemExit as stop:  # Lightning shuts a run down on Ctrl-C, then exits with 1
+        if not isinstance(stop.__context__, KeyboardInterrupt):
+            raise
+        if trainer.is_global_zero:
+            log.warning(_interrupted(trainer))
+        raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+def _interrupted(trainer: L.Trainer) -> str:
+    from pegasus_lab.callbacks.last_checkpoint import LastCheckpoint
+    from pegasus_lab.resume import after_interrupt
+    last = next((c for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
+    path = Path(last.dirpath) / f"{last.filename}{last.FILE_EXTENSION}" if last else None
+    return after_interrupt(trainer.global_step, path, trainer.default_root_dir)
 
 
 def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> list:

@@ -203,6 +203,33 @@ def test_bad_input_one_clear_error(args, exit_code, says, tmp_path):
     assert says in result.stderr and "Traceback" not in result.stderr
 
 
+def test_ctrl_c_says_where_the_run_goes_on_and_that_command_goes_on_there(tmp_path):
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last.ckpt"
+    args = [*SMOKE, "trainer.max_epochs=3", "logger=none", f"paths.log_dir={tmp_path}"]
+    # Ctrl-C (its KeyboardInterrupt) as step 4 starts: the epoch-end checkpoint holds step 3
+    stopped = run_cli("pegasus_lab.cli.train", *args, f"hydra.run.dir={run}",
+                      "+callbacks.stop._target_=tests.helpers.InterruptAt",
+                      "+callbacks.stop.step=4", cwd=ROOT)
+    assert stopped.returncode == 130, stopped.stderr[-3000:]  # as a shell's for SIGINT
+    said = (f"interrupted at step 4; it goes on from {last} (step 3; the steps since are "
+            f"lost) when run again as the same command with hydra.run.dir={run} resume=true")
+    assert said in stopped.stdout and said in (run / "train.log").read_text()
+    assert not (run / "summary.json").exists()  # no summary of a run that did not end
+    resumed = run_cli("pegasus_lab.cli.train", *args, f"hydra.run.dir={run}", "resume=true",
+                      cwd=ROOT)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {last}" in resumed.stdout
+    assert load_checkpoint(last)["global_step"] == 9
+    # before any checkpoint there is nothing to go on from, and it says so
+    early = run_cli("pegasus_lab.cli.train", *args, f"hydra.run.dir={tmp_path / 'early'}",
+                    "+callbacks.stop._target_=tests.helpers.InterruptAt",
+                    "+callbacks.stop.step=1", cwd=ROOT)
+    assert early.returncode == 130
+    assert "interrupted at step 1, before its first checkpoint: nothing to go on from" in \
+        early.stdout
+
+
 def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path):
     cfg = compose_config("train", SMOKE, tmp_path / "a")
     train(cfg)
