@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pegasus_lab")
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # a run stopped by Ctrl-C, as a shell gives a command SIGINT ends
 
 
 def config_dir() -> str:

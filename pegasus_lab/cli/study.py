@@ -11,6 +11,7 @@ with the multirun's status (2 when every failure was a user error), as `pegasus-
 from __future__ import annotations
 
 import itertools
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,8 @@ from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from pegasus_lab.cli.common import (config_dir, exit_with_error, log, report_user_errors,
-                                     run_command)
+from pegasus_lab.cli.common import (EXIT_INTERRUPTED, config_dir, exit_with_error, log,
+                                     report_user_errors, run_command)
 from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
                                 require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures
@@ -155,12 +156,12 @@ def study(cfg: DictConfig) -> Path:
                f"resume={cfg.resume}",
                f"hydra.sweep.dir={sweep_dir}", *_fid_overrides(cfg, notes), *_shared(cfg)]
     log.info("training: %s", " ".join(command))
-    result = subprocess.run(command)
-    if result.returncode != 0:
+    status = _train(command)
+    if status != 0:
         if not sweep_dir.is_dir():  # refused before any run started: nothing to tabulate
             raise ConfigError(f"the training multirun stopped before its first run (status "
-                              f"{result.returncode}): its message is above; check overrides")
-        notes.append(f"the multirun exited with status {result.returncode}: see the job logs")
+                              f"{status}): its message is above; check overrides")
+        notes.append(f"the multirun exited with status {status}: see the job logs")
     rows = collect(sweep_dir, cfg.stability_epochs)
     md, csv_path = write_tables(rows, sweep_dir, notes)
     grids = side_by_side(rows, sweep_dir)
@@ -168,16 +169,32 @@ def study(cfg: DictConfig) -> Path:
         print(f"note: {note}")
     print(md.read_text())
     print(f"table: {md} and {csv_path}; sample grids: {', '.join(map(str, grids))}")
-    if result.returncode != 0:  # as `pegasus-train -m` ends: a failed run fails the command
+    if status != 0:  # as `pegasus-train -m` ends: a failed run fails the command
         finished = sum(row["status"] == "ok" for row in rows)
         planned = len(cfg.models) * len(present) * len(cfg.seeds or [None])
+        if status == EXIT_INTERRUPTED:
+            exit_with_error(f"the training multirun was interrupted: {finished} of its "
+                            f"{planned} runs finished (table: {md}); the same command goes "
+                            f"on, each run from its own last.ckpt", status)
         logs = [str(found) for row in rows if row["status"] != "ok"
                 for found in sorted(Path(row["job"]).glob("*.log"))]
-        exit_with_error(f"the training multirun exited with status {result.returncode}: "
+        exit_with_error(f"the training multirun exited with status {status}: "
                         f"{finished} of its {planned} runs finished (table: {md}); the "
                         f"others' errors are above" + (f" and in {', '.join(logs)}" if logs
-                                                      else ""), result.returncode)
+                                                      else ""), status)
     return md
+
+
+def _train(command: list[str]) -> int:
+    """The training multirun's exit status. Ctrl-C is left to it, as a shell leaves it to the
+    command in the foreground (the terminal sends it to both): its run stops and says where it
+    goes on, and this command still writes the table of the runs that finished."""
+    child = subprocess.Popen(command)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="study")

@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.errors import ConfigError, require_seed
-from pegasus_lab.cli.common import (config_dir, log, report_user_errors, require_all_values,
-                                     run_command)
+from pegasus_lab.cli.common import (EXIT_INTERRUPTED, config_dir, log, report_user_errors,
+                                     require_all_values, run_command)
 
 if TYPE_CHECKING:
     import lightning as L
@@ -79,10 +79,6 @@ def _trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
         if isinstance(cause, (ValueError, TypeError, ImportError)):
             raise ConfigError(f"Lightning refuses the run's settings: {cause}") from err
         raise
-
-
-# the exit status of a run stopped by Ctrl-C, as a shell gives a command SIGINT ends
-EXIT_INTERRUPTED = 130
 
 
 def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:

@@ -1,6 +1,11 @@
 """pegasus-study end to end: a missing data set is skipped with a note, two tiny runs make the
 table and the side-by-side grid."""
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from PIL import Image
@@ -185,3 +190,32 @@ def test_a_study_run_again_must_plan_the_same_jobs(tmp_path):
 def test_resume_is_auto_true_or_false(tmp_path):
     with pytest.raises(ConfigError, match="resume must be auto, true or false, got 1"):
         _check_settings(compose_config("study", ["resume=1"], tmp_path))
+
+
+def test_ctrl_c_stops_the_run_in_training_and_the_study_still_writes_its_table(tmp_path):
+    """Ctrl-C as a terminal sends it: SIGINT to the study and its training multirun alike
+    (one process group of new interpreters, as a user's)."""
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "pegasus_lab.cli.study", "models=[study_vae]",
+               "datasets=[synthetic]", f"sweep_dir={sweep}", "measure_fid=false",
+               "overrides=['trainer=smoke','trainer.max_epochs=500','data.image_size=16',"
+               "'data.cache_dir=null']",
+               f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}"]
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        study = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err,
+                                 env={**os.environ, "PEGASUS_ROOT": str(ROOT)},
+                                 start_new_session=True,  # (a test worker may ignore SIGINT)
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.time() + 240
+        while not (sweep / "0" / "checkpoints" / "last.ckpt").exists():
+            assert study.poll() is None and time.time() < deadline, "no checkpoint came"
+            time.sleep(0.1)
+        os.killpg(study.pid, signal.SIGINT)
+        status = study.wait(timeout=120)
+    said, errors = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    assert status == 130, errors[-3000:]
+    assert "interrupted at step" in said and "Traceback" not in errors
+    assert errors.strip().splitlines()[-1] == (
+        f"error: the training multirun was interrupted: 0 of its 1 runs finished (table: "
+        f"{sweep / 'study.md'}); the same command goes on, each run from its own last.ckpt")
+    assert (sweep / "study.md").is_file()
