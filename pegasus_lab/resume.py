@@ -150,16 +150,13 @@ def afresh(mode) -> str:
 def after_interrupt(step: int, last: Path | None, run_dir: str) -> str:
     """What to say when Ctrl-C stops a run at `step`: the step its last checkpoint (`last`)
     holds, which is where it goes on, and the command that continues it."""
-    saved = None
-    if last is not None and last.is_file():
-        from pegasus_lab.checkpoints import load_checkpoint
-        try:
-            saved = int(load_checkpoint(last)["global_step"])
-        except Exception:  # said as unknown: a damaged one is refused when resumed
-            saved = None
     if last is None or not last.is_file():
         return f"interrupted at step {step}, before its first checkpoint: nothing to go on from"
-    held = f"step {saved}" if saved is not None else "a step it cannot tell"
+    from pegasus_lab.checkpoints import load_checkpoint
+    try:
+        held = f"step {int(load_checkpoint(last)['global_step'])}"
+    except Exception:  # said, not raised: resumed, a damaged one is refused with the reason
+        held = "a step it cannot tell"
     sweep = _sweep_dir()
     again = (f"the same multirun with resume=true hydra.sweep.dir={sweep}" if sweep is not None
              else f"the same command with hydra.run.dir={run_dir} resume=true")

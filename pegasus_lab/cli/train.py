@@ -81,7 +81,7 @@ def _trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
         raise
 
 
-def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
+def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None, run_dir: str) -> None:
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     except (ValueError, RuntimeError) as err:  # checked once Lightning knows the batches, or
@@ -93,16 +93,16 @@ def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None) -> None:
         if not isinstance(stop.__context__, KeyboardInterrupt):
             raise
         if trainer.is_global_zero:
-            log.warning(_interrupted(trainer))
+            log.warning(_interrupted(trainer, run_dir))
         raise SystemExit(EXIT_INTERRUPTED) from None
 
 
-def _interrupted(trainer: L.Trainer) -> str:
+def _interrupted(trainer: L.Trainer, run_dir: str) -> str:
     from pegasus_lab.callbacks.last_checkpoint import LastCheckpoint
     from pegasus_lab.resume import after_interrupt
     last = next((c for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
     path = Path(last.dirpath) / f"{last.filename}{last.FILE_EXTENSION}" if last else None
-    return after_interrupt(trainer.global_step, path, trainer.default_root_dir)
+    return after_interrupt(trainer.global_step, path, run_dir)
 
 
 def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> list:
@@ -167,7 +167,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.callbacks.append(DropReplayedLogs(logged_step(resumed)))  # steps trained again
     if made is not None:
         record_run(cfg.paths.output_dir, made)
-    _fit(trainer, model, datamodule, ckpt_path)
+    _fit(trainer, model, datamodule, ckpt_path, cfg.paths.output_dir)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if resumed_step is not None and trainer.global_step == resumed_step:
         metrics = {**_metrics_it_ended_with(ckpt_path, resumed_step), **metrics}
