@@ -76,3 +76,11 @@ class InterruptAt(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             raise KeyboardInterrupt
+
+
+class InterruptOnBuild(Callback):
+    """Raises KeyboardInterrupt as the run is built, before training: Ctrl-C while the data
+    or the model is being set up."""
+
+    def __init__(self) -> None:
+        raise KeyboardInterrupt

@@ -90,13 +90,17 @@ def report_user_errors(task, cfg):
     log record, no library notices or adverts); then a user error (bad data, config,
     checkpoint) becomes one `error: …` line on stderr (and in the run's log file) and exit
     status 2 instead of a traceback; in a multirun it fails that job only (`FailedJob`).
-    Anything else is a bug and keeps its traceback."""
+    Ctrl-C is one line too, and status 130 (in a multirun: the multirun's). Anything else is a
+    bug and keeps its traceback."""
     from pegasus_lab.sweep import in_multirun
     one_console_line_per_record()
     quiet_library_notices()
     try:
         with in_launch_dir():
             return task(cfg)
+    except KeyboardInterrupt:  # outside training (there: cli/train.py's _fit says more)
+        say_error("interrupted (Ctrl-C)")  # files are written whole or not at all
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:
         user_error = find_user_error(exc)
         if user_error is None:

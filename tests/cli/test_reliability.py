@@ -228,6 +228,11 @@ def test_ctrl_c_says_where_the_run_goes_on_and_that_command_goes_on_there(tmp_pa
     assert early.returncode == 130
     assert "interrupted at step 1, before its first checkpoint: nothing to go on from" in \
         early.stdout
+    # before training (the data or model being set up): one line too, not a traceback
+    building = run_cli("pegasus_lab.cli.train", *args, f"hydra.run.dir={tmp_path / 'built'}",
+                       "+callbacks.stop._target_=tests.helpers.InterruptOnBuild", cwd=ROOT)
+    assert building.returncode == 130 and "Traceback" not in building.stderr
+    assert building.stderr.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"
 
 
 def test_corrupt_and_mismatched_checkpoints_are_refused(tmp_path):
