@@ -67,7 +67,12 @@ def explore(cfg: DictConfig) -> None:
     server = open_server(cfg)
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host  # an IPv6 address in a URL
     print(f"explorer: http://{host}:{cfg.port}/  (Ctrl-C stops it)")
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # the way to stop it, as said: an end, not an error
+        print("explorer stopped")
+    finally:
+        server.server_close()
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="explore")

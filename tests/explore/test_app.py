@@ -137,3 +137,24 @@ def test_the_server_serves_the_page_on_its_port(gan_ckpt):
     finally:
         server.shutdown()
         thread.join(timeout=30)
+
+
+def test_ctrl_c_stops_the_explorer_as_it_says_it_does(gan_ckpt, monkeypatch, capsys):
+    """Its way to stop, not an error: no `error: interrupted` line, status 0, port freed."""
+    from pegasus_lab.cli import explore as command
+    opened = []
+
+    def serving_until_ctrl_c(cfg):
+        server = open_server(cfg)
+        opened.append(server)
+        monkeypatch.setattr(server, "serve_forever", lambda: (_ for _ in ()).throw(
+            KeyboardInterrupt))
+        return server
+
+    monkeypatch.setattr(command, "open_server", serving_until_ctrl_c)
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    assert explore(_explore_cfg(gan_ckpt, port=port)) is None
+    assert capsys.readouterr().out.splitlines()[-1] == "explorer stopped"
+    with socket.create_server(("127.0.0.1", port)):  # free again
+        pass
