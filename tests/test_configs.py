@@ -173,3 +173,14 @@ def test_paper3_numbers_are_the_papers(tmp_path):
         model = instantiate(cfg.model)
         assert sum(p.numel() for p in model.generator.parameters()) == 3_576_704
         assert sum(p.numel() for p in model.discriminator.parameters()) == 2_765_568
+
+
+def test_tensorboard_event_files_reach_the_disk_every_ten_seconds(tmp_path):
+    """Not SummaryWriter's 120 s: curves show while a run trains, and a Ctrl-C that cut the
+    writer thread's wake-up short waits at most this long."""
+    cfg = compose_config("train", ["logger=tensorboard"], tmp_path)
+    writer = instantiate(cfg.logger.tensorboard).experiment
+    try:
+        assert writer.flush_secs == 10
+    finally:
+        writer.close()
