@@ -147,11 +147,12 @@ def afresh(mode) -> str:
             "this run folder is set aside in earlier/")
 
 
-def after_interrupt(step: int, last: Path | None, run_dir: str) -> str:
-    """What to say when Ctrl-C stops a run at `step`: the step its last checkpoint (`last`)
-    holds, which is where it goes on, and the command that continues it."""
+def after_interrupt(step: int, last: Path | None, run_dir: str, why: str = "interrupted"
+                    ) -> str:
+    """What to say when Ctrl-C (or SIGTERM: `why`) stops a run at `step`: the step its last
+    checkpoint (`last`) holds, which is where it goes on, and the command that continues it."""
     if last is None or not last.is_file():
-        return f"interrupted at step {step}, before its first checkpoint: nothing to go on from"
+        return f"{why} at step {step}, before its first checkpoint: nothing to go on from"
     from pegasus_lab.checkpoints import load_checkpoint
     try:
         held = f"step {int(load_checkpoint(last)['global_step'])}"
@@ -160,7 +161,7 @@ def after_interrupt(step: int, last: Path | None, run_dir: str) -> str:
     sweep = _sweep_dir()
     again = (f"the same multirun with resume=true hydra.sweep.dir={sweep}" if sweep is not None
              else f"the same command with hydra.run.dir={run_dir} resume=true")
-    return (f"interrupted at step {step}; it goes on from {last} ({held}; the steps since "
+    return (f"{why} at step {step}; it goes on from {last} ({held}; the steps since "
             f"are lost) when run again as {again} (a recipe: make it again)")
 
 

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pegasus_lab")
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130  # a run stopped by Ctrl-C, as a shell gives a command SIGINT ends
+# a command stopped by Ctrl-C (SIGINT) or SIGTERM: the status a shell gives one those end
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def config_dir() -> str:

@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.errors import ConfigError, require_seed
-from pegasus_lab.cli.common import (EXIT_INTERRUPTED, config_dir, log, report_user_errors,
-                                     require_all_values, run_command)
+from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, config_dir, log,
+                                     report_user_errors, require_all_values, run_command)
 
 if TYPE_CHECKING:
     import lightning as L
@@ -89,20 +89,25 @@ def _fit(trainer: L.Trainer, model, datamodule, ckpt_path: str | None, run_dir: 
         if "`val_check_interval`" in said or said.startswith("Early stopping conditioned on"):
             raise ConfigError(f"Lightning refuses the run's settings: {said}") from err
         raise
-    except SystemExit as stop:  # Lightning shuts a run down on Ctrl-C, then exits with 1
-        if not isinstance(stop.__context__, KeyboardInterrupt):
+    except SystemExit as stop:  # how Lightning ends a run on Ctrl-C (status 1), SIGTERM (0)
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+        if isinstance(stop, SIGTERMException):  # `kill`, `timeout`, a container stopped
+            why, status = "terminated (SIGTERM)", EXIT_TERMINATED
+        elif isinstance(stop.__context__, KeyboardInterrupt):
+            why, status = "interrupted", EXIT_INTERRUPTED
+        else:
             raise
         if trainer.is_global_zero:
-            log.warning(_interrupted(trainer, run_dir))
-        raise SystemExit(EXIT_INTERRUPTED) from None
+            log.warning(_stopped(trainer, run_dir, why))
+        raise SystemExit(status) from None
 
 
-def _interrupted(trainer: L.Trainer, run_dir: str) -> str:
+def _stopped(trainer: L.Trainer, run_dir: str, why: str) -> str:
     from pegasus_lab.callbacks.last_checkpoint import LastCheckpoint
     from pegasus_lab.resume import after_interrupt
     last = next((c for c in trainer.callbacks if isinstance(c, LastCheckpoint)), None)
     path = Path(last.dirpath) / f"{last.filename}{last.FILE_EXTENSION}" if last else None
-    return after_interrupt(trainer.global_step, path, run_dir)
+    return after_interrupt(trainer.global_step, path, run_dir, why)
 
 
 def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> list:

@@ -1,5 +1,6 @@
 """Runs that survive kills, stop on divergence, repeat exactly, and refuse bad input clearly."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -203,7 +204,7 @@ def test_bad_input_one_clear_error(args, exit_code, says, tmp_path):
     assert says in result.stderr and "Traceback" not in result.stderr
 
 
-def test_ctrl_c_says_where_the_run_goes_on_and_that_command_goes_on_there(tmp_path):
+def test_ctrl_c_or_sigterm_says_where_the_run_goes_on_and_that_command_goes_on(tmp_path):
     run = tmp_path / "run"
     last = run / "checkpoints" / "last.ckpt"
     args = [*SMOKE, "trainer.max_epochs=3", "logger=none", f"paths.log_dir={tmp_path}"]
@@ -228,6 +229,15 @@ def test_ctrl_c_says_where_the_run_goes_on_and_that_command_goes_on_there(tmp_pa
     assert early.returncode == 130
     assert "interrupted at step 1, before its first checkpoint: nothing to go on from" in \
         early.stdout
+    # SIGTERM (`kill`, `timeout`): Lightning stops at the step's end and exited with status 0,
+    # as if the run had finished; a recipe went on to sample and evaluate the unfinished model
+    killed = run_cli("pegasus_lab.cli.train", *args, f"hydra.run.dir={tmp_path / 'killed'}",
+                     "+callbacks.stop._target_=tests.helpers.TerminateAt",
+                     "+callbacks.stop.step=4", cwd=ROOT)
+    assert killed.returncode == 143, killed.stderr[-3000:]
+    assert re.search(r"terminated \(SIGTERM\) at step [45]; it goes on from \S+last\.ckpt "
+                     r"\(step 3;", killed.stdout), killed.stdout[-3000:]
+    assert not (tmp_path / "killed" / "summary.json").exists()
     # before training (the data or model being set up): one line too, not a traceback
     building = run_cli("pegasus_lab.cli.train", *args, f"hydra.run.dir={tmp_path / 'built'}",
                        "+callbacks.stop._target_=tests.helpers.InterruptOnBuild", cwd=ROOT)
