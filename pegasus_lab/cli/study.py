@@ -21,8 +21,8 @@ from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from pegasus_lab.cli.common import (EXIT_INTERRUPTED, config_dir, exit_with_error, log,
-                                     report_user_errors, run_command)
+from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, config_dir,
+                                     exit_with_error, log, report_user_errors, run_command)
 from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
                                 require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures
@@ -172,8 +172,9 @@ def study(cfg: DictConfig) -> Path:
     if status != 0:  # as `pegasus-train -m` ends: a failed run fails the command
         finished = sum(row["status"] == "ok" for row in rows)
         planned = len(cfg.models) * len(present) * len(cfg.seeds or [None])
-        if status == EXIT_INTERRUPTED:
-            exit_with_error(f"the training multirun was interrupted: {finished} of its "
+        if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            how = "interrupted" if status == EXIT_INTERRUPTED else "stopped by SIGTERM"
+            exit_with_error(f"the training multirun was {how}: {finished} of its "
                             f"{planned} runs finished (table: {md}); the same command goes "
                             f"on, each run from its own last.ckpt", status)
         logs = [str(found) for row in rows if row["status"] != "ok"
@@ -187,14 +188,18 @@ def study(cfg: DictConfig) -> Path:
 
 def _train(command: list[str]) -> int:
     """The training multirun's exit status. Ctrl-C is left to it, as a shell leaves it to the
-    command in the foreground (the terminal sends it to both): its run stops and says where it
-    goes on, and this command still writes the table of the runs that finished."""
+    command in the foreground (the terminal sends it to both), and a SIGTERM sent to this
+    command is passed on to it: its run stops and says where it goes on, and this command
+    still writes the table of the runs that finished."""
     child = subprocess.Popen(command)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    handlers = {signal.SIGINT: signal.SIG_IGN,
+                signal.SIGTERM: lambda signum, frame: child.send_signal(signum)}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
     try:
         return child.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="study")

@@ -13,6 +13,7 @@ from PIL import Image
 from pegasus_lab.cli.study import _check_settings, planned_jobs, require_the_same_study
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.sweep import jobs, parse_override
+from tests import warm_cli
 from tests.conftest import ROOT, compose_config, run_cli
 
 
@@ -219,3 +220,24 @@ def test_ctrl_c_stops_the_run_in_training_and_the_study_still_writes_its_table(t
         f"error: the training multirun was interrupted: 0 of its 1 runs finished (table: "
         f"{sweep / 'study.md'}); the same command goes on, each run from its own last.ckpt")
     assert (sweep / "study.md").is_file()
+
+
+@pytest.mark.skipif(not warm_cli.available(), reason="no fork server here")
+def test_sigterm_to_the_study_alone_is_passed_on_to_its_run_in_training(tmp_path):
+    """`kill <study pid>` (a script or a scheduler ending it): the run in training stops as
+    SIGTERM stops one, and the study still writes its table (before, the run was orphaned)."""
+    sweep = tmp_path / "sweep"
+    study = warm_cli.Running(
+        "pegasus_lab.cli.study",
+        ["models=[study_vae]", "datasets=[synthetic]", f"sweep_dir={sweep}", "measure_fid=false",
+         "overrides=['trainer=smoke','trainer.max_epochs=500','data.image_size=16',"
+         "'data.cache_dir=null']", f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path}"],
+        ROOT, {**os.environ, "PEGASUS_ROOT": str(ROOT)})
+    deadline = time.time() + 240
+    while not (sweep / "0" / "checkpoints" / "last.ckpt").exists():
+        assert study.poll() is None and time.time() < deadline, "no checkpoint came"
+        time.sleep(0.1)
+    study.send_signal(signal.SIGTERM)
+    assert study.wait(timeout=120) == 143
+    assert "terminated (SIGTERM) at step" in (sweep / "0" / "paper4.log").read_text()
+    assert "the multirun exited with status 143" in (sweep / "study.md").read_text()
