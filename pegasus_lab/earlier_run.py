@@ -6,8 +6,8 @@ starts there from step 0. Left in place, the two runs would mix: TensorBoard's c
 metrics.csv going back to step 0 inside one log, one provenance record listing both runs as
 parts of one, the earlier run's best checkpoints beside the new run's. So before the new run
 writes anything, the earlier run's outputs move into `<run>/earlier/<time>/`: nothing is
-deleted. Hydra's own folder (`.hydra/`, rewritten for the new run) and the log files (which
-Hydra appends to) stay where they are.
+deleted. Hydra's own folder (`.hydra/`, rewritten for the new run), the log files (which
+Hydra appends to) and the folder's lock (`run_lock`) stay where they are.
 """
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ def set_earlier_run_aside(run_dir: str | os.PathLike, hydra_subdir: str | None =
                           ) -> Path | None:
     """Move what an earlier run left in `run_dir` into `run_dir/earlier/<time>/`; the folder
     it went to, or None when there was nothing (a new folder)."""
+    from pegasus_lab.run_lock import LOCK_FILE
     run_dir = Path(run_dir)
-    keep = {EARLIER, hydra_subdir}
+    keep = {EARLIER, hydra_subdir, LOCK_FILE}  # the lock this run holds stays where it is
     left = sorted(p for p in run_dir.iterdir() if p.name not in keep and p.suffix != ".log") \
         if run_dir.is_dir() else []
     if not left:

@@ -106,7 +106,7 @@ def _versions() -> dict[str, str | None]:
     return found
 
 
-def _command() -> list[str]:
+def command_line() -> list[str]:
     """The command line as typed: `pegasus-train …`, or `python -m pegasus_lab.cli.train …`."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     if spec is not None:  # python -m
@@ -125,7 +125,7 @@ def describe(device=None) -> dict:
                        "cudnn": torch.backends.cudnn.version(),
                        "count": torch.cuda.device_count()}
     return {"time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "command": _command(),
+            "command": command_line(),
             "host": platform.node(), "python": platform.python_version(),
             "platform": platform.platform(), "packages": _versions(),
             "device": str(device) if device is not None else None, "accelerator": accelerator,

@@ -141,11 +141,22 @@ def _pair(job: tuple[str | None, str | None, str | None] | None) -> str:
 
 
 def study(cfg: DictConfig) -> Path:
+    """Train the study's runs, then tabulate them. The study holds its folder (`run_lock`):
+    the same study started again while it runs (a second `make reproduce-paper-4`) is refused
+    before it trains or rewrites anything there."""
+    from pegasus_lab.provenance import command_line
+    from pegasus_lab.run_lock import holding
     _check_settings(cfg)
     sweep_dir = Path(cfg.sweep_dir)
     present, notes = present_datasets(cfg)
     if not present:
         raise ConfigError("none of the data sets is present: " + "; ".join(notes))
+    with holding(sweep_dir, command_line(), "sweep_dir=…", hydra_subdir=None):
+        return _study_in_folder(cfg, sweep_dir, present, notes)
+
+
+def _study_in_folder(cfg: DictConfig, sweep_dir: Path, present: list[str], notes: list[str]
+                     ) -> Path:
     held = require_the_same_study(sweep_dir, planned_jobs(cfg.models, present, cfg.seeds))
     if held and cfg.resume == "auto":
         log.info("%s holds %d of this study's runs: each continues its own last.ckpt (a "
@@ -158,7 +169,7 @@ def study(cfg: DictConfig) -> Path:
     log.info("training: %s", " ".join(command))
     status = _train(command)
     if status != 0:
-        if not sweep_dir.is_dir():  # refused before any run started: nothing to tabulate
+        if not any(jobs(sweep_dir)):  # refused before any run started: nothing to tabulate
             raise ConfigError(f"the training multirun stopped before its first run (status "
                               f"{status}): its message is above; check overrides")
         notes.append(f"the multirun exited with status {status}: see the job logs")

@@ -149,14 +149,26 @@ def _require_validation_data(callbacks: list, datamodule) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    from pegasus_lab.provenance import command_line
+    from pegasus_lab.run_lock import holding
+    from pegasus_lab.sweep import in_multirun
+    log.info("run folder: %s (checkpoints, TensorBoard logs, figures)", cfg.paths.output_dir)
+    datamodule, model, trainer = build(cfg)
+    if not trainer.is_global_zero:  # rank 0 holds the folder for all of them
+        return _train_in_folder(cfg, datamodule, model, trainer)
+    elsewhere = "hydra.sweep.dir=…" if in_multirun() else "hydra.run.dir=…"
+    with holding(cfg.paths.output_dir, command_line(), elsewhere, _hydra_subdir()):
+        return _train_in_folder(cfg, datamodule, model, trainer)
+
+
+def _train_in_folder(cfg: DictConfig, datamodule, model, trainer: L.Trainer
+                     ) -> dict[str, float]:
     from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.callbacks.run_hparams import RunHparams
     from pegasus_lab.earlier_run import set_earlier_run_aside
     from pegasus_lab.provenance import code_label, describe, forget_last_part, record_run
     from pegasus_lab.resume import resume_path
     from pegasus_lab.resumed_logs import DropReplayedLogs, logged_step
-    log.info("run folder: %s (checkpoints, TensorBoard logs, figures)", cfg.paths.output_dir)
-    datamodule, model, trainer = build(cfg)
     ckpt_path = resume_path(cfg)
     if ckpt_path is None and trainer.is_global_zero:  # before anything of this run is written
         set_earlier_run_aside(cfg.paths.output_dir, _hydra_subdir())
