@@ -26,11 +26,13 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_csv, write_text
+from pegasus_lab.errors import DataError
 from pegasus_lab.provenance import code_label
 from pegasus_lab.seed_groups import markdown_rows, seed_groups
 
 log = logging.getLogger(__name__)
 NOT_RUN = "failed or stopped (no summary.json: see the job's log)"
+UNREADABLE = "its summary.json cannot be read (damaged?)"
 # an ERROR record in a job's log as Hydra's job logging writes it: "[time][name][ERROR] - …"
 _LOGGED_ERROR = re.compile(r"\]\[ERROR\] - (?:error: )?(.*)$")
 
@@ -55,9 +57,38 @@ def jobs(sweep_dir: str | Path) -> Iterator[tuple[Path, list[str], dict | None]]
                and not others.intersection(found.parent.parent.parents)]
     for job in sorted(folders, key=lambda p: (0, int(p.name), "") if p.name.isdigit()
                       else (1, 0, str(p.relative_to(sweep_dir)))):
-        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-        summary = job / "summary.json"
-        yield job, overrides, json.loads(summary.read_text()) if summary.exists() else None
+        yield job, _overrides(job), read_summary(job)
+
+
+def _overrides(job: Path) -> list[str]:
+    """The job's overrides, as Hydra wrote them; one that is not a list of them is an error
+    naming the file (a damaged file: the job's settings are unknown)."""
+    path = job / ".hydra" / "overrides.yaml"
+    try:
+        overrides = yaml.safe_load(path.read_text()) or []
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise DataError(f"{path} cannot be read: {str(err).splitlines()[0]}") from err
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise DataError(f"{path} is not a list of overrides (a damaged file?)")
+    return overrides
+
+
+def read_summary(job: Path) -> dict | None:
+    """The job's summary.json, or None: none written (the job failed, stopped, or still runs),
+    or one that cannot be read (damaged: a warning, and `job_status` says so)."""
+    path = job / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        log.warning("%s cannot be read (%s): the job's row shows no results", path, err)
+        return None
+    if not isinstance(summary, dict):
+        log.warning("%s is not a summary (a damaged file?): the job's row shows no results",
+                    path)
+        return None
+    return summary
 
 
 def parse_override(item: str) -> tuple[str, str]:
@@ -104,11 +135,13 @@ def metric_names(summaries: list[dict]) -> list[str]:
 
 
 def job_status(job: Path, summary: dict | None) -> str:
-    """"ok" for a job that wrote its summary.json; else "failed: …" with the last error its log
-    holds (a bad input, a diverged trial), or NOT_RUN when it holds none (killed, or a bug,
-    whose traceback went to the console)."""
+    """"ok" for a job that wrote its summary.json (UNREADABLE where it is damaged); else
+    "failed: …" with the last error its log holds (a bad input, a diverged trial), or NOT_RUN
+    when it holds none (killed, or a bug, whose traceback went to the console)."""
     if summary is not None:
         return "ok"
+    if (job / "summary.json").exists():
+        return UNREADABLE
     errors = [found.group(1) for log_file in sorted(job.glob("*.log"))
               for line in log_file.read_text(errors="replace").splitlines()
               if (found := _LOGGED_ERROR.search(line))]

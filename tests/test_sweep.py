@@ -5,7 +5,9 @@ import json
 import pytest
 import yaml
 
-from pegasus_lab.sweep import NOT_RUN, metric_names, sweep_rows, write_sweep_table
+from pegasus_lab.errors import DataError
+from pegasus_lab.sweep import (NOT_RUN, UNREADABLE, metric_names, sweep_rows,
+                               write_sweep_table)
 
 
 def _job(sweep, num, overrides, metrics=None):
@@ -126,6 +128,25 @@ def test_a_job_s_bad_input_fails_that_job_only_and_the_table_says_so(tmp_path):
     table = (sweep / "sweep.md").read_text()  # the second job ran after the first failed
     assert table.startswith("# Multirun sweep: 2 jobs\n")
     assert f"| 0 | 0 | failed: {said} |" in table and "| 1 | 8 | ok | 3 | 1 |" in table
+
+
+@pytest.mark.parametrize("damage", ['{"wall_seconds": 1.5, "epo', "[1, 2]", ""])
+def test_a_damaged_summary_is_its_job_s_status_and_the_other_rows_stay(sweep, damage, caplog):
+    """One job's summary.json damaged (cut short, edited, a sync conflict) took the whole
+    table with it: json.loads raised, and the study's table failed after all its training."""
+    (sweep / "1" / "summary.json").write_text(damage)
+    _, rows, _ = sweep_rows(sweep)
+    assert [r["status"] for r in rows] == ["ok", UNREADABLE, NOT_RUN, "ok"]
+    assert rows[1]["val/loss"] is None and rows[0]["val/loss"] == 2.0
+    assert f"{sweep / '1' / 'summary.json'} " in caplog.text
+
+
+@pytest.mark.parametrize("damage,says", [("- a=1\n- [b", "cannot be read: "),
+                                         ("a: 1", "is not a list of overrides")])
+def test_a_damaged_overrides_file_is_an_error_naming_it(sweep, damage, says):
+    (sweep / "2" / ".hydra" / "overrides.yaml").write_text(damage)
+    with pytest.raises(DataError, match=f"^{sweep / '2' / '.hydra' / 'overrides.yaml'} {says}"):
+        sweep_rows(sweep)
 
 
 def test_a_table_that_cannot_be_written_does_not_stop_the_sweep(sweep, monkeypatch, caplog):

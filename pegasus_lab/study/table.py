@@ -34,8 +34,8 @@ def collect(sweep_dir: Path, stability_epochs: int = 5) -> list[dict]:
         if summary is not None:
             fids = [f for _, f in summary.get("fid_history", [])]
             last = fids[-stability_epochs:]
-            row.update(wall_seconds=summary["wall_seconds"], epochs=summary["epochs"],
-                       steps=summary["global_step"],
+            row.update(wall_seconds=summary.get("wall_seconds"), epochs=summary.get("epochs"),
+                       steps=summary.get("global_step"),
                        fid=round(fids[-1], 3) if fids else None,
                        fid_stability=round(statistics.pstdev(last), 3) if len(last) > 1 else None)
             manifold = summary.get("manifold_history") or [[None, {}]]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from pegasus_lab.cli.study import _check_settings, planned_jobs, require_the_same_study
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, DataError
 from pegasus_lab.sweep import jobs, parse_override
 from tests import warm_cli
 from tests.conftest import ROOT, compose_config, run_cli
@@ -186,6 +186,9 @@ def test_a_study_run_again_must_plan_the_same_jobs(tmp_path):
     with pytest.raises(ConfigError, match=r"its job 1 is study_vae on cifar10, and this "
                                           r"study's would be none \(it has fewer jobs\)"):
         require_the_same_study(sweep, planned[:1])
+    (sweep / "1" / ".hydra" / "overrides.yaml").write_text("- model=study_vae\n- [")
+    with pytest.raises(DataError, match=r"1/\.hydra/overrides\.yaml cannot be read: "):
+        require_the_same_study(sweep, planned)  # a damaged file: job 1's settings unknown
 
 
 def test_resume_is_auto_true_or_false(tmp_path):

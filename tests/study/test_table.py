@@ -65,3 +65,20 @@ def test_one_seed_keeps_the_plain_table(tmp_path):
                                     "fid_history": [[3, 9.0]]})
     md, csv_path = write_tables(collect(tmp_path), tmp_path, [])
     assert "Across seeds" not in md.read_text() and "seed" not in open(csv_path).readline()
+
+
+def test_a_damaged_summary_is_a_row_saying_so_and_the_table_is_written(tmp_path):
+    """After hours of training, one damaged summary.json failed the study with a traceback
+    and no table."""
+    from pegasus_lab.sweep import UNREADABLE
+    base = {"wall_seconds": 12.5, "epochs": 3, "global_step": 30, "fid_history": [[30, 9.0]]}
+    _job(tmp_path, 0, "study_gan", base)
+    _job(tmp_path, 1, "study_vae", base)
+    (tmp_path / "1" / "summary.json").write_text('{"wall_seconds": 12')
+    _job(tmp_path, 2, "study_wgan", {"fid_history": []})  # a summary of an older version
+    gan, vae, wgan = collect(tmp_path)
+    assert (gan["status"], gan["fid"]) == ("ok", 9.0)
+    assert (vae["status"], vae["fid"], vae["steps"]) == (UNREADABLE, None, None)
+    assert (wgan["status"], wgan["steps"]) == ("ok", None)
+    md, _ = write_tables([gan, vae, wgan], tmp_path, [])
+    assert md.read_text().count("| mnist |") == 3
