@@ -57,7 +57,7 @@ def jobs(sweep_dir: str | Path) -> Iterator[tuple[Path, list[str], dict | None]]
                and not others.intersection(found.parent.parent.parents)]
     for job in sorted(folders, key=lambda p: (0, int(p.name), "") if p.name.isdigit()
                       else (1, 0, str(p.relative_to(sweep_dir)))):
-        yield job, _overrides(job), read_summary(job)
+        yield job, _overrides(job), _summary(job)
 
 
 def _overrides(job: Path) -> list[str]:
@@ -73,7 +73,7 @@ def _overrides(job: Path) -> list[str]:
     return overrides
 
 
-def read_summary(job: Path) -> dict | None:
+def _summary(job: Path) -> dict | None:
     """The job's summary.json, or None: none written (the job failed, stopped, or still runs),
     or one that cannot be read (damaged: a warning, and `job_status` says so)."""
     path = job / "summary.json"
