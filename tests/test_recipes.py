@@ -22,7 +22,8 @@ SMOKE = ("ARGS=debug=smoke SAMPLE_ARGS=nearest.features=pixels "
 TARGETS = ["reproduce-paper-0", "reproduce-paper-1", f"reproduce-paper-1 {P1_FROM_ZIPS}",
            "reproduce-paper-2",
            "reproduce-paper-2-stl10", "reproduce-paper-3", "reproduce-paper-3 P3_DATA=cifar10",
-           f"reproduce-paper-3 {SMOKE}", "reproduce-paper-4", "demo", "sweep"]
+           f"reproduce-paper-3 {SMOKE}", "reproduce-paper-4", "reproduce-paper-4 ARGS=debug=smoke",
+           "demo", "sweep"]
 
 
 def _commands(target: str) -> list[tuple[str, list[str]]]:

@@ -31,9 +31,10 @@ from pegasus_lab.sweep import jobs, parse_override
 
 
 def _shared(cfg: DictConfig) -> list[str]:
-    """The study's own paths and overrides, for every training run it makes."""
+    """The study's own paths and overrides, for every training run it makes (`debug=smoke`
+    given to the study: to each run, a few CPU batches of it)."""
     return [f"paths.data_dir={cfg.paths.data_dir}", f"paths.cache_dir={cfg.paths.cache_dir}",
-            *cfg.overrides]
+            *(["debug=smoke"] if cfg.get("smoke_run") else []), *cfg.overrides]
 
 
 def present_datasets(cfg: DictConfig) -> tuple[list[str], list[str]]:
@@ -57,6 +58,9 @@ def _fid_overrides(cfg: DictConfig, notes: list[str]) -> list[str]:
     if cfg.measure_fid is False:
         notes.append("FID not measured (measure_fid=false)")
         return []
+    if cfg.measure_fid == "auto" and cfg.get("smoke_run"):  # the reference's features alone
+        notes.append("FID not measured: a smoke study (measure_fid=true measures it)")
+        return []                                         # take hours on a CPU
     try:
         InceptionFeatures(cfg.fid_weights.weights, cfg.fid_weights.sha256)
     except PegasusError as err:

@@ -10,7 +10,8 @@ import time
 import pytest
 from PIL import Image
 
-from pegasus_lab.cli.study import _check_settings, planned_jobs, require_the_same_study
+from pegasus_lab.cli.study import (_check_settings, _fid_overrides, _shared, planned_jobs,
+                                   require_the_same_study)
 from pegasus_lab.errors import ConfigError, DataError
 from pegasus_lab.sweep import jobs, parse_override
 from tests import warm_cli
@@ -189,6 +190,20 @@ def test_a_study_run_again_must_plan_the_same_jobs(tmp_path):
     (sweep / "1" / ".hydra" / "overrides.yaml").write_text("- model=study_vae\n- [")
     with pytest.raises(DataError, match=r"1/\.hydra/overrides\.yaml cannot be read: "):
         require_the_same_study(sweep, planned)  # a damaged file: job 1's settings unknown
+
+
+def test_debug_smoke_makes_every_run_a_smoke_run_without_fid_unless_asked(tmp_path):
+    """`make reproduce-paper-4 ARGS="debug=smoke"`, as the other recipes are smoke-tested: it
+    was Hydra's "Could not override 'debug'" (the study had no debug group)."""
+    cfg = compose_config("study", ["debug=smoke", "overrides=['trainer.max_epochs=1']"], tmp_path)
+    run = compose_config("train", ["experiment=paper4", "+paper4_data=mnist", *_shared(cfg)])
+    assert run.smoke_run is True and run.trainer.limit_train_batches == 3
+    assert run.trainer.max_epochs == 1  # the study's overrides still come last
+    notes = []
+    assert _fid_overrides(cfg, notes) == [] and notes == [
+        "FID not measured: a smoke study (measure_fid=true measures it)"]
+    plain = compose_config("study", [], tmp_path)
+    assert not plain.get("smoke_run") and "debug=smoke" not in _shared(plain)
 
 
 def test_resume_is_auto_true_or_false(tmp_path):
