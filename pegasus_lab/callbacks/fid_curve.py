@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -34,6 +34,22 @@ from pegasus_lab.metrics.features import extract
 from pegasus_lab.metrics.generated import generated_uint8
 
 log = logging.getLogger(__name__)
+
+
+def _stop_when_terminated(trainer) -> Callable[[], None] | None:
+    """A SIGTERM (`kill`, `timeout`, a scheduler) stops the run at the next batch of images
+    rather than after the whole set: Lightning only takes note of it and stops at the next
+    training step, and the training set's features alone take hours on a CPU. A run of one
+    process only: the ranks of several stop together at Lightning's own checks."""
+    if trainer.world_size > 1:
+        return None
+
+    def check() -> None:
+        if trainer.received_sigterm:
+            from lightning.pytorch.utilities.exceptions import SIGTERMException
+            raise SIGTERMException
+
+    return check
 
 
 class FIDCurve(Callback):
@@ -101,7 +117,8 @@ class FIDCurve(Callback):
             self._saved_best = self._fid_of_saved_best(trainer)
             self.real, self.real_labels = dataset_features(
                 self.extractor, trainer.datamodule, self.fid_cfg.get("batch_size", 200),
-                self.fid_cfg.get("cache_dir"), pl_module.device)
+                self.fid_cfg.get("cache_dir"), pl_module.device,
+                check=_stop_when_terminated(trainer))
         # a run resumed after its curve ran out of patience stays stopped (every rank holds
         # the history); a larger patience given to the resumed run lets it go on
         if self.history and self._out_of_patience(trainer.global_step):
@@ -146,7 +163,8 @@ class FIDCurve(Callback):
         batches = generated_uint8(pl_module, share, self.fid_cfg.get("batch_size", 200),
                                   self.seed + rank, labels)
         # the features stay on the device, for the gather and the statistics there
-        fake = extract(self.extractor, batches, pl_module.device, keep_on_device=True)
+        fake = extract(self.extractor, batches, pl_module.device, keep_on_device=True,
+                       check=_stop_when_terminated(trainer))
         if world > 1:
             fake = trainer.strategy.all_gather(fake).flatten(0, 1)
         best = stop = False

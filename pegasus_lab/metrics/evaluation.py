@@ -3,7 +3,7 @@ numbers: FID, KID, per-class FID for conditional models, the Inception Score whe
 k-NN precision, recall, density and coverage."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 
@@ -23,10 +23,12 @@ def build_extractor(fid_cfg: Mapping) -> InceptionFeatures:
 
 
 def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device,
-                     limit: int | None = None, seed: int = 0
+                     limit: int | None = None, seed: int = 0,
+                     check: Callable[[], None] | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Features and labels of every image of a set-up datamodule (train and held-out), or of
-    at most `limit` of them, drawn without replacement with `seed` (only those are read)."""
+    at most `limit` of them, drawn without replacement with `seed` (only those are read);
+    `check` as `extract`'s."""
     key = (f"{datamodule.source.fingerprint()}|{datamodule.image_size}|"
            f"{datamodule.channels}|{extractor.sha256}")
     total = len(datamodule.source)
@@ -37,7 +39,8 @@ def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device,
     else:
         images, labels = datamodule.uint8_images()
     feats = cached_features(
-        key, lambda: extract(extractor, uint8_batches(images, batch_size), device, len(images)),
+        key, lambda: extract(extractor, uint8_batches(images, batch_size), device, len(images),
+                             check=check),
         cache_dir)
     return feats, labels
 

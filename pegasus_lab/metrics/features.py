@@ -23,17 +23,21 @@ PROGRESS_EVERY_S = 30.0
 @torch.no_grad()
 def extract(extractor: torch.nn.Module, batches: Iterable[torch.Tensor],
             device: torch.device | str = "cpu", total: int | None = None,
-            keep_on_device: bool = False) -> torch.Tensor:
+            keep_on_device: bool = False, check: Callable[[], None] | None = None
+            ) -> torch.Tensor:
     """Concatenated float32 features of uint8 image batches, on the CPU (`keep_on_device`:
     left on `device`, for statistics computed there). They stay on the device until the end:
     one copy back, no wait for the host after each batch. Every PROGRESS_EVERY_S seconds a
-    log line counts the images done (of `total`, when given)."""
+    log line counts the images done (of `total`, when given). `check` is called after each
+    batch, and may raise to stop the extraction (a training run told to stop)."""
     extractor = extractor.to(device).eval()
     out, done = [], 0
     start = last = time.monotonic()
     for b in batches:
         out.append(extractor(to_device(b, device)).float())
         done += len(b)
+        if check is not None:
+            check()
         now = time.monotonic()
         if now - last >= PROGRESS_EVERY_S:
             last = now

@@ -230,3 +230,39 @@ def test_the_saved_best_s_fid_is_its_lowest_finite_point(tmp_path):
     resumed = SimpleNamespace(ckpt_path=str(tmp_path / "last.ckpt"))
     assert curve._fid_of_saved_best(resumed) == 40.0  # min() over all of them: nan
     assert curve._fid_of_saved_best(SimpleNamespace(ckpt_path=None)) is None  # a new run
+
+
+def test_a_sigterm_stops_the_run_within_the_training_set_s_features(tmp_path, tiny_fid_weights,
+                                                                   caplog):
+    """Lightning only takes note of a SIGTERM and stops at the next training step: a run
+    killed while the FID curve read the training set's features (hours on a CPU) went on
+    reading them all. It now stops at the next batch of images, as `kill` meant."""
+    from omegaconf import open_dict
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", *fid_overrides(tiny_fid_weights)],
+                         tmp_path)
+    with open_dict(cfg):  # the SIGTERM first, then the curve's features
+        cfg.callbacks = {"stop": {"_target_": "tests.helpers.TerminateOnTrainStart"},
+                         **cfg.callbacks}
+    with pytest.raises(SystemExit) as stopped:
+        train(cfg)
+    assert stopped.value.code == 143
+    assert "terminated (SIGTERM) at step 0, before its first checkpoint" in caplog.text
+    cache = Path(cfg.fid.cache_dir)
+    assert not cache.exists() or not list(cache.glob("features-*.pt"))  # stopped part-way
+
+
+def test_extraction_stops_where_its_check_raises():
+    from pegasus_lab.metrics.features import extract
+    seen = []
+
+    def batches():
+        for i in range(5):
+            seen.append(i)
+            yield torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+
+    def check():
+        if len(seen) == 2:
+            raise SystemExit(143)
+    with pytest.raises(SystemExit):
+        extract(torch.nn.Flatten(), batches(), check=check)
+    assert seen == [0, 1]
