@@ -3,19 +3,37 @@ atomic): a run killed mid-write leaves the previous file, or none, never a half-
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import secrets
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
+
+from pegasus_lab.errors import PegasusError
+
+
+# what is left on a file system when a write has filled it: less than one write's chunk
+FULL_BELOW_BYTES = 1 << 20
+
+
+class DiskFull(PegasusError):
+    """A file could not be written: its file system is full (or the user's quota spent)."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.reason = f"{why}; free some space, or have it written elsewhere"
+        super().__init__(f"cannot write {path}: {self.reason}")
 
 
 @contextmanager
 def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """A new, hidden file beside `path` (its folder made) for the block to write; it replaces
     `path` when the block ends and is removed when the block raises. It is created as any new
-    file here is (0666 less the umask), so what it replaces is as readable as a plain write."""
+    file here is (0666 less the umask), so what it replaces is as readable as a plain write.
+    A block that fails on a full file system raises `DiskFull`, one line naming the file:
+    torch.save says only "unexpected pos 1088 vs 982" there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
@@ -23,9 +41,24 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except Exception as err:
+        if _out_of_space(err, path.parent):  # seen while the part written still fills it
+            why = (err.strerror if isinstance(err, OSError) and err.strerror else
+                   "no space left on its file system")
+            raise DiskFull(path, why) from err
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _out_of_space(err: Exception, folder: Path) -> bool:
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -12,7 +12,7 @@ from lightning_utilities.core.apply_func import apply_to_collection
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from pegasus_lab.atomic import replacing
+from pegasus_lab.atomic import DiskFull, replacing
 from pegasus_lab.errors import TORCH_LOAD_ERRORS, CheckpointError, torch_load_failure
 
 CONFIG_KEY = "pegasus_config"
@@ -137,7 +137,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             try:
                 fn(*args)
             except Exception as err:
-                self._failure = CheckpointError(f"checkpoint: {what} failed: {err}")
+                said = err.reason if isinstance(err, DiskFull) else err  # without the path again
+                self._failure = CheckpointError(f"checkpoint: {what} failed: {said}")
                 self._failure.__cause__ = err
 
         self._writer.submit(run)

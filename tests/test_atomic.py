@@ -1,10 +1,14 @@
 """A file is replaced whole or not at all, and gets the permissions a plain write would."""
+import collections
+import errno
 import os
+import shutil
 import stat
 
 import pytest
 
-from pegasus_lab.atomic import replacing, write_text
+from pegasus_lab.atomic import DiskFull, replacing, write_text
+from pegasus_lab.errors import find_user_error
 
 
 def _mode(path):
@@ -61,3 +65,48 @@ def test_a_pillow_image_in_the_format_its_suffix_names(tmp_path):
         with Image.open(path) as img:
             assert img.format == fmt and img.size == (4, 3)
     assert sorted(os.listdir(tmp_path)) == ["a.png", "b.jpg"]
+
+
+def _usage(free):
+    usage = collections.namedtuple("usage", "total used free")
+    return lambda folder: usage(10 ** 9, 10 ** 9 - free, free)
+
+
+def test_a_write_that_fills_the_disk_is_one_error_naming_the_file(tmp_path, monkeypatch):
+    """torch.save on a full file system says only "unexpected pos 1088 vs 982" (a traceback
+    from the data cache, the feature cache, a probe); any write there is one line now."""
+    import torch
+    target = tmp_path / "cache.pt"
+    target.write_text("the previous cache")
+    monkeypatch.setattr(shutil, "disk_usage", _usage(4096))
+
+    def full_save(obj, path):
+        with open(path, "wb") as f:
+            f.write(b"part of it")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1088 "
+                           "vs 982")
+    monkeypatch.setattr(torch, "save", full_save)
+    with pytest.raises(DiskFull, match=rf"^cannot write {target}: no space left on its file "
+                                       r"system; free some space, or have it written "
+                                       r"elsewhere$"):
+        with replacing(target) as tmp:
+            torch.save({}, tmp)
+    assert target.read_text() == "the previous cache" and os.listdir(tmp_path) == ["cache.pt"]
+    assert isinstance(find_user_error(DiskFull(target, "x")), DiskFull)  # one line, exit 2
+
+
+def test_a_full_quota_or_disk_said_by_the_system_is_the_same_error(tmp_path):
+    def write(path):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+    with pytest.raises(DiskFull, match=f"cannot write {tmp_path / 'a.json'}: Disk quota "
+                                       "exceeded; free some space"):
+        with replacing(tmp_path / "a.json") as tmp:
+            write(tmp)
+
+
+def test_another_failure_with_room_left_stays_what_it_was(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "disk_usage", _usage(10 ** 8))
+    with pytest.raises(RuntimeError, match="a bug"):
+        with replacing(tmp_path / "a.pt"):
+            raise RuntimeError("a bug")
+    assert os.listdir(tmp_path) == []

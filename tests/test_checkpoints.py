@@ -79,8 +79,9 @@ def test_background_write_failure_is_reported_and_keeps_the_old_file(tmp_path, m
 
     monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", disk_full)
     io.save_checkpoint(_state(2, torch.ones(4)), path)
-    with pytest.raises(CheckpointError, match=r"last\.ckpt failed: .*No space left"):
+    with pytest.raises(CheckpointError, match=r"last\.ckpt failed: .*No space left") as failed:
         io.teardown()
+    assert str(failed.value).count("last.ckpt") == 1  # the file named once
     monkeypatch.undo()
     assert load_checkpoint(path)["global_step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left
