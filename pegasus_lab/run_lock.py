@@ -111,9 +111,15 @@ def _put_back_config(run_dir: Path, hydra_subdir: str | None, files: dict[str, s
 
 
 def _write(fd: int, record: dict) -> None:
+    """The holder's record, for a refused command to name it; the lock holds without it (a
+    full disk: a refused command then says less)."""
     data = json.dumps(record, indent=1).encode()
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+    except OSError as err:
+        log.warning("the run folder's lock holds, but its record was not written: %s",
+                    err.strerror or err)
 
 
 def _read(fd: int) -> dict:

@@ -156,3 +156,14 @@ def test_the_lock_record_names_the_holder(tmp_path):
     assert record["host"] == run_lock.platform.node()
     assert abs(run_lock.datetime.datetime.fromisoformat(record["since"]).timestamp()
                - before) < 5
+
+
+def test_a_record_that_cannot_be_written_still_holds_the_folder(tmp_path, monkeypatch, caplog):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(run_lock.os, "pwrite", full)
+    with holding(tmp_path, ["a"], "x"):
+        with pytest.raises(FolderInUse, match=r"is in use by another command; let it finish"):
+            with holding(tmp_path, ["b"], "x"):
+                pass
+    assert "its record was not written: No space left on device" in caplog.text
