@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 import torch
 
 from pegasus_lab.metrics import distances
-from pegasus_lab.metrics.features import cached_features, extract, uint8_batches
+from pegasus_lab.metrics.features import cached_image_features, extract
 from pegasus_lab.metrics.generated import generated_uint8
 from pegasus_lab.metrics.inception import InceptionFeatures
 from pegasus_lab.metrics.manifold import precision_recall_density_coverage, subsample
@@ -38,10 +38,7 @@ def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device,
         key += f"|{limit} drawn with seed {seed}"
     else:
         images, labels = datamodule.uint8_images()
-    feats = cached_features(
-        key, lambda: extract(extractor, uint8_batches(images, batch_size), device, len(images),
-                             check=check),
-        cache_dir)
+    feats = cached_image_features(key, extractor, images, batch_size, cache_dir, device, check)
     return feats, labels
 
 

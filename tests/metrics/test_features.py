@@ -60,3 +60,58 @@ def test_host_batches_reach_a_gpu_without_host_syncs():
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert torch.equal(out.cpu(), images.float().mean((2, 3)))
+
+
+class _Counted(_MeanColour):
+    """Counts the images it sees, and stops (as a Ctrl-C would) once it has seen `stop_at`."""
+
+    def __init__(self, stop_at=None):
+        super().__init__()
+        self.seen, self.stop_at = 0, stop_at
+
+    def forward(self, x):
+        if self.stop_at is not None and self.seen >= self.stop_at:
+            raise KeyboardInterrupt
+        self.seen += len(x)
+        return super().forward(x)
+
+
+def test_a_slow_extraction_stopped_part_way_goes_on_from_the_parts_done(tmp_path, monkeypatch):
+    """A CPU's features of a 50k set take hours: interrupted, all of them were lost."""
+    monkeypatch.setattr(features, "PART_IMAGES", 4)
+    monkeypatch.setattr(features, "KEEP_PARTS_SLOWER_THAN_S", -1.0)  # every part "slow"
+    images = torch.randint(0, 256, (10, 3, 4, 4), dtype=torch.uint8)
+    stopped = _Counted(stop_at=8)  # in the third part (images 8, 9)
+    with pytest.raises(KeyboardInterrupt):
+        features.cached_image_features("set", stopped, images, 2, tmp_path)
+    (parts,) = tmp_path.glob("features-*.parts")
+    assert sorted(p.name for p in parts.iterdir()) == ["00000.pt", "00001.pt"]
+    again = _Counted()
+    out = features.cached_image_features("set", again, images, 2, tmp_path)
+    assert again.seen == 2 and torch.equal(out, images.float().mean((2, 3)))
+    assert not parts.exists() and len(list(tmp_path.glob("features-*.pt"))) == 1
+    cached = _Counted()  # the whole set's cache from now on
+    assert torch.equal(features.cached_image_features("set", cached, images, 2, tmp_path), out)
+    assert cached.seen == 0
+
+
+def test_a_fast_extraction_writes_no_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(features, "PART_IMAGES", 4)
+    images = torch.randint(0, 256, (10, 3, 4, 4), dtype=torch.uint8)
+    with pytest.raises(KeyboardInterrupt):
+        features.cached_image_features("set", _Counted(stop_at=8), images, 2, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_part_or_cache_of_another_size_is_computed_again(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(features, "PART_IMAGES", 4)
+    monkeypatch.setattr(features, "KEEP_PARTS_SLOWER_THAN_S", -1.0)
+    images = torch.randint(0, 256, (10, 3, 4, 4), dtype=torch.uint8)
+    with pytest.raises(KeyboardInterrupt):
+        features.cached_image_features("set", _Counted(stop_at=4), images, 2, tmp_path)
+    (part,) = tmp_path.glob("features-*.parts/00000.pt")
+    torch.save({"features": torch.zeros(3, 3)}, part)  # not the part's 4 rows
+    again = _Counted()
+    out = features.cached_image_features("set", again, images, 2, tmp_path)
+    assert again.seen == 10 and torch.equal(out, images.float().mean((2, 3)))
+    assert "3 rows, not 4" in caplog.text
