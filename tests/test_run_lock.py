@@ -167,3 +167,21 @@ def test_a_record_that_cannot_be_written_still_holds_the_folder(tmp_path, monkey
             with holding(tmp_path, ["b"], "x"):
                 pass
     assert "its record was not written: No space left on device" in caplog.text
+
+
+def test_a_multirun_job_in_a_held_folder_fails_alone_and_its_row_says_why(tmp_path):
+    """The same multirun started twice into one sweep folder (`resume=true
+    hydra.sweep.dir=…` while the first still runs): a job held by the other is refused; the
+    jobs it does not hold run."""
+    sweep = tmp_path / "sweep"
+    with holding(sweep / "0", ["pegasus-train", "-m", "the first"], "x"):
+        result = run_cli("pegasus_lab.cli.train", "-m", *SMOKE, "logger=none",
+                         "trainer.max_epochs=1", "seed=1,2", f"hydra.sweep.dir={sweep}",
+                         f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "another folder (hydra.sweep.dir=…, or a recipe's folder variable)" in result.stderr
+    assert not (sweep / "0" / "checkpoints").exists()
+    assert (sweep / "1" / "checkpoints" / "last.ckpt").is_file()
+    table = (sweep / "sweep.md").read_text()
+    assert f"| 0 | 1 | failed: {sweep / '0'} is in use by another command (pid " in table
+    assert "| 1 | 2 | ok |" in table
