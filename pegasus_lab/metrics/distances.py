@@ -124,18 +124,22 @@ def fid(real: torch.Tensor | Reference, fake: torch.Tensor, chunk: int = 10_000,
 
 
 def kid(real: torch.Tensor, fake: torch.Tensor, subset_size: int = 1000, subsets: int = 100,
-        seed: int = 0, device: torch.device | str = "cpu") -> tuple[float, float, int]:
-    """(mean, std, subset size used). The subset size shrinks to the smaller set's size."""
+        seed: int = 0, device: torch.device | str = "cpu") -> tuple[float, float | None, int]:
+    """(mean, std over the subsets, subset size used). The subset size shrinks to the smaller
+    set's size. Where that is both sets' size, every subset is both whole sets: KID is their
+    one value, and the std None, not the 0 (3e-16) a spread of identical values reads as."""
     _check(real, fake)
     size = min(subset_size, len(real), len(fake))
     if size < subset_size:
         log.warning("KID subset size lowered from %d to %d (only %d real, %d generated)",
                     subset_size, size, len(real), len(fake))
-    metric = KernelInceptionDistance(feature=_GivenFeatures(real.shape[1]), subsets=subsets,
+    whole = size == len(real) == len(fake)
+    metric = KernelInceptionDistance(feature=_GivenFeatures(real.shape[1]),
+                                     subsets=1 if whole else subsets,
                                      subset_size=size, sync_on_compute=False).to(device)
     metric.update(real.to(device).double(), real=True)
     metric.update(fake.to(device).double(), real=False)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         mean, std = metric.compute()
-    return float(mean), float(std), size
+    return float(mean), None if whole else float(std), size

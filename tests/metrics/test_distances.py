@@ -133,6 +133,15 @@ def test_kid_guards_its_subset_size_on_small_sets():
     assert used == 30 and np.isfinite(mean) and mean > 0
 
 
+def test_kid_of_two_sets_as_small_as_its_subsets_has_no_spread(caplog):
+    """200 real and 200 generated (`reference_samples=200 num_samples=200`): every subset was
+    both whole sets, and the JSON said kid_std 3e-16, a precision it does not have."""
+    a, b = _features(30, seed=3), _features(30, seed=4, shift=1.0)
+    mean, std, used = kid(a, b, subset_size=1000, subsets=20)
+    assert (std, used) == (None, 30) and mean == kid(a, b, subset_size=30, subsets=1)[0]
+    assert kid(a, b, subset_size=29, subsets=20)[1] > 0  # subsets of fewer: a spread
+
+
 def test_kid_near_zero_for_one_distribution_and_positive_for_two():
     same = kid(_features(500, seed=5), _features(500, seed=6), 200, 50)[0]
     shifted = kid(_features(500, seed=5), _features(500, seed=6, shift=1.0), 200, 50)[0]
