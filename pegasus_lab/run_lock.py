@@ -1,4 +1,4 @@
-"""One training run at a time in a run folder.
+"""One command at a time in a run folder (a training run's, a study's).
 
 A recipe's folder is fixed and resumed (`make reproduce-paper-N`, `resume=auto`), and the
 default folder is named by the second it starts in, so a second run can start in a folder
@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from pegasus_lab.atomic import write_text
 from pegasus_lab.errors import PegasusError
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,6 @@ def _config_files(run_dir: Path, hydra_subdir: str | None) -> dict[str, str]:
 
 def _put_back_config(run_dir: Path, hydra_subdir: str | None, files: dict[str, str]) -> None:
     """Rewrite the holder's Hydra config files, which the refused run's Hydra overwrote."""
-    from pegasus_lab.atomic import write_text
     if hydra_subdir is None:
         return
     for name, text in files.items():

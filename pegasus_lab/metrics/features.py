@@ -109,7 +109,7 @@ def cached_image_features(key: str, extractor: torch.nn.Module, images: torch.Te
         return features
     parts_dir = path.with_suffix(".parts")
     starts = range(0, len(images), PART_IMAGES)
-    kept = [_load(parts_dir / f"{n:05d}.pt", len(images[start:start + PART_IMAGES]))
+    kept = [_load(parts_dir / f"{n:05d}.pt", min(PART_IMAGES, len(images) - start))
             for n, start in enumerate(starts)]
     if any(part is not None for part in kept):
         log.info("Inception features: %d of %d parts kept from an extraction stopped "
