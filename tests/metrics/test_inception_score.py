@@ -44,10 +44,13 @@ def _images(n, channels=3, seed=0):
                          generator=torch.Generator().manual_seed(seed))
 
 
-def test_the_whole_path_matches_torch_fidelity(random_is_weights):
-    images = _images(2 * isc.CPU_CHUNK + 4)  # two whole CPU chunks and a part
+def test_the_whole_path_matches_torch_fidelity(random_is_weights, monkeypatch):
+    # a full-size InceptionV3 on a CPU: few images, in smaller chunks and 5 parts of 2
+    monkeypatch.setattr(isc, "CPU_CHUNK", 4)
+    images = _images(2 * isc.CPU_CHUNK + 2)  # two whole CPU chunks and a part
     metric = inception_score_metric("cpu", random_is_weights)
     assert metric.available
+    metric.splits = 5
     metric.update(images[:7])  # batches of any size
     metric.update(images[7:])
     fields = metric.fields()
@@ -62,8 +65,8 @@ def test_the_whole_path_matches_torch_fidelity(random_is_weights):
 
     ref = torch_fidelity.calculate_metrics(
         input1=Images(), isc=True, feature_extractor_weights_path=str(random_is_weights),
-        samples_shuffle=False, cuda=False, batch_size=len(images), verbose=False, cache=False,
-        save_cpu_ram=True)  # no loader workers
+        isc_splits=5, samples_shuffle=False, cuda=False, batch_size=len(images), verbose=False,
+        cache=False, save_cpu_ram=True)  # no loader workers
     assert mean > 1.001  # the random network's predictions differ between images
     assert mean == pytest.approx(ref["inception_score_mean"], abs=1e-6)
     assert std == pytest.approx(ref["inception_score_std"], abs=1e-6)
