@@ -26,20 +26,21 @@ def ckpt(tmp_path_factory):
 
 def test_checkpoint_metrics_json_next_to_it(ckpt, tmp_path, tiny_fid_weights,
                                             random_is_weights):
-    result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={ckpt}", "num_samples=40",
+    result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={ckpt}", "num_samples=20",
                      "kid_subset_size=1000", f"paths.log_dir={tmp_path}",
                      f"paths.data_dir={tmp_path}", *fid_overrides(tiny_fid_weights),
                      f"inception_score_weights={random_is_weights}", cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     out = ckpt.parents[1] / "metrics" / "last.json"
     metrics = json.loads(out.read_text())
-    assert metrics["fid"] > 0 and metrics["num_generated"] == 40 and metrics["num_real"] == 96
-    assert metrics["kid_subset_size"] == 40  # guarded: fewer samples than the subset size
+    assert metrics["fid"] > 0 and metrics["num_generated"] == 20 and metrics["num_real"] == 96
+    assert metrics["kid_subset_size"] == 20  # guarded: fewer samples than the subset size
     assert metrics["feature_extractor"]["sha256"] == tiny_fid_weights[1]
-    # the Inception Score of the 40 samples, from the network with logits named
+    # the Inception Score of the 20 samples (few: a full-size InceptionV3 on a CPU), from the
+    # network with logits named
     assert metrics["inception_score"] >= 1.0 and metrics["inception_score_std"] >= 0.0
-    # k-NN manifold metrics on all 96 real and 40 generated features
-    assert metrics["manifold_k"] == 5 and metrics["manifold_num_generated"] == 40
+    # k-NN manifold metrics on all 96 real and 20 generated features
+    assert metrics["manifold_k"] == 5 and metrics["manifold_num_generated"] == 20
     assert all(0 <= metrics[m] <= 1 for m in ("precision", "recall", "coverage"))
     assert metrics["density"] >= 0
     # what made the numbers: the libraries (FID moves with them), the device, the code
