@@ -2,9 +2,12 @@
 
 `ImageFolderSource("../shared/data/cifar10", split="train")` reads `train.zip` (or `train/`);
 `split="both"` reads train and test. Inside a zip, single wrapping folders (`train/`) are skipped.
+Hidden entries (a name starting with "."; `.DS_Store`, `.ipynb_checkpoints/`, the `._*` files a
+Mac leaves on other file systems) and a Mac zip's `__MACOSX/` folder are not data: left out.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import zipfile
@@ -21,20 +24,39 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".
 SPLITS = {"train": ("train",), "test": ("test",), "both": ("train", "test")}
 
 
+def _not_data(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
+
+
 class _Container:
-    """A directory or a zip file, listed as relative POSIX paths of files."""
+    """A directory or a zip file, listed as relative POSIX paths of files (hidden ones left
+    out)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.is_zip = path.is_file()
         self._zip: zipfile.ZipFile | None = None
         self._pid = None
+        self._stats: dict[str, tuple[int, int]] | None = None  # a directory's: size, mtime
 
     def files(self) -> list[str]:
         if self.is_zip:
-            return [n for n in self._open_zip().namelist() if not n.endswith("/")]
-        return [p.relative_to(self.path).as_posix()
-                for p in self.path.rglob("*") if p.is_file()]
+            return [n for n in self._open_zip().namelist() if not n.endswith("/")
+                    and not any(_not_data(part) for part in n.split("/"))]
+        return list(self._directory_stats())
+
+    def _directory_stats(self) -> dict[str, tuple[int, int]]:
+        """Each file under the directory: its size and modification time (listed once)."""
+        if self._stats is None:
+            stats = {}
+            for top, folders, names in os.walk(self.path, followlinks=True):
+                folders[:] = sorted(f for f in folders if not _not_data(f))
+                rel = Path(top).relative_to(self.path)
+                for name in sorted(n for n in names if not _not_data(n)):
+                    st = (Path(top) / name).stat()
+                    stats[(rel / name).as_posix()] = (st.st_size, st.st_mtime_ns)
+            self._stats = stats
+        return self._stats
 
     def _open_zip(self) -> zipfile.ZipFile:
         # A ZipFile handle must not be shared across forked DataLoader workers.
@@ -52,11 +74,17 @@ class _Container:
         return (self.path / member).read_bytes()
 
     def stamp(self) -> str:
+        """What identifies the contents: a zip's size and time; a directory's files, each
+        with its size and time (an image added, removed or moved between classes changes it;
+        the directory's own time would not)."""
+        if not self.is_zip:
+            listing = hashlib.sha256(repr(sorted(self._directory_stats().items())).encode())
+            return f"{self.path.resolve()}:{len(self._stats)} files:{listing.hexdigest()[:16]}"
         st = self.path.stat()
         return f"{self.path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
 
     def __getstate__(self):
-        return {**self.__dict__, "_zip": None, "_pid": None}
+        return {**self.__dict__, "_zip": None, "_pid": None, "_stats": None}
 
 
 def _class_root(files: list[str]) -> str:
@@ -86,8 +114,15 @@ class ImageFolderSource(ImageSource):
             raise DataError(f"unknown split {split!r}; valid choices: {list(SPLITS)} or null")
         self.split = split
         self._items: list[tuple[_Container, str]] = []
+        self._found: list[_Container] | None = None
 
     def _containers(self) -> list[_Container]:
+        """The directories or zips read, found (and a directory listed) once."""
+        if self._found is None:
+            self._found = self._find_containers()
+        return self._found
+
+    def _find_containers(self) -> list[_Container]:
         names = [None] if self.split is None else list(SPLITS[self.split])
         found = []
         for name in names:

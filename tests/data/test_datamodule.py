@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -202,3 +204,12 @@ def test_cifar_folder_plus_stl10_resized_to_32_horses_and_birds(cifar_mini, tmp_
     images, labels = dm.uint8_images()
     assert images.shape[1:] == (3, 32, 32)
     assert len(labels) == 64 + expected_stl
+
+
+def test_an_image_added_to_a_class_folder_is_in_the_next_run_s_data(tmp_path, cifar_mini):
+    root = tmp_path / "data"
+    shutil.copytree(cifar_mini, root)
+    assert len(load_or_build(ImageFolderSource(root), 8, 3, tmp_path / "cache")) == 96
+    shutil.copy(cifar_mini / "horse" / "0000.jpg", root / "horse" / "extra.jpg")
+    again = load_or_build(ImageFolderSource(root), 8, 3, tmp_path / "cache")
+    assert len(again) == 97 and again.labels.tolist().count(2) == 33  # not the cached 96

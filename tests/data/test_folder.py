@@ -101,3 +101,54 @@ def test_a_damaged_member_of_a_zip_names_it(cifar_mini, tmp_path, compression):
     with pytest.raises(DataError, match=rf"cannot read image {archive}:train/bird/0003\.jpg: "
                                         r".*the zip is damaged"):
         src.image(3)
+
+
+# what a Mac adds to a folder it zips or copies: not data, and never a class
+APPLE_DOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60)
+
+
+def test_a_zip_made_on_a_mac_reads_as_the_plain_one(cifar_mini, tmp_path):
+    # Finder's "Compress": an AppleDouble `._name` for each file under __MACOSX/, .DS_Store
+    with zipfile.ZipFile(tmp_path / "train.zip", "w") as z:
+        for path in sorted(cifar_mini.rglob("*.jpg")):
+            name = path.relative_to(cifar_mini).as_posix()
+            z.write(path, f"train/{name}")
+            folder, file = name.split("/")
+            z.writestr(f"__MACOSX/train/{folder}/._{file}", APPLE_DOUBLE)
+        z.writestr("train/.DS_Store", b"\x00\x00\x00\x01Bud1")
+    from_zip, plain = ImageFolderSource(tmp_path, split="train"), ImageFolderSource(cifar_mini)
+    assert from_zip.classes == plain.classes and len(from_zip) == len(plain) == 96
+    assert (from_zip.labels() == plain.labels()).all()
+    for i in range(len(from_zip)):
+        from_zip.image(i)  # none of them is a Mac's resource file
+
+
+def test_hidden_files_and_folders_in_a_directory_are_left_out(cifar_mini, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(cifar_mini, root)
+    (root / "horse" / "._0000.jpg").write_bytes(APPLE_DOUBLE)  # copied from a Mac (exFAT)
+    checkpoints = root / ".ipynb_checkpoints"  # Jupyter's, beside the class folders
+    checkpoints.mkdir()
+    shutil.copy(cifar_mini / "bird" / "0000.jpg", checkpoints / "0000-checkpoint.jpg")
+    (root / "bird" / ".cache").mkdir()
+    shutil.copy(cifar_mini / "bird" / "0001.jpg", root / "bird" / ".cache" / "0001.jpg")
+    src = ImageFolderSource(root)
+    assert src.classes == ["airplane", "bird", "horse"] and len(src) == 96
+    for i in range(len(src)):
+        src.image(i)
+
+
+def test_a_directory_is_identified_by_its_files_not_its_own_time(cifar_mini, tmp_path):
+    """The data cache is keyed by it: an image added to a class folder, or moved to another
+    class, changes neither the directory's size nor its time, but it is other data."""
+    root = tmp_path / "data"
+    shutil.copytree(cifar_mini, root)
+    before = ImageFolderSource(root).describe()
+    assert ImageFolderSource(root).describe() == before  # the same files: the same key
+    shutil.copy(cifar_mini / "horse" / "0000.jpg", root / "horse" / "extra.jpg")
+    added = ImageFolderSource(root).describe()
+    shutil.move(root / "horse" / "extra.jpg", root / "bird" / "extra.jpg")
+    moved = ImageFolderSource(root).describe()
+    assert len({before, added, moved}) == 3
+    (root / "bird" / "extra.jpg").unlink()
+    assert ImageFolderSource(root).describe() == before
