@@ -159,8 +159,10 @@ def after_interrupt(step: int, last: Path | None, run_dir: str, why: str = "inte
     except Exception:  # said, not raised: resumed, a damaged one is refused with the reason
         held = "a step it cannot tell"
     sweep = _sweep_dir()
-    again = (f"the same multirun with resume=true hydra.sweep.dir={sweep}" if sweep is not None
-             else f"the same command with hydra.run.dir={run_dir} resume=true")
+    from pegasus_lab.overrides import typed
+    again = (f"the same multirun with resume=true {typed('hydra.sweep.dir', sweep)}"
+             if sweep is not None
+             else f"the same command with {typed('hydra.run.dir', run_dir)} resume=true")
     return (f"{why} at step {step}; it goes on from {last} ({held}; the steps since "
             f"are lost) when run again as {again} (a recipe: make it again)")
 

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.errors import PegasusError
+from pegasus_lab.overrides import shell_line
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def _in_use(run_dir: Path, holder: dict, elsewhere: str) -> str:
     said = ""
     if holder.get("pid"):
         said = (f" (pid {holder['pid']} on {holder.get('host') or '?'}, since "
-                f"{holder.get('since') or '?'}: {' '.join(holder.get('command') or [])})")
+                f"{holder.get('since') or '?'}: {shell_line(holder.get('command') or [])})")
     return (f"{run_dir} is in use by another command{said}; let it finish (then this "
             f"command, run again, goes on from where it ended), stop it, or give this one "
             f"another folder ({elsewhere}, or a recipe's folder variable)")

@@ -26,6 +26,7 @@ from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, config_di
 from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
                                 require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures
+from pegasus_lab.overrides import override, shell_line
 from pegasus_lab.study.table import collect, side_by_side, write_tables
 from pegasus_lab.sweep import jobs, parse_override
 
@@ -33,7 +34,8 @@ from pegasus_lab.sweep import jobs, parse_override
 def _shared(cfg: DictConfig) -> list[str]:
     """The study's own paths and overrides, for every training run it makes (`debug=smoke`
     given to the study: to each run, a few CPU batches of it)."""
-    return [f"paths.data_dir={cfg.paths.data_dir}", f"paths.cache_dir={cfg.paths.cache_dir}",
+    return [override("paths.data_dir", cfg.paths.data_dir),
+            override("paths.cache_dir", cfg.paths.cache_dir),
             *(["debug=smoke"] if cfg.get("smoke_run") else []), *cfg.overrides]
 
 
@@ -69,7 +71,8 @@ def _fid_overrides(cfg: DictConfig, notes: list[str]) -> list[str]:
         notes.append(f"FID not measured: {err}")
         return []
     return ["callbacks=study_fid", f"callbacks.fid_curve.num_samples={cfg.fid_samples}",
-            f"fid.weights={cfg.fid_weights.weights}", f"fid.sha256={cfg.fid_weights.sha256}"]
+            override("fid.weights", cfg.fid_weights.weights),
+            override("fid.sha256", cfg.fid_weights.sha256)]
 
 
 def _check_settings(cfg: DictConfig) -> None:
@@ -169,8 +172,8 @@ def _study_in_folder(cfg: DictConfig, sweep_dir: Path, present: list[str], notes
                f"model={','.join(cfg.models)}", f"+paper4_data={','.join(present)}",
                *([f"seed={','.join(map(str, cfg.seeds))}"] if cfg.seeds else []),
                f"resume={cfg.resume}",
-               f"hydra.sweep.dir={sweep_dir}", *_fid_overrides(cfg, notes), *_shared(cfg)]
-    log.info("training: %s", " ".join(command))
+               override("hydra.sweep.dir", sweep_dir), *_fid_overrides(cfg, notes), *_shared(cfg)]
+    log.info("training: %s", shell_line(command))
     status = _train(command)
     if status != 0:
         if not any(jobs(sweep_dir)):  # refused before any run started: nothing to tabulate

@@ -13,6 +13,7 @@ from PIL import Image
 from pegasus_lab.cli.study import (_check_settings, _fid_overrides, _shared, planned_jobs,
                                    require_the_same_study)
 from pegasus_lab.errors import ConfigError, DataError
+from pegasus_lab.overrides import override
 from pegasus_lab.sweep import jobs, parse_override
 from tests import warm_cli
 from tests.conftest import ROOT, compose_config, run_cli
@@ -76,6 +77,20 @@ def test_seeds_train_each_pair_once_per_seed_and_a_study_run_again_goes_on(tmp_p
             "synthetic seed 1, and this study's would be study_vae on synthetic seed 2"
             ) in result.stderr
     assert (sweep / "study.csv").read_text() == before
+
+
+def test_a_study_in_folders_whose_names_hydra_would_misread(tmp_path):
+    """Its folders go to the training multirun as overrides: an accent or a bracket was a
+    syntax error there, and a comma a sweep over two folders."""
+    base = tmp_path / "Jane's runs, ü (1)"
+    sweep = base / "sweep"
+    result = run_cli("pegasus_lab.cli.study", "models=[study_vae]", "datasets=[synthetic]",
+                     override("sweep_dir", sweep), override("paths.log_dir", base),
+                     override("paths.data_dir", base / "data"), "debug=smoke",
+                     "overrides=['data.image_size=16','data.cache_dir=null']", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader(open(sweep / "study.csv")))
+    assert [(r["model"], r["status"]) for r in rows] == [("study_vae", "ok")]
 
 
 def test_no_data_set_present_is_one_clear_error(tmp_path):
