@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import errno
 import io
+import logging
 import os
 import secrets
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from pegasus_lab.errors import PegasusError
+
+log = logging.getLogger(__name__)
 
 
 # what is left on a file system when a write has filled it: less than one write's chunk
@@ -50,6 +53,28 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# a folder this process may not write in: a shared data set's, read-only or another user's
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def keep_if_writable(path: str | os.PathLike, write: Callable[[Path], None], what: str,
+                     instead: str) -> bool:
+    """`write(tmp)` a cache file as `replacing` does; where its folder cannot be written (read
+    only, another user's) a warning says so and the work goes on without it: False. `what`
+    names the file for the warning, `instead` says the setting that moves it."""
+    try:
+        with replacing(path) as tmp:
+            write(tmp)
+    except OSError as err:
+        if err.errno not in NOT_WRITABLE:
+            raise
+        log.warning("cannot keep %s in %s (%s): this run goes on without it, and the next one "
+                    "computes it again; %s", what, Path(path).parent, err.strerror or err,
+                    instead)
+        return False
+    return True
 
 
 def _out_of_space(err: Exception, folder: Path) -> bool:

@@ -1,6 +1,8 @@
 """Callbacks the tests inject into real runs (importable by subprocesses run from the repo),
-and a recorder of the copies an operation makes."""
+a recorder of the copies an operation makes, and a folder that refuses new files."""
+import errno
 import hashlib
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -108,3 +110,15 @@ class TerminateOnTrainStart(Callback):
         import os
         import signal
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def refuse_new_files(monkeypatch, error: int = errno.EROFS) -> None:
+    """Creating a file fails as in a read-only (EROFS) or another user's (EACCES) folder, which
+    permissions alone would not do for root."""
+    real_open = os.open
+
+    def refusing(path, flags, *args):
+        if flags & os.O_CREAT:
+            raise OSError(error, os.strerror(error), str(path))
+        return real_open(path, flags, *args)
+    monkeypatch.setattr(os, "open", refusing)

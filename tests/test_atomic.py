@@ -7,8 +7,9 @@ import stat
 
 import pytest
 
-from pegasus_lab.atomic import DiskFull, replacing, write_text
+from pegasus_lab.atomic import DiskFull, keep_if_writable, replacing, write_text
 from pegasus_lab.errors import find_user_error
+from tests.helpers import refuse_new_files
 
 
 def _mode(path):
@@ -110,3 +111,33 @@ def test_another_failure_with_room_left_stays_what_it_was(tmp_path, monkeypatch)
         with replacing(tmp_path / "a.pt"):
             raise RuntimeError("a bug")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("error", [errno.EROFS, errno.EACCES])
+def test_a_cache_in_a_folder_that_cannot_be_written_is_a_warning(tmp_path, monkeypatch, caplog,
+                                                                error):
+    refuse_new_files(monkeypatch, error)
+    kept = keep_if_writable(tmp_path / "c.pt", lambda tmp: tmp.write_text("x"), "the cache",
+                            "cache_dir=… moves it")
+    assert kept is False and os.listdir(tmp_path) == []
+    [record] = caplog.records
+    assert record.levelname == "WARNING" and record.getMessage() == (
+        f"cannot keep the cache in {tmp_path} ({os.strerror(error)}): this run goes on without "
+        "it, and the next one computes it again; cache_dir=… moves it")
+
+
+def test_a_cache_that_can_be_written_is_kept_and_other_failures_stay_errors(tmp_path,
+                                                                           monkeypatch):
+    assert keep_if_writable(tmp_path / "c.txt", lambda tmp: tmp.write_text("x"), "c", "")
+    assert (tmp_path / "c.txt").read_text() == "x"
+    with pytest.raises(DiskFull):  # a full disk is not a folder one may not write in
+        keep_if_writable(tmp_path / "d.txt", _raises(OSError(errno.ENOSPC, "No space")), "d",
+                         "")
+    with pytest.raises(FileExistsError):  # a file where its folder should be
+        keep_if_writable(tmp_path / "c.txt" / "e", lambda tmp: None, "e", "")
+
+
+def _raises(err):
+    def write(tmp):
+        raise err
+    return write

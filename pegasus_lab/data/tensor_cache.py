@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from pegasus_lab.atomic import replacing
+from pegasus_lab.atomic import keep_if_writable
 from pegasus_lab.data.source import ImageSource
 from pegasus_lab.errors import DataError
 
@@ -54,7 +54,10 @@ def load_or_build(source: ImageSource, size: int, channels: int,
             log.warning("rebuilding unreadable cache %s (%s)", path, err)
     log.info("decoding %s into %s", source.describe(), path)
     tensors = build(source, size, channels)
-    with replacing(path) as tmp:  # a killed run never leaves a half-written cache behind
-        torch.save({"images": tensors.images, "labels": tensors.labels,
-                    "classes": tensors.classes, "source": source.describe()}, tmp)
+    # written whole (a killed run leaves no half-written cache); in a read-only data folder
+    # (a cluster's shared data sets) not at all, with a warning
+    blob = {"images": tensors.images, "labels": tensors.labels, "classes": tensors.classes,
+            "source": source.describe()}
+    keep_if_writable(path, lambda tmp: torch.save(blob, tmp), "the decoded images",
+                     "data.cache_dir=<a folder of yours> keeps them")
     return tensors

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from pegasus_lab.atomic import replacing
+from pegasus_lab.atomic import keep_if_writable
 from pegasus_lab.metrics.generated import to_device
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,9 @@ def _load(path: Path, rows: int | None = None) -> torch.Tensor | None:
 
 
 def _save(path: Path, features: torch.Tensor, key: str) -> None:
-    with replacing(path) as tmp:
-        torch.save({"features": features, "key": key}, tmp)
+    keep_if_writable(path, lambda tmp: torch.save({"features": features, "key": key}, tmp),
+                     "the real images' Inception features",
+                     "fid.cache_dir=<a folder of yours> keeps them")
 
 
 # an image set's features are computed in parts of this many images; on a slow device (a CPU:

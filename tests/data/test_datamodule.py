@@ -11,6 +11,7 @@ from pegasus_lab.data.source import ClassFilter
 from pegasus_lab.data.synthetic import SyntheticSource
 from pegasus_lab.data.tensor_cache import cache_path, load_or_build
 from pegasus_lab.errors import ConfigError, DataError
+from tests.helpers import refuse_new_files
 
 
 def _dm(source, **kw):
@@ -213,3 +214,13 @@ def test_an_image_added_to_a_class_folder_is_in_the_next_run_s_data(tmp_path, ci
     shutil.copy(cifar_mini / "horse" / "0000.jpg", root / "horse" / "extra.jpg")
     again = load_or_build(ImageFolderSource(root), 8, 3, tmp_path / "cache")
     assert len(again) == 97 and again.labels.tolist().count(2) == 33  # not the cached 96
+
+
+def test_a_data_folder_that_cannot_be_written_decodes_without_a_cache(tmp_path, monkeypatch,
+                                                                      caplog):
+    """A cluster's shared, read-only data sets: the run goes on, the cache not kept."""
+    refuse_new_files(monkeypatch)
+    src = SyntheticSource(num_classes=2, per_class=3, image_size=8)
+    tensors = load_or_build(src, 8, 3, tmp_path / "cache")
+    assert len(tensors) == 6 and not list(tmp_path.rglob("*.pt"))
+    assert "cannot keep the decoded images" in caplog.text and "data.cache_dir=" in caplog.text

@@ -7,6 +7,7 @@ import torch
 
 from pegasus_lab.metrics import features
 from pegasus_lab.metrics.features import extract, uint8_batches
+from tests.helpers import refuse_new_files
 
 
 class _MeanColour(torch.nn.Module):
@@ -115,3 +116,12 @@ def test_a_part_or_cache_of_another_size_is_computed_again(tmp_path, monkeypatch
     out = features.cached_image_features("set", again, images, 2, tmp_path)
     assert again.seen == 10 and torch.equal(out, images.float().mean((2, 3)))
     assert "3 rows, not 4" in caplog.text
+
+
+def test_features_are_computed_where_their_cache_cannot_be_written(tmp_path, monkeypatch,
+                                                                   caplog):
+    refuse_new_files(monkeypatch)
+    images = torch.randint(0, 256, (6, 3, 4, 4), dtype=torch.uint8)
+    out = features.cached_image_features("set", _MeanColour(), images, 4, tmp_path / "fid")
+    assert torch.equal(out, images.float().mean((2, 3))) and not list(tmp_path.rglob("*.pt"))
+    assert "cannot keep the real images' Inception features" in caplog.text
