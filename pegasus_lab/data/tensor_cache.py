@@ -59,5 +59,5 @@ def load_or_build(source: ImageSource, size: int, channels: int,
     blob = {"images": tensors.images, "labels": tensors.labels, "classes": tensors.classes,
             "source": source.describe()}
     keep_if_writable(path, lambda tmp: torch.save(blob, tmp), "the decoded images",
-                     "data.cache_dir=<a folder of yours> keeps them")
+                     "paths.cache_dir=<a folder of yours> keeps them (or data.cache_dir=…)")
     return tensors

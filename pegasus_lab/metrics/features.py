@@ -82,7 +82,7 @@ def _load(path: Path, rows: int | None = None) -> torch.Tensor | None:
 def _save(path: Path, features: torch.Tensor, key: str) -> None:
     keep_if_writable(path, lambda tmp: torch.save({"features": features, "key": key}, tmp),
                      "the real images' Inception features",
-                     "fid.cache_dir=<a folder of yours> keeps them")
+                     "paths.cache_dir=<a folder of yours> keeps them (or fid.cache_dir=…)")
 
 
 # an image set's features are computed in parts of this many images; on a slow device (a CPU:

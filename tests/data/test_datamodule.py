@@ -223,4 +223,4 @@ def test_a_data_folder_that_cannot_be_written_decodes_without_a_cache(tmp_path, 
     src = SyntheticSource(num_classes=2, per_class=3, image_size=8)
     tensors = load_or_build(src, 8, 3, tmp_path / "cache")
     assert len(tensors) == 6 and not list(tmp_path.rglob("*.pt"))
-    assert "cannot keep the decoded images" in caplog.text and "data.cache_dir=" in caplog.text
+    assert "cannot keep the decoded images" in caplog.text and "paths.cache_dir=" in caplog.text
