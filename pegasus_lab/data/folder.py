@@ -46,10 +46,17 @@ class _Container:
         return list(self._directory_stats())
 
     def _directory_stats(self) -> dict[str, tuple[int, int]]:
-        """Each file under the directory: its size and modification time (listed once)."""
+        """Each file under the directory: its size and modification time (listed once).
+        Linked folders are followed (class folders linked in from elsewhere), each once: a
+        link back up the tree is not walked again."""
         if self._stats is None:
-            stats = {}
+            stats, walked = {}, set()
             for top, folders, names in os.walk(self.path, followlinks=True):
+                here = os.stat(top)
+                if (here.st_dev, here.st_ino) in walked:
+                    folders[:] = []
+                    continue
+                walked.add((here.st_dev, here.st_ino))
                 folders[:] = sorted(f for f in folders if not _not_data(f))
                 rel = Path(top).relative_to(self.path)
                 for name in sorted(n for n in names if not _not_data(n)):

@@ -152,3 +152,16 @@ def test_a_directory_is_identified_by_its_files_not_its_own_time(cifar_mini, tmp
     assert len({before, added, moved}) == 3
     (root / "bird" / "extra.jpg").unlink()
     assert ImageFolderSource(root).describe() == before
+
+
+def test_class_folders_linked_in_from_elsewhere_are_read_and_a_link_loop_once(cifar_mini,
+                                                                             tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("bird", "horse"):
+        (root / name).symlink_to(cifar_mini / name, target_is_directory=True)
+    (root / "horse_copy").mkdir()
+    (root / "horse_copy" / "up").symlink_to(root, target_is_directory=True)  # a loop
+    shutil.copy(cifar_mini / "horse" / "0000.jpg", root / "horse_copy" / "0000.jpg")
+    src = ImageFolderSource(root)
+    assert src.classes == ["bird", "horse", "horse_copy"] and len(src) == 32 + 32 + 1
