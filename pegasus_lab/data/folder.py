@@ -60,7 +60,10 @@ class _Container:
                 folders[:] = sorted(f for f in folders if not _not_data(f))
                 rel = Path(top).relative_to(self.path)
                 for name in sorted(n for n in names if not _not_data(n)):
-                    st = (Path(top) / name).stat()
+                    try:
+                        st = (Path(top) / name).stat()
+                    except FileNotFoundError:  # a link to nothing
+                        continue
                     stats[(rel / name).as_posix()] = (st.st_size, st.st_mtime_ns)
             self._stats = stats
         return self._stats

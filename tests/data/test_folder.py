@@ -163,5 +163,6 @@ def test_class_folders_linked_in_from_elsewhere_are_read_and_a_link_loop_once(ci
     (root / "horse_copy").mkdir()
     (root / "horse_copy" / "up").symlink_to(root, target_is_directory=True)  # a loop
     shutil.copy(cifar_mini / "horse" / "0000.jpg", root / "horse_copy" / "0000.jpg")
+    (root / "horse_copy" / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")  # a link to nothing
     src = ImageFolderSource(root)
     assert src.classes == ["bird", "horse", "horse_copy"] and len(src) == 32 + 32 + 1
