@@ -15,6 +15,7 @@ from pegasus_lab import run_lock
 from pegasus_lab.cli.train import train
 from pegasus_lab.earlier_run import EARLIER, set_earlier_run_aside
 from pegasus_lab.run_lock import LOCK_FILE, FolderInUse, holding
+from tests import warm_cli
 from tests.conftest import ROOT, SMOKE, compose_config, run_cli
 
 
@@ -185,3 +186,16 @@ def test_a_multirun_job_in_a_held_folder_fails_alone_and_its_row_says_why(tmp_pa
     table = (sweep / "sweep.md").read_text()
     assert f"| 0 | 1 | failed: {sweep / '0'} is in use by another command (pid " in table
     assert "| 1 | 2 | ok |" in table
+
+
+@pytest.mark.skipif(not warm_cli.available(), reason="no fork server here")
+def test_runs_started_together_in_default_folders_each_get_their_own(tmp_path):
+    """`for s in 1 2 3; do pegasus-train seed=$s & done`: folders named by the second alone
+    were one folder, and all runs but one were refused there."""
+    env = {**os.environ, "PEGASUS_ROOT": str(ROOT)}
+    runs = [warm_cli.Running("pegasus_lab.cli.train", [*SMOKE, f"seed={seed}", "logger=none",
+                                                        f"paths.log_dir={tmp_path}"], ROOT, env)
+            for seed in (1, 2, 3)]
+    assert [run.wait(timeout=300) for run in runs] == [0, 0, 0]
+    folders = sorted((tmp_path / "train" / "runs").iterdir())
+    assert len(folders) == 3 and all((f / "checkpoints" / "last.ckpt").is_file() for f in folders)
