@@ -11,15 +11,21 @@ import re
 import shlex
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")  # read by Hydra and by a shell as themselves
+# plain words that Hydra reads as a number, a boolean or null rather than as a string
+_TYPED = re.compile(r"[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(e[+-]?\d+)?|[+-]?(inf|nan)"
+                    r"|true|false|null", re.IGNORECASE)
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_./+=-]+")
 _BACKSLASHES_BEFORE_QUOTE = re.compile(r"(\\*)'")
 _TRAILING_BACKSLASHES = re.compile(r"(\\+)$")
 
 
 def override(key: str, value) -> str:
-    """`key=value` that Hydra reads back as exactly the string `value`."""
+    """`key=value` that Hydra reads back as exactly `value`: a number as that number, anything
+    else (a string, a path) as its string."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{key}={value!r}"
     text = str(value)
-    if _PLAIN.fullmatch(text):
+    if _PLAIN.fullmatch(text) and not _TYPED.fullmatch(text):
         return f"{key}={text}"
     # in a quoted value, backslashes are literal except before a quote (or the closing one),
     # where each is doubled; `${` would start an interpolation

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from pegasus_lab.earlier_run import EARLIER
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.overrides import typed
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,6 @@ def after_interrupt(step: int, last: Path | None, run_dir: str, why: str = "inte
     except Exception:  # said, not raised: resumed, a damaged one is refused with the reason
         held = "a step it cannot tell"
     sweep = _sweep_dir()
-    from pegasus_lab.overrides import typed
     again = (f"the same multirun with resume=true {typed('hydra.sweep.dir', sweep)}"
              if sweep is not None
              else f"the same command with {typed('hydra.run.dir', run_dir)} resume=true")

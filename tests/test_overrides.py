@@ -9,7 +9,8 @@ from tests.conftest import compose_config, compose_with_hydra
 AWKWARD = ["/Users/Jane Doe/pegasus_lab/data", "/home/josé/data", "/work/Projects (old)/data",
            "/data,v2/x", "/runs/[best]/x", "/a/b=c", "/Jane's Mac/data", "C:\\Users\\me\\",
            "/x/${not_an_interpolation}/y", "/x/$HOME/y", '/x/"q"/y', "/x/!bang", "/x/`cmd`",
-           "~/data", "/x/{a,b}", ""]
+           "~/data", "/x/{a,b}", "",
+           "2024", "1.5", "1e5", "+5", "-inf", "nan", "true", "False", "null"]  # not as strings
 
 
 def test_a_value_reads_back_as_itself_in_hydra_and_through_a_shell():
@@ -26,7 +27,8 @@ def test_a_value_reads_back_as_itself_in_hydra_and_through_a_shell():
 
 def test_plain_values_are_written_as_they_are():
     assert override("hydra.run.dir", "outputs/paper2/run-1") == "hydra.run.dir=outputs/paper2/run-1"
-    assert typed("seed", 3) == "seed=3"
+    assert typed("seed", 3) == "seed=3" and override("lr", 0.5) == "lr=0.5"
+    assert override("name", "3") == "name='3'"  # the string, not the number
     assert typed("hydra.run.dir", "/my runs/x") == "\"hydra.run.dir='/my runs/x'\""
     words = ["/opt/my env/bin/python", "-m", "pegasus_lab.cli.train", override("x", "/a b/c")]
     assert shlex.split(shell_line(words)) == [words[0], "-m", "pegasus_lab.cli.train",
