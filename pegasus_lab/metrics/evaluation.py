@@ -95,11 +95,15 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
         results.update(manifold_metrics(real, fake, manifold["k"], manifold["num_samples"],
                                         seed, device))
     if num_classes and per_class:
-        results["fid_per_class"] = {}
+        # beside each class's FID, the real and generated images it was computed from: FID
+        # over a few images is far above its value over many, and cannot be compared with it
+        results["fid_per_class"], results["fid_per_class_counts"] = {}, {}
         for k, name in enumerate(classes[:num_classes]):
             real_k = real[real_labels == k]
             fake_k = fake[(labels == k).to(fake.device)]
             if len(real_k) >= 2 and len(fake_k) >= 2:
                 results["fid_per_class"][name] = distances.fid(real_k, fake_k, device=device)
+                results["fid_per_class_counts"][name] = {"real": len(real_k),
+                                                         "generated": len(fake_k)}
     results.update(num_real=len(real), num_generated=len(fake))
     return results

@@ -51,6 +51,12 @@ def test_per_class_fid_follows_the_labels(tiny_fid_weights):
     wrong = model_metrics(ReplayGenerator(images, image_labels, swap=True), extractor, real,
                           labels, dm.classes, 120, 32, kid_subset_size=50, kid_subsets=10)
     assert set(right["fid_per_class"]) == set(dm.classes)
+    # 120 samples over 2 classes against 60 real images of each (the data module's training
+    # split of them)
+    counts = right["fid_per_class_counts"]
+    assert [counts[name]["generated"] for name in dm.classes] == [60, 60]
+    assert [counts[name]["real"] for name in dm.classes] == [int((labels == k).sum())
+                                                              for k in range(2)]
     for name in dm.classes:
         assert right["fid_per_class"][name] < 0.1 * wrong["fid_per_class"][name]
     # over all classes both are the same mixture: the overall FID cannot tell them apart
