@@ -91,6 +91,8 @@ class ImageSource:
 
 def pil_to_tensor(img: Image.Image, size: int, channels: int) -> torch.Tensor:
     """A PIL image → uint8 C×size×size (bicubic with antialiasing, as the array path)."""
+    if img.mode.startswith("I;16"):  # 16-bit grey (PNG, TIFF): Pillow's convert clips at 255
+        img = Image.fromarray(np.round(np.asarray(img, dtype=np.float64) / 257).astype(np.uint8))
     img = img.convert("RGB" if channels == 3 else "L")
     if img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC)

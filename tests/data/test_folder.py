@@ -3,6 +3,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pegasus_lab.data.folder import ImageFolderSource
@@ -166,3 +167,15 @@ def test_class_folders_linked_in_from_elsewhere_are_read_and_a_link_loop_once(ci
     (root / "horse_copy" / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")  # a link to nothing
     src = ImageFolderSource(root)
     assert src.classes == ["bird", "horse", "horse_copy"] and len(src) == 32 + 32 + 1
+
+
+def test_16_bit_grey_images_are_scaled_to_8_bits_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 16 * 16).round().astype(np.uint16).reshape(16, 16)
+    (tmp_path / "scans").mkdir()
+    Image.fromarray(ramp).save(tmp_path / "scans" / "ramp.png")  # Pillow reads it as I;16
+    src = ImageFolderSource(tmp_path)
+    assert src.image(0).mode == "I;16"
+    images, _ = src.materialise(16, 1)
+    assert torch.equal(images[0, 0], torch.from_numpy(np.round(ramp / 257).astype(np.uint8)))
+    rgb, _ = src.materialise(16, 3)
+    assert torch.equal(rgb[0], images[0].expand(3, -1, -1))
