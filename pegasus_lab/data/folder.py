@@ -88,8 +88,9 @@ class _Container:
         with its size and time (an image added, removed or moved between classes changes it;
         the directory's own time would not)."""
         if not self.is_zip:
-            listing = hashlib.sha256(repr(sorted(self._directory_stats().items())).encode())
-            return f"{self.path.resolve()}:{len(self._stats)} files:{listing.hexdigest()[:16]}"
+            stats = self._directory_stats()
+            listing = hashlib.sha256(repr(sorted(stats.items())).encode()).hexdigest()[:16]
+            return f"{self.path.resolve()}:{len(stats)} files:{listing}"
         st = self.path.stat()
         return f"{self.path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
 
