@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import torch
@@ -38,9 +39,12 @@ def _png(images_unit: torch.Tensor, nrow: int = 1, scale: int = 1) -> Response:
 def _floats(name: str) -> list[float]:
     raw = request.args.get(name, "")
     try:
-        return [float(v) for v in raw.split(",") if v.strip()]
+        values = [float(v) for v in raw.split(",") if v.strip()]
     except ValueError:
         abort(400, description=f"{name} must be comma-separated numbers, got {raw!r}")
+    if not all(math.isfinite(v) for v in values):  # nan or inf: a NaN image, no error
+        abort(400, description=f"{name} must be finite numbers, got {raw!r}")
+    return values
 
 
 def _number(name: str, default: float, cast, low: float, high: float):

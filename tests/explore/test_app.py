@@ -77,6 +77,8 @@ def test_bad_requests_are_told_why(gan):
     assert r.status_code == 400 and b"comma-separated" in r.data
     assert gan.get("/api/generate?z=0,0,0,0,0,0").status_code == 400
     assert gan.get("/api/generate?label=9").status_code == 400
+    r = gan.get("/api/generate?z=0,nan")  # float() reads it; the image would be NaN
+    assert r.status_code == 400 and b"z must be finite numbers" in r.data
     assert gan.get("/api/manifold.png").status_code == 404
 
 
@@ -91,6 +93,7 @@ def test_vae_map_manifold_embeddings_and_click(vae_map):
     one = _image(vae_map.get("/api/decode?z0=0.5&z1=-1&label=2"))
     assert one.size == (64, 64)
     assert vae_map.get("/api/decode?z0=1").status_code == 400
+    assert vae_map.get("/api/decode?z0=inf&z1=0").status_code == 400
 
 
 @pytest.mark.parametrize("query,says", [("n=0", b"n must lie in [1, 40]"),
