@@ -28,8 +28,8 @@ from lightning.pytorch.callbacks import Callback
 from pegasus_lab.checkpoints import load_checkpoint
 from pegasus_lab.errors import require_bool, require_int
 from pegasus_lab.metrics import distances
-from pegasus_lab.metrics.evaluation import (MANIFOLD_KEYS, build_extractor, dataset_features,
-                                            manifold_metrics)
+from pegasus_lab.metrics.evaluation import (MANIFOLD_KEYS, build_extractor, check_fid_settings,
+                                            dataset_features, manifold_metrics)
 from pegasus_lab.metrics.features import extract
 from pegasus_lab.metrics.generated import generated_uint8
 
@@ -59,6 +59,7 @@ class FIDCurve(Callback):
                  manifold: Mapping | None = None, best_checkpoint: str | None = None,
                  patience: int | None = None) -> None:
         self.fid_cfg = dict(fid)
+        check_fid_settings(self.fid_cfg)  # when the run is built, not after its data is read
         self.manifold = dict(manifold) if manifold else None
         if self.manifold:  # said when the run is built, not at the first point
             require_int("fid_curve.manifold.k", self.manifold.get("k"), 1)

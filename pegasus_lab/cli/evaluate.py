@@ -17,8 +17,8 @@ from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device
                                     run_command)
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_seed
 from pegasus_lab.metrics import distances
-from pegasus_lab.metrics.evaluation import (build_extractor, dataset_features, manifold_metrics,
-                                            model_metrics)
+from pegasus_lab.metrics.evaluation import (build_extractor, check_fid_settings, dataset_features,
+                                            manifold_metrics, model_metrics)
 from pegasus_lab.metrics.features import uint8_batches
 from pegasus_lab.metrics.inception_score import inception_score_metric
 from pegasus_lab.provenance import describe, without_diff
@@ -103,7 +103,7 @@ def _into_sweep_table(run_dir: Path) -> None:
 
 def _check_counts(cfg: DictConfig) -> None:
     """Said before anything loads: FID's covariance needs two samples, KID a subset, the
-    manifold metrics a neighbour count; the seed and the switches."""
+    manifold metrics a neighbour count; the seed, the switches and the fid group's values."""
     require_seed("seed", cfg.seed)
     for key in ("per_class", "inception_score", "tensorboard"):
         require_bool(key, cfg[key])
@@ -111,6 +111,7 @@ def _check_counts(cfg: DictConfig) -> None:
     require_int("kid_subsets", cfg.kid_subsets, 1)
     require_int("manifold.k", cfg.manifold.k, 1)
     require_int("manifold.num_samples", cfg.manifold.num_samples, 0)
+    check_fid_settings(cfg.fid)
     if cfg.ckpt:
         require_int("num_samples", cfg.num_samples, 2)
     if cfg.reference_samples is not None:

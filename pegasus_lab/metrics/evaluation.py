@@ -7,17 +7,28 @@ from collections.abc import Callable, Iterator, Mapping
 
 import torch
 
+from pegasus_lab.errors import ConfigError, require_int
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.features import cached_image_features, extract
 from pegasus_lab.metrics.generated import generated_uint8
-from pegasus_lab.metrics.inception import InceptionFeatures
+from pegasus_lab.metrics.inception import PRECISIONS, InceptionFeatures
 from pegasus_lab.metrics.manifold import precision_recall_density_coverage, subsample
 
 MANIFOLD_KEYS = ("precision", "recall", "density", "coverage")
 
 
+def check_fid_settings(fid_cfg: Mapping) -> None:
+    """The `fid` group's own values, said as config errors (`fid.batch_size=0` was a
+    traceback from the batching, `fid.precision=bf16` one from the extractor)."""
+    require_int("fid.batch_size", fid_cfg.get("batch_size", 200))
+    precision = fid_cfg.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"fid.precision must be one of {list(PRECISIONS)}, got {precision!r}")
+
+
 def build_extractor(fid_cfg: Mapping) -> InceptionFeatures:
     """From the `fid` config group: weights path, expected sha256, precision on a GPU."""
+    check_fid_settings(fid_cfg)
     return InceptionFeatures(fid_cfg["weights"], fid_cfg["sha256"],
                              fid_cfg.get("precision", "fp32"))
 

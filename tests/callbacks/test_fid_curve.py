@@ -155,14 +155,18 @@ def test_a_resumed_run_keeps_a_best_checkpoint_its_last_one_does_not_know(
     assert load_checkpoint(checkpoints / "best-fid.ckpt")["global_step"] == 2
 
 
-def test_bad_manifold_settings_are_said_when_the_run_is_built(tmp_path, tiny_fid_weights):
-    cfg = compose_config("train", [*SMOKE, "callbacks=fid",
-                                   "callbacks.fid_curve.manifold={k:0,num_samples:20}",
-                                   *fid_overrides(tiny_fid_weights)], tmp_path)
+@pytest.mark.parametrize("setting,says", [
+    ("callbacks.fid_curve.manifold={k:0,num_samples:20}",
+     "fid_curve.manifold.k must be a positive integer, got 0"),
+    ("fid.batch_size=0", "fid.batch_size must be a positive integer, got 0")])
+def test_bad_curve_settings_are_said_when_the_run_is_built(setting, says, tmp_path,
+                                                           tiny_fid_weights):
+    cfg = compose_config("train", [*SMOKE, "callbacks=fid", *fid_overrides(tiny_fid_weights),
+                                   setting], tmp_path)
     with pytest.raises(Exception) as caught:
         train(cfg)
     assert isinstance(find_user_error(caught.value), ConfigError)
-    assert "fid_curve.manifold.k must be a positive integer, got 0" in str(caught.value)
+    assert says in str(caught.value)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
 
 

@@ -128,6 +128,8 @@ def test_a_missing_candidate_folder_is_said_before_the_networks_load(tmp_path):
     ("per_class=yes", "per_class must be true or false, got 'yes'"),
     ("reference_samples=1", "reference_samples must be an integer of at least 2, got 1"),
     ("reference_samples=all", "reference_samples must be an integer of at least 2, got 'all'"),
+    ("fid.batch_size=0", "fid.batch_size must be a positive integer, got 0"),
+    ("fid.precision=bf16", "fid.precision must be one of ['fp32', 'tf32'], got 'bf16'"),
 ])
 def test_bad_counts_are_said_first(arg, says, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}", arg,
