@@ -7,6 +7,7 @@ import math
 import torch
 
 from pegasus_lab.callbacks.periodic_figure import PeriodicFigure
+from pegasus_lab.errors import require_int, require_seed
 
 
 def num_classes(module) -> int:
@@ -18,6 +19,10 @@ class ImageGrids(PeriodicFigure):
                  num_reconstructions: int = 32, seed: int = 0,
                  save_dir: str | None = None) -> None:
         super().__init__(every_n_epochs, save_dir)
+        # said when the run is built: 0 was a division by zero at the first figure, epochs in
+        require_int("image_grids.num_samples", num_samples, 1)
+        require_int("image_grids.num_reconstructions", num_reconstructions, 0)
+        require_seed("image_grids.seed", seed)
         self.num_samples, self.num_reconstructions, self.seed = (
             num_samples, num_reconstructions, seed)
         self.fixed_z: torch.Tensor | None = None

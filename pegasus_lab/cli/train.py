@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
-from pegasus_lab.errors import ConfigError, require_seed
+from pegasus_lab.errors import ConfigError, require_int, require_seed
 from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, config_dir, log,
                                      report_user_errors, require_all_values, run_command)
 
@@ -72,6 +72,9 @@ def _trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
     keyword, an accelerator whose package is missing) is a config error, said as Lightning
     says it."""
     from hydra.errors import InstantiationException
+    every = trainer_cfg.get("check_val_every_n_epoch")
+    if every is not None:  # Lightning takes 0, then divides by it as the first epoch ends
+        require_int("trainer.check_val_every_n_epoch", every, 1)
     try:
         return instantiate(trainer_cfg, **kwargs)
     except InstantiationException as err:

@@ -13,7 +13,7 @@ from pegasus_lab.data.source import ClassFilter, ImageSource
 from pegasus_lab.data.source_dataset import SourceDataset
 from pegasus_lab.data.tensor_cache import ImageTensors, load_or_build
 from pegasus_lab.data.transforms import check_range, from_uint8
-from pegasus_lab.errors import ConfigError, DataError, require_bool, require_int
+from pegasus_lab.errors import ConfigError, DataError, require_bool, require_int, require_seed
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -38,6 +38,7 @@ class ImageDataModule(L.LightningDataModule):
         require_int("image_size", image_size, 4)
         require_int("batch_size", batch_size, 1)
         require_int("num_workers", num_workers, 0)
+        require_seed("seed", seed, where="the data's ")  # the split's (numpy refuses -1)
         for key, flag in (("hflip", hflip), ("fast_path", fast_path), ("drop_last", drop_last),
                           ("download", download)):
             require_bool(key, flag)

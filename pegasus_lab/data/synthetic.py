@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from pegasus_lab.data.source import ImageSource
-from pegasus_lab.errors import DataError
+from pegasus_lab.errors import DataError, require_int, require_seed
 
 _PALETTE = np.array([[230, 60, 50], [60, 200, 80], [60, 90, 230], [240, 220, 60],
                      [200, 70, 220], [60, 220, 220], [250, 250, 250], [250, 140, 40]])
@@ -49,6 +49,8 @@ class SyntheticSource(ImageSource):
             raise DataError(f"synthetic data has 1..{len(_SHAPES)} classes, got {num_classes}")
         if class_names is not None and len(class_names) != num_classes:
             raise DataError(f"{len(class_names)} class names for {num_classes} classes")
+        require_int("per_class", per_class, 1, where="synthetic data: ")
+        require_seed("seed", seed, where="synthetic data: ")
         self.num_classes, self.per_class = num_classes, per_class
         self.image_size, self.channels, self.seed = image_size, channels, seed
         self.class_names = list(class_names) if class_names else [

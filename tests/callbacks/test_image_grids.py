@@ -1,6 +1,10 @@
 from pathlib import Path
 
-from pegasus_lab.cli.train import train
+import pytest
+
+from pegasus_lab.callbacks.image_grids import ImageGrids
+from pegasus_lab.cli.train import build, train
+from pegasus_lab.errors import ConfigError
 from tests.conftest import SMOKE, compose_config
 
 
@@ -13,3 +17,15 @@ def test_figures_every_n_epochs_and_at_the_end(tmp_path):
     assert images == ["reconstructions_epoch0002.png", "reconstructions_epoch0003.png",
                       "reconstructions_latest.png", "samples_epoch0002.png",
                       "samples_epoch0003.png", "samples_latest.png"]
+
+
+def test_bad_counts_are_said_when_the_run_is_built(tmp_path):
+    # num_samples=0 was a division by zero at the first figure, after epochs of training
+    with pytest.raises(ConfigError, match="image_grids.num_samples must be a positive"):
+        ImageGrids(num_samples=0)
+    with pytest.raises(ConfigError, match="image_grids.num_reconstructions must be 0 or a"):
+        ImageGrids(num_reconstructions=-1)
+    # the same for the Trainer's validation interval, which Lightning takes and divides by
+    cfg = compose_config("train", [*SMOKE, "trainer.check_val_every_n_epoch=0"], tmp_path)
+    with pytest.raises(ConfigError, match="trainer.check_val_every_n_epoch must be a positive"):
+        build(cfg)

@@ -177,6 +177,8 @@ def test_bad_settings_are_rejected():
         ImageDataModule(SyntheticSource(), batch_size=0)
     with pytest.raises(ConfigError, match="num_workers must be 0 or a positive integer"):
         ImageDataModule(SyntheticSource(), num_workers=-1)
+    with pytest.raises(ConfigError, match="the data's seed must be an integer from 0 to "):
+        ImageDataModule(SyntheticSource(), seed=-1)  # was numpy's traceback at setup
     for switch in ("hflip", "fast_path", "drop_last", "download"):
         with pytest.raises(ConfigError, match=f"^{switch} must be true or false, got 'no'$"):
             ImageDataModule(SyntheticSource(), **{switch: "no"})

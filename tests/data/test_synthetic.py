@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 
 from pegasus_lab.data.synthetic import SyntheticSource
+from pegasus_lab.errors import ConfigError
 
 
 def test_classes_differ_and_are_reproducible():
@@ -23,3 +25,11 @@ def test_splits_differ_and_both_concatenates():
     both = SyntheticSource(num_classes=2, per_class=3, image_size=8, split="both")
     assert not np.array_equal(train.array(), test.array())
     assert np.array_equal(both.array(), np.concatenate([train.array(), test.array()]))
+
+
+@pytest.mark.parametrize("setting,says", [
+    ({"per_class": 0}, "synthetic data: per_class must be a positive integer, got 0"),
+    ({"seed": -1}, "synthetic data: seed must be an integer from 0 to 4294967295, got -1")])
+def test_bad_settings_are_said_when_it_is_built(setting, says):
+    with pytest.raises(ConfigError, match=f"^{says}$"):
+        SyntheticSource(**setting)
