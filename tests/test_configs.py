@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.errors import ConfigError, find_user_error
 from pegasus_lab.methods.base import GenerativeModule
-from tests.conftest import CONF, compose_config, smoke
+from tests.conftest import CONF, SMOKE, compose_config, smoke
 
 
 def _names(group):
@@ -184,3 +184,13 @@ def test_tensorboard_event_files_reach_the_disk_every_ten_seconds(tmp_path):
         assert writer.flush_secs == 10
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("seconds", [0, -1])
+def test_a_flush_interval_that_never_pauses_is_refused(seconds, tmp_path):
+    # the writer's thread then flushes without a pause (paper-2's smoke run: 106 s, not 15 s)
+    from pegasus_lab.cli.train import build
+    cfg = compose_config("train", [*SMOKE, f"logger.tensorboard.flush_secs={seconds}"], tmp_path)
+    with pytest.raises(ConfigError, match=r"^logger.tensorboard.flush_secs must be a finite "
+                                          rf"number of at least 0.1, got {seconds}$"):
+        build(cfg)
