@@ -54,6 +54,14 @@ def test_early_stopping_beside_the_default_callbacks(tmp_path):
     assert ckpt["global_step"] == 6  # 2 of the 5 epochs, 3 batches each
 
 
+def test_a_validation_interval_of_zero_is_said_when_the_run_is_built(tmp_path):
+    # Lightning takes 0 and divides by it as the first epoch ends
+    cfg = compose_config("train", [*SMOKE, "trainer.check_val_every_n_epoch=0"], tmp_path)
+    with pytest.raises(ConfigError, match="^trainer.check_val_every_n_epoch must be a "
+                                          "positive integer, got 0$"):
+        build(cfg)
+
+
 def test_early_stopping_on_a_validation_loss_a_gan_lacks_is_said_before_training(tmp_path):
     cfg = compose_config("train", [*smoke("dcgan"), "callbacks=[gan,early_stopping]"], tmp_path)
     with pytest.raises(ConfigError, match=r"early stopping on val/loss .* DCGAN has no "
