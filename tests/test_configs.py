@@ -6,6 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 from hydra.utils import instantiate
 
+from pegasus_lab.argument_types import check_argument_types
 from pegasus_lab.data.datamodule import ImageDataModule
 from pegasus_lab.errors import ConfigError, find_user_error
 from pegasus_lab.methods.base import GenerativeModule
@@ -25,6 +26,7 @@ def test_every_experiment_composes(experiment, tmp_path):
     # the model builds from the experiment's own config (init_from is given at run time)
     if "pretrained_ckpt" in cfg.keys():  # given at run time
         cfg.model.init_from = None
+    check_argument_types(cfg)  # each value of a kind its target's annotations take
     assert isinstance(instantiate(cfg.model), GenerativeModule)
 
 
@@ -60,6 +62,7 @@ def test_every_data_config_builds_lazily(data, tmp_path):
     if data == "image_folder":
         overrides.append(f"data.source.root={tmp_path}")
     cfg = compose_config("train", overrides, tmp_path)
+    check_argument_types(cfg.data)
     dm = instantiate(cfg.data)  # sources read nothing until used
     assert isinstance(dm, ImageDataModule)
     assert list(dm.value_range) == list(cfg.model.input_range)
@@ -68,6 +71,7 @@ def test_every_data_config_builds_lazily(data, tmp_path):
 @pytest.mark.parametrize("model", _names("model"))
 def test_every_model_builds_for_synthetic_data(model, tmp_path):
     cfg = compose_config("train", smoke(model), tmp_path)
+    check_argument_types(cfg.model)
     assert isinstance(instantiate(cfg.model), GenerativeModule)
 
 
@@ -109,6 +113,7 @@ def test_a_key_the_optimizer_does_not_take_is_a_config_error(model, key, optimiz
 def test_every_trainer_config_composes(trainer, tmp_path):
     cfg = compose_config("train", [f"trainer={trainer}"], tmp_path)
     assert cfg.trainer._target_.endswith("Trainer")
+    check_argument_types(cfg.trainer)
 
 
 def test_paper1_offline_from_cifar10_jpegs_as_the_readme_shows(tmp_path, cifar_mini):

@@ -9,8 +9,8 @@ import hydra
 from omegaconf import DictConfig
 
 from pegasus_lab.atomic import write_text
-from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
-                                    ready_datamodule, report_user_errors, require_all_values,
+from pegasus_lab.cli.common import (check_values, check_writable, config_dir, log,
+                                    pick_device, ready_datamodule, report_user_errors,
                                     run_command)
 from pegasus_lab.errors import ConfigError, DataError, require_int, require_number, require_seed
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
@@ -35,7 +35,7 @@ def _check_settings(cfg: DictConfig) -> None:
 
 
 def train_classifier(cfg: DictConfig) -> dict:
-    require_all_values(cfg)
+    check_values(cfg)
     _check_settings(cfg)
     check_writable(cfg.pegasus.classifier, "pegasus.classifier")  # before the features
     device = pick_device(cfg.device)

@@ -170,13 +170,16 @@ def run_command(hydra_main) -> None:
         raise
 
 
-def require_all_values(cfg: DictConfig) -> None:
-    """Name every `???` value the run still needs before anything is built."""
+def check_values(cfg: DictConfig) -> None:
+    """Before anything is built: name every `???` value the run still needs, then the first
+    value of a kind its reader does not take (`trainer.max_epochs=abc`)."""
+    from pegasus_lab.argument_types import check_argument_types
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         example = " ".join(f"{key}=…" for key in missing)
         raise ConfigError(f"required config value(s) not set: {', '.join(missing)} "
                           f"(give them on the command line: {example})")
+    check_argument_types(cfg)
 
 
 def check_writable(path: str | Path, key: str) -> Path:

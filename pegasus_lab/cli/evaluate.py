@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import load_checkpoint, model_from_checkpoint
-from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
-                                    ready_datamodule, report_user_errors, require_all_values,
+from pegasus_lab.cli.common import (check_values, check_writable, config_dir, log,
+                                    pick_device, ready_datamodule, report_user_errors,
                                     run_command)
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_seed
 from pegasus_lab.metrics import distances
@@ -25,7 +25,7 @@ from pegasus_lab.provenance import describe, without_diff
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    require_all_values(cfg)
+    check_values(cfg)
     if not cfg.ckpt and cfg.get("candidate") is None:
         raise ConfigError("nothing to evaluate: give ckpt=… or a candidate image set "
                           "(data@candidate=…)")

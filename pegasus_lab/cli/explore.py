@@ -12,15 +12,15 @@ from omegaconf import DictConfig, OmegaConf
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from pegasus_lab.checkpoints import model_from_checkpoint
-from pegasus_lab.cli.common import (config_dir, log, pick_device, ready_datamodule,
-                                    report_user_errors, require_all_values, run_command)
+from pegasus_lab.cli.common import (check_values, config_dir, log, pick_device,
+                                    ready_datamodule, report_user_errors, run_command)
 from pegasus_lab.errors import ConfigError, PegasusError, require_int, require_seed
 from pegasus_lab.explore.app import create_app, embed
 
 
 def _check_settings(cfg: DictConfig) -> None:
     """Said before the checkpoint loads (and before the port is taken)."""
-    require_all_values(cfg)
+    check_values(cfg)
     require_int("num_sliders", cfg.num_sliders, 0)
     require_int("map_points", cfg.map_points, 1)
     require_seed("seed", cfg.seed)

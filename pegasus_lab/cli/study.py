@@ -21,6 +21,7 @@ from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from pegasus_lab.argument_types import check_argument_types
 from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, config_dir,
                                      exit_with_error, log, report_user_errors, run_command)
 from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
@@ -43,9 +44,10 @@ def present_datasets(cfg: DictConfig) -> tuple[list[str], list[str]]:
     """(data sets whose files load, notes on the ones skipped and why)."""
     present, notes = [], []
     for name in cfg.datasets:
+        train_cfg = compose("train", ["experiment=paper4", f"+paper4_data={name}",
+                                      *_shared(cfg)])
+        check_argument_types(train_cfg)  # overrides=['data.val_fraction=abc']: the study's error
         try:
-            train_cfg = compose("train", ["experiment=paper4", f"+paper4_data={name}",
-                                          *_shared(cfg)])
             dm = instantiate(train_cfg.data)
             dm.prepare_data()
             dm.setup("fit")

@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.errors import ConfigError, require_int, require_number, require_seed
-from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, config_dir, log,
-                                     report_user_errors, require_all_values, run_command)
+from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, check_values,
+                                     config_dir, log, report_user_errors, run_command)
 
 if TYPE_CHECKING:
     import lightning as L
@@ -49,7 +49,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     from pegasus_lab.callbacks.run_clock import RunClock
     from pegasus_lab.callbacks.speed import SpeedUp
     from pegasus_lab.speed import Speed
-    require_all_values(cfg)
+    check_values(cfg)
     if cfg.get("seed") is not None:
         require_seed("seed", cfg.seed)  # null: an unseeded run
         L.seed_everything(cfg.seed, workers=True)

@@ -180,7 +180,10 @@ def test_same_seed_same_grid(tmp_path):
     (["data=synthetic", "trainer.max_epochs=-2"], 2, "`max_epochs` must be a non-negative"),
     (["data=synthetic", "seed=-1"], 2, "seed must be an integer from 0 to 4294967295"),
     (["data=synthetic", "model.encoder.width=0"], 2, "ConvEncoder: width must be a positive"),
-    (["data=synthetic", "trainer.precision=17"], 2, "Precision 17 is invalid"),
+    # values of a kind the reader does not take: named from its annotations before building
+    (["data=synthetic", "trainer.precision=17"], 2, "trainer.precision=17: Trainer takes one of"),
+    (["data=synthetic", "trainer.max_epochs=1.5"], 2,
+     "trainer.max_epochs=1.5: Trainer takes an integer or null for max_epochs"),
     (["data=synthetic", "trainer.accelerator=banana"], 2, "invalid accelerator name"),
     (["data=synthetic", "+trainer.nonsense=1"], 2, "unexpected keyword argument 'nonsense'"),
     # keys that do not fit a _target_'s arguments, when it is built and when training starts

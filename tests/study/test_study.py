@@ -99,6 +99,9 @@ def test_no_data_set_present_is_one_clear_error(tmp_path):
     (["seeds=[1,-1]"], "each of seeds must be an integer from 0 to 4294967295, got -1"),
     (["seeds=[1,1]"], "seeds repeat: [1, 1]"),
     (["seeds=[1,2]", "overrides=['seed=3']"], "seeds given twice"),
+    # a value of the wrong kind for every run: the study's error, not a data set skipped
+    (["datasets=[synthetic]", "overrides=['data.val_fraction=abc']"],
+     "data.val_fraction='abc': ImageDataModule takes a number for val_fraction"),
 ])
 def test_bad_settings_are_one_clear_error(tmp_path, args, says):
     result = run_cli("pegasus_lab.cli.study", *args, f"sweep_dir={tmp_path}/s",

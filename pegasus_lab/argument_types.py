@@ -1,0 +1,214 @@
+"""A config value of the wrong kind (`trainer.max_epochs=abc`, `model.optimizer.lr=abc`,
+`trainer.max_epochs=1.5`) named before anything is built: each `_target_` node's values are
+held against the annotations of the class or function it builds (Lightning's, torch's and this
+project's). Without this check such a value failed deep inside the library that reads it, as a
+traceback (an `assert`, or `'<=' not supported between 'float' and 'str'`).
+
+Only what an annotation says plainly is held against a value: classes, `None`, `Union`s and
+`Optional`s of them, `Literal`s, and containers (any list for a list, tuple or sequence, any
+mapping for a dict). An annotation it cannot read (`Any`, a callable, a type variable, a name
+that does not resolve) passes every value, as does a nested `_target_` node (built into an
+object first). Some values of another kind pass as their reader takes them: a number where a
+string is expected (Hydra reads `name=2024` as an int), 0 or 1 for a switch, text for a path,
+an integer for a float. A whole float for an integer does not (`max_epochs=2.0` fails an
+assert in Lightning): the error says which integer to write.
+"""
+from __future__ import annotations
+
+import collections.abc
+import importlib
+import inspect
+import os
+import pathlib
+import types
+import typing
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from pegasus_lab.errors import ConfigError
+
+_SEQUENCES = (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Iterable,
+              collections.abc.Collection, collections.abc.MutableSequence)
+_MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+# the verdicts of _accepts on one annotation
+YES, NO, CANNOT_TELL = "yes", "no", "cannot tell"
+
+
+def check_argument_types(cfg: DictConfig) -> None:
+    """Every `_target_` node in `cfg` (nested ones too) against what its target's annotations
+    accept; the first value of the wrong kind is a ConfigError naming its key."""
+    for key, node in _target_nodes(cfg, ""):
+        hints = _hints(node)
+        if not hints:
+            continue
+        for name in node:
+            if not isinstance(name, str) or name.startswith("_") or name not in hints:
+                continue
+            try:
+                value = node[name]
+            except Exception:  # an interpolation that does not resolve: said where it is used
+                continue
+            if _accepts(hints[name], value) == NO:
+                raise ConfigError(f"{key}{name}={_shown(value)}: {_what(node)} takes "
+                                  f"{_described(hints[name])} for {name}"
+                                  f"{_advice(hints[name], value)}")
+
+
+def _target_nodes(node, prefix: str):
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            yield prefix, node
+        items = ((name, f"{prefix}{name}.") for name in node)
+    elif isinstance(node, ListConfig):
+        items = ((index, f"{prefix[:-1]}[{index}].") for index in range(len(node)))
+    else:
+        return
+    for name, child_prefix in items:
+        try:
+            child = node._get_node(name)
+        except Exception:
+            continue
+        if isinstance(child, (DictConfig, ListConfig)) and not child._is_missing() \
+                and not child._is_none():
+            yield from _target_nodes(child, child_prefix)
+
+
+def _target(node: DictConfig):
+    """The class or function a node's `_target_` names, or None where it cannot be imported
+    here (Hydra says so when it builds the node)."""
+    path = node.get("_target_")
+    if not isinstance(path, str) or "." not in path:
+        return None
+    module_name, _, attribute = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except Exception:
+        try:  # a class's attribute: package.module.Class.build
+            owner_module, _, owner = module_name.rpartition(".")
+            return getattr(getattr(importlib.import_module(owner_module), owner), attribute)
+        except Exception:
+            return None
+
+
+def _hints(node: DictConfig) -> dict:
+    """The target's parameters' annotations, resolved; those that cannot be resolved (names
+    imported for type checkers only) are left out."""
+    target = _target(node)
+    if target is None:
+        return {}
+    function = target.__init__ if inspect.isclass(target) else target
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return {}
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:
+        hints = {}
+        namespace = getattr(function, "__globals__", {})
+        for name, parameter in parameters.items():
+            annotation = parameter.annotation
+            if isinstance(annotation, str):
+                try:
+                    annotation = eval(annotation, namespace)  # noqa: S307 - the code's own text
+                except Exception:
+                    continue
+            if annotation is not inspect.Parameter.empty:
+                hints[name] = annotation
+    return {name: hints[name] for name, parameter in parameters.items()
+            if name in hints and parameter.kind not in (parameter.VAR_POSITIONAL,
+                                                        parameter.VAR_KEYWORD)}
+
+
+def _accepts(annotation, value) -> str:
+    """YES, NO or CANNOT_TELL: whether `annotation` takes the config value `value`."""
+    if isinstance(value, DictConfig) and "_target_" in value:
+        return CANNOT_TELL  # an object is built from it first
+    origin = typing.get_origin(annotation)
+    if annotation is None or annotation is type(None):
+        return YES if value is None else NO
+    if origin is typing.Union or origin is types.UnionType:
+        verdicts = {_accepts(member, value) for member in typing.get_args(annotation)}
+        return YES if YES in verdicts else CANNOT_TELL if CANNOT_TELL in verdicts else NO
+    if origin is typing.Literal:
+        return YES if any(value == choice and type(value) is type(choice)
+                          for choice in typing.get_args(annotation)) else NO
+    kind = origin or annotation
+    if not isinstance(kind, type) or kind in (object, typing.Any):
+        return CANNOT_TELL  # Any, a TypeVar, a callable, a forward reference
+    if isinstance(value, ListConfig):
+        return YES if kind in _SEQUENCES else _unless_protocol(kind)
+    if isinstance(value, DictConfig):
+        return YES if kind in _MAPPINGS else _unless_protocol(kind)
+    if kind is float:
+        return YES if isinstance(value, (int, float)) else NO  # int or bool: Python's tower
+    if kind is str and isinstance(value, (int, float)):
+        return YES  # Hydra reads `name=2024` as a number
+    if kind is bool and isinstance(value, int):
+        return YES  # 0 and 1 do as false and true
+    if isinstance(value, str) and issubclass(kind, (os.PathLike, pathlib.PurePath)):
+        return YES  # a path given as text
+    if kind in _SEQUENCES and isinstance(value, str):
+        return NO if kind is not collections.abc.Iterable else CANNOT_TELL
+    try:
+        return YES if isinstance(value, kind) else _unless_protocol(kind)
+    except TypeError:  # a class isinstance cannot test
+        return CANNOT_TELL
+
+
+def _unless_protocol(kind: type) -> str:
+    """NO, but CANNOT_TELL for an abstract or protocol class, which a value may satisfy
+    without being one (os.PathLike, a collections.abc class other than those named)."""
+    if getattr(kind, "_is_protocol", False) or inspect.isabstract(kind) \
+            or kind.__module__ in ("collections.abc", "typing", "os"):
+        return CANNOT_TELL
+    return NO
+
+
+def _members(annotation) -> list:
+    """A Union's members, nested Unions flattened; any other annotation alone."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [inner for member in typing.get_args(annotation) for inner in _members(member)]
+    return [annotation]
+
+
+def _described(annotation) -> str:
+    """What an annotation takes, in words: `an integer or null`, `one of 64, 32, …`."""
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    words, choices = [], []
+    for member in _members(annotation):
+        kind = typing.get_origin(member) or member
+        if kind is typing.Literal:
+            choices += [repr(choice) for choice in typing.get_args(member)]
+        elif member is None or member is type(None):
+            words.append("null")
+        elif kind in names:
+            words.append(names[kind])
+        elif kind in _SEQUENCES or kind in _MAPPINGS:
+            words.append("a list" if kind in _SEQUENCES else "a mapping")
+        elif isinstance(kind, type) and issubclass(kind, (os.PathLike, pathlib.PurePath)):
+            words.append("a path")
+        else:
+            words.append(getattr(kind, "__name__", str(kind)))
+    if "a number" in words and "an integer" in words:
+        words.remove("an integer")
+    if choices:
+        words.insert(0, "one of " + ", ".join(dict.fromkeys(choices)))
+    return " or ".join(dict.fromkeys(words))
+
+
+def _advice(annotation, value) -> str:
+    """A whole number given as a float where only integers do (`max_steps=1e5`)."""
+    if isinstance(value, float) and value.is_integer() and int in _members(annotation):
+        return f" (write {int(value)})"
+    return ""
+
+
+def _shown(value) -> str:
+    if isinstance(value, (DictConfig, ListConfig)):
+        return str(OmegaConf.to_container(value, resolve=False))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _what(node: DictConfig) -> str:
+    return str(node._target_).rpartition(".")[2]

@@ -1,0 +1,99 @@
+"""Config values held against the annotations of what their `_target_` builds."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from pegasus_lab.argument_types import check_argument_types
+from pegasus_lab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections import OrderedDict  # a name that does not resolve at run time
+
+
+class Part:
+    def __init__(self, width: int, gain: float = 1.0, name: str = "part",
+                 root: str | Path = ".", path: Path | None = None, flag: bool = False,
+                 mode: Literal["fast", "plain", 16] = "fast", sizes: tuple[int, int] = (1, 2),
+                 names: list[str] | None = None, options: dict | None = None,
+                 rate: Optional[float | torch.Tensor] = None, anything: Any = None,
+                 hidden: OrderedDict | None = None, items: Sequence[int] = (),
+                 child: Part | None = None, **more):
+        pass
+
+
+def build_parts(parts: list, scale: float = 1.0):
+    return parts
+
+
+T = f"{__name__}.Part"
+
+
+def _check(**node):
+    check_argument_types(OmegaConf.create({"model": {"_target_": T, **node}}))
+
+
+@pytest.mark.parametrize("node", [
+    {"width": 8}, {"width": True}, {"width": 8, "gain": 2}, {"width": 8, "gain": 0.5},
+    {"width": 8, "name": 2024}, {"width": 8, "root": "/data"}, {"width": 8, "path": "/data"},
+    {"width": 8, "path": None}, {"width": 8, "flag": 1}, {"width": 8, "mode": "plain"},
+    {"width": 8, "mode": 16}, {"width": 8, "sizes": [3, 4]}, {"width": 8, "names": ["a"]},
+    {"width": 8, "options": {"a": 1}}, {"width": 8, "rate": 0.1}, {"width": 8, "rate": None},
+    {"width": 8, "anything": "x"}, {"width": 8, "hidden": "x"}, {"width": 8, "items": [1]},
+    {"width": 8, "undeclared": "x"},  # into **more
+    {"width": 8, "child": {"_target_": T, "width": 4}},  # built into a Part first
+    {"width": "${oc.env:NO_SUCH_VARIABLE_HERE}"},  # unresolved: said where it is used
+])
+def test_values_of_the_annotated_kinds_pass(node):
+    _check(**node)
+
+
+@pytest.mark.parametrize("node,says", [
+    ({"width": "abc"}, "model.width='abc': Part takes an integer for width"),
+    ({"width": 1.5}, "model.width=1.5: Part takes an integer for width"),
+    ({"width": 1e3}, "model.width=1000.0: Part takes an integer for width (write 1000)"),
+    ({"width": 8, "gain": "abc"}, "model.gain='abc': Part takes a number for gain"),
+    ({"width": 8, "gain": [1, 2]}, "model.gain=[1, 2]: Part takes a number for gain"),
+    ({"width": 8, "flag": "yes"}, "model.flag='yes': Part takes true or false for flag"),
+    ({"width": 8, "path": 3}, "model.path=3: Part takes a path or null for path"),
+    ({"width": 8, "mode": "fastest"},
+     "model.mode='fastest': Part takes one of 'fast', 'plain', 16 for mode"),
+    ({"width": 8, "mode": "16"}, "model.mode='16'"),
+    ({"width": 8, "sizes": "3,4"}, "model.sizes='3,4': Part takes a list for sizes"),
+    ({"width": 8, "names": {"a": 1}}, "model.names={'a': 1}: Part takes a list or null for names"),
+    ({"width": 8, "options": [1]}, "model.options=[1]: Part takes a mapping or null for options"),
+    ({"width": 8, "rate": "abc"},
+     "model.rate='abc': Part takes a number or Tensor or null for rate"),
+    ({"width": 8, "items": "abc"}, "model.items='abc': Part takes a list for items"),
+])
+def test_a_value_of_another_kind_is_named_with_what_its_target_takes(node, says):
+    with pytest.raises(ConfigError, match="^" + re.escape(says)):
+        _check(**node)
+
+
+def test_nested_nodes_and_lists_of_nodes_are_checked_under_their_full_key():
+    cfg = OmegaConf.create({"model": {"_target_": T, "width": 8,
+                                      "child": {"_target_": T, "width": "wide"}}})
+    with pytest.raises(ConfigError, match=r"^model\.child\.width='wide'"):
+        check_argument_types(cfg)
+    cfg = OmegaConf.create({"trainer": {"_target_": f"{__name__}.build_parts", "parts": [
+        {"_target_": T, "width": 8}, {"_target_": T, "width": 8, "flag": "no"}]}})
+    with pytest.raises(ConfigError, match=r"^trainer\.parts\[1\]\.flag='no'"):
+        check_argument_types(cfg)
+
+
+def test_an_interpolated_value_is_checked_as_it_resolves():
+    cfg = OmegaConf.create({"size": "big", "model": {"_target_": T, "width": "${size}"}})
+    with pytest.raises(ConfigError, match=r"^model\.width='big'"):
+        check_argument_types(cfg)
+
+
+def test_what_cannot_be_imported_here_is_left_to_hydra():
+    check_argument_types(OmegaConf.create({
+        "a": {"_target_": "no_such_package.Thing", "width": "abc"},
+        "b": {"_target_": "NoDots", "width": "abc"}, "c": {"_target_": T, "width": "???"}}))
