@@ -30,6 +30,8 @@ from pegasus_lab.errors import ConfigError
 _SEQUENCES = (list, tuple, set, frozenset, collections.abc.Sequence, collections.abc.Iterable,
               collections.abc.Collection, collections.abc.MutableSequence)
 _MAPPINGS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+# the keys Hydra reads itself in a node it builds
+_HYDRA_KEYS = {"_partial_": bool, "_recursive_": bool}
 # the verdicts of _accepts on one annotation
 YES, NO, CANNOT_TELL = "yes", "no", "cannot tell"
 
@@ -39,19 +41,19 @@ def check_argument_types(cfg: DictConfig) -> None:
     accept; the first value of the wrong kind is a ConfigError naming its key."""
     for key, node in _target_nodes(cfg, ""):
         hints = _hints(node)
-        if not hints:
-            continue
         for name in node:
-            if not isinstance(name, str) or name.startswith("_") or name not in hints:
+            hint = _HYDRA_KEYS.get(name) or (hints.get(name) if not name.startswith("_")
+                                             else None)
+            if hint is None:
                 continue
             try:
                 value = node[name]
             except Exception:  # an interpolation that does not resolve: said where it is used
                 continue
-            if _accepts(hints[name], value) == NO:
-                raise ConfigError(f"{key}{name}={_shown(value)}: {_what(node)} takes "
-                                  f"{_described(hints[name])} for {name}"
-                                  f"{_advice(hints[name], value)}")
+            if _accepts(hint, value) == NO:
+                reader = "Hydra" if name in _HYDRA_KEYS else _what(node)
+                raise ConfigError(f"{key}{name}={_shown(value)}{_source(node, name)}: {reader} "
+                                  f"takes {_described(hint)} for {name}{_advice(hint, value)}")
 
 
 def _target_nodes(node, prefix: str):
@@ -137,7 +139,8 @@ def _accepts(annotation, value) -> str:
     if not isinstance(kind, type) or kind in (object, typing.Any):
         return CANNOT_TELL  # Any, a TypeVar, a callable, a forward reference
     if isinstance(value, ListConfig):
-        return YES if kind in _SEQUENCES else _unless_protocol(kind)
+        return _items_accepted(annotation, value) if kind in _SEQUENCES \
+            else _unless_protocol(kind)
     if isinstance(value, DictConfig):
         return YES if kind in _MAPPINGS else _unless_protocol(kind)
     if kind is float:
@@ -154,6 +157,26 @@ def _accepts(annotation, value) -> str:
         return YES if isinstance(value, kind) else _unless_protocol(kind)
     except TypeError:  # a class isinstance cannot test
         return CANNOT_TELL
+
+
+def _items_accepted(annotation, items: ListConfig) -> str:
+    """A list against `list[X]`, `Sequence[X]`, `tuple[X, ...]` (each item an X) or
+    `tuple[X, Y]` (that many items, each of its kind); any list for a bare `list`."""
+    kinds = typing.get_args(annotation)
+    if not kinds:
+        return YES
+    if typing.get_origin(annotation) is tuple and kinds[-1] is not Ellipsis:
+        if len(kinds) != len(items):
+            return NO
+    else:
+        kinds = kinds[:1] * len(items)
+    verdicts = set()
+    for index, kind in enumerate(kinds):
+        try:
+            verdicts.add(_accepts(kind, items[index]))
+        except Exception:  # an interpolation that does not resolve
+            verdicts.add(CANNOT_TELL)
+    return NO if NO in verdicts else CANNOT_TELL if CANNOT_TELL in verdicts else YES
 
 
 def _unless_protocol(kind: type) -> str:
@@ -184,8 +207,10 @@ def _described(annotation) -> str:
             words.append("null")
         elif kind in names:
             words.append(names[kind])
-        elif kind in _SEQUENCES or kind in _MAPPINGS:
-            words.append("a list" if kind in _SEQUENCES else "a mapping")
+        elif kind in _SEQUENCES:
+            words.append(_described_list(member))
+        elif kind in _MAPPINGS:
+            words.append("a mapping")
         elif isinstance(kind, type) and issubclass(kind, (os.PathLike, pathlib.PurePath)):
             words.append("a path")
         else:
@@ -195,6 +220,19 @@ def _described(annotation) -> str:
     if choices:
         words.insert(0, "one of " + ", ".join(dict.fromkeys(choices)))
     return " or ".join(dict.fromkeys(words))
+
+
+def _described_list(annotation) -> str:
+    """`a list`, `a list of numbers`, `a list of 2 numbers`, `a list of 2 items (…, …)`."""
+    kinds = typing.get_args(annotation)
+    if not kinds:
+        return "a list"
+    fixed = typing.get_origin(annotation) is tuple and kinds[-1] is not Ellipsis
+    each = [_described(kind) for kind in (kinds if fixed else kinds[:1])]
+    if len(set(each)) == 1:
+        count = f"{len(kinds)} " if fixed else ""
+        return f"a list of {count}items, each {each[0]}"
+    return f"a list of {len(kinds)} items ({', '.join(each)})"
 
 
 def _advice(annotation, value) -> str:
@@ -208,6 +246,12 @@ def _shown(value) -> str:
     if isinstance(value, (DictConfig, ListConfig)):
         return str(OmegaConf.to_container(value, resolve=False))
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def _source(node: DictConfig, name: str) -> str:
+    """` (from ${model.input_range})` for a value another key gave."""
+    raw = node._get_node(name)._value()
+    return f" (from {raw})" if isinstance(raw, str) and "${" in raw else ""
 
 
 def _what(node: DictConfig) -> str:

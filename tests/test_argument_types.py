@@ -43,7 +43,9 @@ def _check(**node):
     {"width": 8, "name": 2024}, {"width": 8, "root": "/data"}, {"width": 8, "path": "/data"},
     {"width": 8, "path": None}, {"width": 8, "flag": 1}, {"width": 8, "mode": "plain"},
     {"width": 8, "mode": 16}, {"width": 8, "sizes": [3, 4]}, {"width": 8, "names": ["a"]},
-    {"width": 8, "options": {"a": 1}}, {"width": 8, "rate": 0.1}, {"width": 8, "rate": None},
+    {"width": 8, "options": {"a": 1}}, {"width": 8, "names": ["a", 2024]},
+    {"width": 8, "_partial_": True, "_recursive_": False}, {"width": 8, "rate": 0.1},
+    {"width": 8, "rate": None},
     {"width": 8, "anything": "x"}, {"width": 8, "hidden": "x"}, {"width": 8, "items": [1]},
     {"width": 8, "undeclared": "x"},  # into **more
     {"width": 8, "child": {"_target_": T, "width": 4}},  # built into a Part first
@@ -64,12 +66,19 @@ def test_values_of_the_annotated_kinds_pass(node):
     ({"width": 8, "mode": "fastest"},
      "model.mode='fastest': Part takes one of 'fast', 'plain', 16 for mode"),
     ({"width": 8, "mode": "16"}, "model.mode='16'"),
-    ({"width": 8, "sizes": "3,4"}, "model.sizes='3,4': Part takes a list for sizes"),
-    ({"width": 8, "names": {"a": 1}}, "model.names={'a': 1}: Part takes a list or null for names"),
+    ({"width": 8, "sizes": "3,4"},
+     "model.sizes='3,4': Part takes a list of 2 items, each an integer for sizes"),
+    ({"width": 8, "sizes": [3, 4, 5]}, "model.sizes=[3, 4, 5]: Part takes a list of 2 items"),
+    ({"width": 8, "sizes": [3, "x"]}, "model.sizes=[3, 'x']: Part takes a list of 2 items"),
+    ({"width": 8, "names": {"a": 1}},
+     "model.names={'a': 1}: Part takes a list of items, each a string or null for names"),
     ({"width": 8, "options": [1]}, "model.options=[1]: Part takes a mapping or null for options"),
     ({"width": 8, "rate": "abc"},
      "model.rate='abc': Part takes a number or Tensor or null for rate"),
-    ({"width": 8, "items": "abc"}, "model.items='abc': Part takes a list for items"),
+    ({"width": 8, "items": "abc"},
+     "model.items='abc': Part takes a list of items, each an integer for items"),
+    ({"width": 8, "items": [1, 2.5]}, "model.items=[1, 2.5]: Part takes a list of items"),
+    ({"width": 8, "_partial_": "yes"}, "model._partial_='yes': Hydra takes true or false"),
 ])
 def test_a_value_of_another_kind_is_named_with_what_its_target_takes(node, says):
     with pytest.raises(ConfigError, match="^" + re.escape(says)):
@@ -87,9 +96,13 @@ def test_nested_nodes_and_lists_of_nodes_are_checked_under_their_full_key():
         check_argument_types(cfg)
 
 
-def test_an_interpolated_value_is_checked_as_it_resolves():
+def test_an_interpolated_value_is_checked_as_it_resolves_and_named_with_its_source():
     cfg = OmegaConf.create({"size": "big", "model": {"_target_": T, "width": "${size}"}})
-    with pytest.raises(ConfigError, match=r"^model\.width='big'"):
+    with pytest.raises(ConfigError, match=r"^model\.width='big' \(from \$\{size\}\): Part"):
+        check_argument_types(cfg)
+    cfg = OmegaConf.create({"range": [0, "x"], "model": {"_target_": T, "width": 8,
+                                                         "items": "${range}"}})
+    with pytest.raises(ConfigError, match=r"^model\.items=\[0, 'x'\] \(from \$\{range\}\)"):
         check_argument_types(cfg)
 
 
