@@ -31,6 +31,26 @@ def _instantiate_group(group: DictConfig | None) -> list:
             if isinstance(node, DictConfig) and "_target_" in node]
 
 
+# what Lightning does for a LightningModule that leaves its optimizers to it, and the values
+# that leave it off
+_AUTOMATIC_ONLY = {"gradient_clip_val": ("clips no gradients", (None, 0)),
+                   "accumulate_grad_batches": ("accumulates no gradients", (None, 1))}
+
+
+def _check_manual_optimization(trainer_cfg: DictConfig, model: L.LightningModule) -> None:
+    """Every method here steps its own optimizers (manual optimization), where Lightning
+    refuses gradient clipping and accumulation as training starts, advising a switch to
+    automatic optimization that a user of these methods cannot make."""
+    if model.automatic_optimization:
+        return
+    for key, (what, off) in _AUTOMATIC_ONLY.items():
+        value = trainer_cfg.get(key)
+        if value not in off:
+            raise ConfigError(f"trainer.{key}={value}: {type(model).__name__} steps its own "
+                              f"optimizers (manual optimization), where Lightning {what}; "
+                              f"remove trainer.{key}")
+
+
 def _check_flush_intervals(loggers: DictConfig | None) -> None:
     """TensorBoard's writer thread takes any flush_secs, and 0 or less keeps it flushing
     without a pause: paper-2's smoke run took 106 s with -1, 15 s with the default."""
@@ -57,6 +77,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     datamodule = instantiate(cfg.data)
     log.info("model: %s", cfg.model._target_)
     model = instantiate(cfg.model)
+    _check_manual_optimization(cfg.trainer, model)
     speed = instantiate(cfg.speed) if cfg.get("speed") else Speed.plain()
     callbacks = _instantiate_group(cfg.get("callbacks")) + [
         ConfigInCheckpoint(cfg), SpeedUp(speed), RunClock(), MonitorCheck()]

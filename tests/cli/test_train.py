@@ -62,6 +62,20 @@ def test_a_validation_interval_of_zero_is_said_when_the_run_is_built(tmp_path):
         build(cfg)
 
 
+@pytest.mark.parametrize("setting", ["+trainer.gradient_clip_val=0.5",
+                                     "+trainer.accumulate_grad_batches=2"])
+def test_gradient_clipping_or_accumulation_is_said_to_be_lightning_s_automatic_only(
+        setting, tmp_path):
+    cfg = compose_config("train", [*SMOKE, setting], tmp_path)
+    key, value = setting[len("+trainer."):].split("=")
+    with pytest.raises(ConfigError, match=rf"^trainer\.{key}={value}: VAE steps its own "
+                                          rf"optimizers \(manual optimization\), where "
+                                          rf"Lightning .*; remove trainer\.{key}$"):
+        build(cfg)
+    off = "0" if "clip" in key else "1"  # the value that leaves it off passes
+    build(compose_config("train", [*SMOKE, f"+trainer.{key}={off}"], tmp_path / "off"))
+
+
 def test_early_stopping_on_a_validation_loss_a_gan_lacks_is_said_before_training(tmp_path):
     cfg = compose_config("train", [*smoke("dcgan"), "callbacks=[gan,early_stopping]"], tmp_path)
     with pytest.raises(ConfigError, match=r"early stopping on val/loss .* DCGAN has no "
