@@ -42,6 +42,8 @@ def check_argument_types(cfg: DictConfig) -> None:
     for key, node in _target_nodes(cfg, ""):
         hints = _hints(node)
         for name in node:
+            if not isinstance(name, str):
+                continue
             hint = _HYDRA_KEYS.get(name) or (hints.get(name) if not name.startswith("_")
                                              else None)
             if hint is None:
@@ -57,6 +59,8 @@ def check_argument_types(cfg: DictConfig) -> None:
 
 
 def _target_nodes(node, prefix: str):
+    """(key prefix, node) for each node with a `_target_` in `node`, lists' items included,
+    skipping what is missing (`???`) or null."""
     if isinstance(node, DictConfig):
         if "_target_" in node:
             yield prefix, node
