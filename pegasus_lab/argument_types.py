@@ -227,7 +227,8 @@ def _described(annotation) -> str:
 
 
 def _described_list(annotation) -> str:
-    """`a list`, `a list of numbers`, `a list of 2 numbers`, `a list of 2 items (…, …)`."""
+    """`a list`, `a list of items, each a number`, `a list of 2 items, each an integer`,
+    `a list of 2 items (a number, a string)`."""
     kinds = typing.get_args(annotation)
     if not kinds:
         return "a list"
