@@ -77,8 +77,27 @@ def _fid_overrides(cfg: DictConfig, notes: list[str]) -> list[str]:
             override("fid.sha256", cfg.fid_weights.sha256)]
 
 
+# groups of pegasus-train's config: given to the study itself, they would reach none of its runs
+# (its trainer node is there for debug=smoke alone)
+_TRAINING_GROUPS = ("trainer", "model", "data", "callbacks", "logger", "speed", "experiment")
+
+
+def _refuse_training_settings() -> None:
+    """`pegasus-study trainer.max_epochs=2` (or `+trainer.max_epochs=2`, as Hydra suggests when
+    the study has no trainer node) changed nothing in the runs: said with the way that does."""
+    from hydra.core.hydra_config import HydraConfig
+    if not HydraConfig.initialized():
+        return
+    for item in HydraConfig.get().overrides.task:
+        key, _ = parse_override(item)
+        if key.split(".")[0].split("@")[0] in _TRAINING_GROUPS:
+            raise ConfigError(f"{item} is a training setting given to the study itself, which "
+                              f"passes it to no run: give it as overrides=[{item!r}]")
+
+
 def _check_settings(cfg: DictConfig) -> None:
     """Model and data set names, and the counts, said before any data is read or trained."""
+    _refuse_training_settings()
     for key in ("models", "datasets"):
         value = cfg[key]
         if isinstance(value, (int, str)) or value is None:

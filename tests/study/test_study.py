@@ -99,6 +99,11 @@ def test_no_data_set_present_is_one_clear_error(tmp_path):
     (["seeds=[1,-1]"], "each of seeds must be an integer from 0 to 4294967295, got -1"),
     (["seeds=[1,1]"], "seeds repeat: [1, 1]"),
     (["seeds=[1,2]", "overrides=['seed=3']"], "seeds given twice"),
+    # a training setting given to the study, not to its runs: it would change nothing
+    (["debug=smoke", "trainer.max_epochs=1"], "trainer.max_epochs=1 is a training setting "
+     "given to the study itself, which passes it to no run: give it as "
+     "overrides=['trainer.max_epochs=1']"),
+    (["+model.latent_dim=8"], "overrides=['+model.latent_dim=8']"),
     # a value of the wrong kind for every run: the study's error, not a data set skipped
     (["datasets=[synthetic]", "overrides=['data.val_fraction=abc']"],
      "data.val_fraction='abc': ImageDataModule takes a number for val_fraction"),
