@@ -142,6 +142,10 @@ def _accepts(annotation, value) -> str:
     kind = origin or annotation
     if not isinstance(kind, type) or kind in (object, typing.Any):
         return CANNOT_TELL  # Any, a TypeVar, a callable, a forward reference
+    if kind is collections.abc.Callable:
+        return CANNOT_TELL  # built from a `_target_` node, or refused by the code itself
+    if value is None:
+        return NO  # a class that null is not (Optional[…] is a Union with None, above)
     if isinstance(value, ListConfig):
         return _items_accepted(annotation, value) if kind in _SEQUENCES \
             else _unless_protocol(kind)
@@ -248,8 +252,11 @@ def _advice(annotation, value) -> str:
 
 
 def _shown(value) -> str:
+    """A value as the command line writes it: null, true, 'text', [1, 2]."""
     if isinstance(value, (DictConfig, ListConfig)):
         return str(OmegaConf.to_container(value, resolve=False))
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
     return repr(value) if isinstance(value, str) else str(value)
 
 

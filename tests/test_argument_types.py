@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 
 import pytest
 import torch
@@ -23,7 +23,7 @@ class Part:
                  names: list[str] | None = None, options: dict | None = None,
                  rate: Optional[float | torch.Tensor] = None, anything: Any = None,
                  hidden: OrderedDict | None = None, items: Sequence[int] = (),
-                 child: Part | None = None, **more):
+                 child: Part | None = None, factory: Callable[..., Any] = print, **more):
         pass
 
 
@@ -45,7 +45,7 @@ def _check(**node):
     {"width": 8, "mode": 16}, {"width": 8, "sizes": [3, 4]}, {"width": 8, "names": ["a"]},
     {"width": 8, "options": {"a": 1}}, {"width": 8, "names": ["a", 2024]},
     {"width": 8, "_partial_": True, "_recursive_": False}, {"width": 8, "rate": 0.1},
-    {"width": 8, "rate": None},
+    {"width": 8, "rate": None}, {"width": 8, "factory": None},  # said by the code itself
     {"width": 8, "anything": "x"}, {"width": 8, "hidden": "x"}, {"width": 8, "items": [1]},
     {"width": 8, "undeclared": "x"},  # into **more
     {"width": 8, "child": {"_target_": T, "width": 4}},  # built into a Part first
@@ -58,6 +58,10 @@ def test_values_of_the_annotated_kinds_pass(node):
 @pytest.mark.parametrize("node,says", [
     ({"width": "abc"}, "model.width='abc': Part takes an integer for width"),
     ({"width": 1.5}, "model.width=1.5: Part takes an integer for width"),
+    ({"width": None}, "model.width=null: Part takes an integer for width"),
+    ({"width": 8, "items": None},
+     "model.items=null: Part takes a list of items, each an integer for items"),
+    ({"width": 8, "mode": True}, "model.mode=true: Part takes one of 'fast', 'plain', 16"),
     ({"width": 1e3}, "model.width=1000.0: Part takes an integer for width (write 1000)"),
     ({"width": 8, "gain": "abc"}, "model.gain='abc': Part takes a number for gain"),
     ({"width": 8, "gain": [1, 2]}, "model.gain=[1, 2]: Part takes a number for gain"),
