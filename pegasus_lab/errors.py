@@ -53,7 +53,8 @@ def find_user_error(exc: BaseException) -> PegasusError | None:
     Lightning's MisconfigurationException counts: it names a Trainer setting the run's config
     gave (`trainer.max_epochs=-2`)."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
+    from omegaconf.errors import (InterpolationResolutionError,
+                                  InterpolationToMissingValueError, MissingMandatoryValue)
 
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -68,9 +69,24 @@ def find_user_error(exc: BaseException) -> PegasusError | None:
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return ConfigError(f"a required config value is not set: {first_line} "
                                "(give it on the command line as key=value)")
+        if isinstance(exc, InterpolationResolutionError):
+            return _unresolved(exc)
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def _unresolved(exc) -> ConfigError:
+    """An interpolation the config's values leave without a value (`model.encoder=null` under
+    `${model.encoder.latent_dim}`, a key misspelt in one given on the command line, an
+    environment variable that is not set): the key, its interpolation, and OmegaConf's why."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    why = re.sub(r"^\w+ raised while resolving interpolation: ", "", lines[0])
+    key = getattr(exc, "full_key", None) or "a config value"
+    node = getattr(exc, "child_node", None)
+    raw = node._value() if node is not None else None
+    given = f"={raw}" if isinstance(raw, str) and "${" in raw else ""
+    return ConfigError(f"{key}{given} cannot be resolved: {why}")
 
 
 def _instantiation_error(exc: BaseException) -> ConfigError | None:

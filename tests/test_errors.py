@@ -139,3 +139,22 @@ def test_arguments_misfit_is_the_call_not_the_code_inside():
         _Buggy(2)
     assert arguments_misfit(misfit.value) and not arguments_misfit(inside.value)
     assert not arguments_misfit(ValueError("x"))
+
+
+@pytest.mark.parametrize("cfg,says", [
+    ({"model": {"encoder": None, "decoder": {"latent_dim": "${model.encoder.latent_dim}"}}},
+     "model.decoder.latent_dim=${model.encoder.latent_dim} cannot be resolved: Error trying to "
+     "access model.encoder.latent_dim: node `model.encoder` is not a container"),
+    ({"model": {"width": "${model.widht}"}},
+     "model.width=${model.widht} cannot be resolved: Interpolation key 'model.widht' not found"),
+    ({"root": "${oc.env:PEGASUS_NO_SUCH_VARIABLE}"},
+     "root=${oc.env:PEGASUS_NO_SUCH_VARIABLE} cannot be resolved: \"Environment variable "
+     "'PEGASUS_NO_SUCH_VARIABLE' not found\""),
+])
+def test_an_interpolation_the_config_leaves_without_a_value_is_a_config_error(cfg, says):
+    """`model.encoder=null` under `${model.encoder.latent_dim}`: one line naming the key whose
+    interpolation fails, not OmegaConf's traceback."""
+    with pytest.raises(Exception) as err:
+        OmegaConf.missing_keys(OmegaConf.create(cfg))
+    found = find_user_error(err.value)
+    assert isinstance(found, ConfigError) and str(found).startswith(says)

@@ -184,6 +184,9 @@ def test_same_seed_same_grid(tmp_path):
     (["data=synthetic", "trainer.precision=17"], 2, "trainer.precision=17: Trainer takes one of"),
     (["data=synthetic", "trainer.max_epochs=1.5"], 2,
      "trainer.max_epochs=1.5: Trainer takes an integer or null for max_epochs"),
+    # a network switched off that another key's interpolation reads
+    (["data=synthetic", "model.encoder=null"], 2,
+     "model.decoder.latent_dim=${model.encoder.latent_dim} cannot be resolved"),
     (["data=synthetic", "trainer.accelerator=banana"], 2, "invalid accelerator name"),
     (["data=synthetic", "+trainer.nonsense=1"], 2, "unexpected keyword argument 'nonsense'"),
     # keys that do not fit a _target_'s arguments, when it is built and when training starts
