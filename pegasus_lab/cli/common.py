@@ -158,10 +158,25 @@ def _into_log_files(message: str) -> None:
             handler.handle(record)
 
 
+def refuse_null_groups(args: list[str]) -> None:
+    """`callbacks=null` on the command line: Hydra stops on it with a traceback (a config
+    group takes the name of one of its options). Said in one line with the options."""
+    conf = Path(config_dir())
+    for arg in args:
+        key, sep, value = arg.lstrip("+").partition("=")
+        group = key.partition("@")[0]
+        if sep and value == "null" and group and (conf / group).is_dir():
+            options = sorted(p.stem for p in (conf / group).glob("*.yaml")
+                             if not p.stem.startswith("_"))
+            exit_with_error(f"{arg}: {group} is a config group, which takes one of its "
+                            f"options ({', '.join(options)}), or ~{key} to leave it out")
+
+
 def run_command(hydra_main) -> None:
     """A command's `main`: its Hydra entry point, with the exit status of a multirun whose
     failed jobs all failed on user errors set to 2, as a single run's would be (Hydra's
-    is 1 for any failure)."""
+    is 1 for any failure). A config group given as null is refused first."""
+    refuse_null_groups(sys.argv[1:])
     try:
         hydra_main()
     except SystemExit as stop:

@@ -172,6 +172,8 @@ def test_same_seed_same_grid(tmp_path):
 @pytest.mark.parametrize("args,exit_code,says", [
     (["model=transformer"], 1, "vae_conv"),                  # Hydra lists the options
     (["experiment=paper9"], 1, "paper1_pretrain"),
+    (["data=synthetic", "callbacks=null"], 2, "callbacks=null: callbacks is a config group, "
+     "which takes one of its options (default, early_stopping, "),
     (["model=dcgan", "data=synthetic", "data.image_size=48"], 2, "4·2^k"),
     (["ckpt_path=/nonexistent/last.ckpt", "data=synthetic"], 2, "checkpoint not found"),
     # values out of range: said by the data module, the optimizer, the Trainer, not as a bug
