@@ -158,25 +158,40 @@ def _into_log_files(message: str) -> None:
             handler.handle(record)
 
 
-def refuse_null_groups(args: list[str]) -> None:
-    """`callbacks=null` on the command line: Hydra stops on it with a traceback (a config
-    group takes the name of one of its options). Said in one line with the options."""
+def refuse_nulls(args: list[str], config_name: str) -> None:
+    """`callbacks=null` (a config group: Hydra stops on it with a traceback, as a group takes
+    the name of one of its options) or `manifold=null` (a block of settings the command reads
+    key by key) on the command line: said in one line before Hydra composes the config."""
+    if any(arg in ("--config-name", "-cn") or arg.startswith("--config-name=")
+           for arg in args):
+        return  # another primary config than the command's own
     conf = Path(config_dir())
+    primary = OmegaConf.load(conf / f"{config_name}.yaml")
+    groups = {re.sub(r"^(optional|override) ", "", str(key)) for entry in
+              primary.get("defaults") or [] if isinstance(entry, DictConfig) for key in entry}
+    blocks = {key for key in primary if key not in ("defaults", "hydra")
+              and isinstance(primary._get_node(key), DictConfig)}
     for arg in args:
         key, sep, value = arg.lstrip("+").partition("=")
-        group = key.partition("@")[0]
-        if sep and value == "null" and group and (conf / group).is_dir():
+        if not sep or value != "null":
+            continue
+        if key in groups:
+            group = key.partition("@")[0]
             options = sorted(p.stem for p in (conf / group).glob("*.yaml")
                              if not p.stem.startswith("_"))
             exit_with_error(f"{arg}: {group} is a config group, which takes one of its "
                             f"options ({', '.join(options)}), or ~{key} to leave it out")
+        if key in blocks:
+            exit_with_error(f"{arg}: {key} is a block of settings, not one value: set its keys "
+                            f"one by one ({key}.<name>=…)")
 
 
-def run_command(hydra_main) -> None:
-    """A command's `main`: its Hydra entry point, with the exit status of a multirun whose
-    failed jobs all failed on user errors set to 2, as a single run's would be (Hydra's
-    is 1 for any failure). A config group given as null is refused first."""
-    refuse_null_groups(sys.argv[1:])
+def run_command(hydra_main, config_name: str) -> None:
+    """A command's `main`: its Hydra entry point (whose primary config is `config_name`), with
+    the exit status of a multirun whose failed jobs all failed on user errors set to 2, as a
+    single run's would be (Hydra's is 1 for any failure). A config group or block of settings
+    given as null is refused first."""
+    refuse_nulls(sys.argv[1:], config_name)
     try:
         hydra_main()
     except SystemExit as stop:

@@ -144,7 +144,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_command(_hydra_main)
+    run_command(_hydra_main, "evaluate")
 
 
 if __name__ == "__main__":

@@ -221,7 +221,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_command(_hydra_main)
+    run_command(_hydra_main, "sample")
 
 
 if __name__ == "__main__":

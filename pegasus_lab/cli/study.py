@@ -247,7 +247,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_command(_hydra_main)
+    run_command(_hydra_main, "study")
 
 
 if __name__ == "__main__":

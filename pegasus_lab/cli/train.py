@@ -361,7 +361,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    run_command(_hydra_main)
+    run_command(_hydra_main, "train")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """What the entry points share: an output path checked before the work that ends in it."""
 import os
+import sys
 
 import pytest
 
-from pegasus_lab.cli.common import check_writable
+from pegasus_lab.cli.common import check_writable, refuse_nulls
 from pegasus_lab.errors import ConfigError
 
 
@@ -74,6 +75,35 @@ def test_a_multirun_whose_jobs_failed_on_user_errors_only_exits_with_2(user, oth
     def hydra_main():  # Hydra's status when a multirun's job failed
         raise SystemExit(1)
     monkeypatch.setattr(common, "_failed_jobs", {"user": user, "other": other})
+    monkeypatch.setattr(sys, "argv", ["pegasus-train", "-m", "seed=1,2"])
     with pytest.raises(SystemExit) as stop:
-        common.run_command(hydra_main)
+        common.run_command(hydra_main, "train")
     assert stop.value.code == status
+
+
+@pytest.mark.parametrize("config,arg,says", [
+    ("train", "callbacks=null", "callbacks=null: callbacks is a config group, which takes one "
+     "of its options (default, early_stopping, fid, gan, interpolation, study, study_fid, "
+     "vaegan), or ~callbacks to leave it out"),
+    ("train", "+debug=null", "+debug=null: debug is a config group"),
+    ("evaluate", "data@reference=null", "data@reference=null: data is a config group, which "
+     "takes one of its options (celeba, "),
+    ("evaluate", "manifold=null", "manifold=null: manifold is a block of settings, not one "
+     "value: set its keys one by one (manifold.<name>=…)"),
+    ("sample", "data=null", "data=null: data is a block of settings"),  # not a group there
+])
+def test_a_group_or_block_of_settings_given_as_null_is_one_error(config, arg, says, capsys):
+    """Hydra stopped on `callbacks=null` with its traceback; evaluate read `manifold.k` of
+    null with one."""
+    with pytest.raises(SystemExit) as stop:
+        refuse_nulls(["seed=1", arg], config)
+    assert stop.value.code == 2 and capsys.readouterr().err.startswith(f"error: {says}")
+
+
+@pytest.mark.parametrize("config,args", [
+    ("train", ["model.encoder=null", "callbacks=gan", "seed=null", "-m", "data=mnist,null"]),
+    ("sample", ["ckpt=null", "interpolation=horse_to_bird"]),
+    ("train", ["--config-name", "mine", "callbacks=null"]),  # another primary config
+])
+def test_values_and_choices_pass_the_null_check(config, args):
+    refuse_nulls(args, config)
