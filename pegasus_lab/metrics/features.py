@@ -79,8 +79,9 @@ def _load(path: Path, rows: int | None = None) -> torch.Tensor | None:
     return features
 
 
-def _save(path: Path, features: torch.Tensor, key: str) -> None:
-    keep_if_writable(path, lambda tmp: torch.save({"features": features, "key": key}, tmp),
+def _save(path: Path, features: torch.Tensor, key: str) -> bool:
+    """Keep `features` at `path`; False (said once, in a warning) where it cannot be written."""
+    return keep_if_writable(path, lambda tmp: torch.save({"features": features, "key": key}, tmp),
                      "the real images' Inception features",
                      "paths.cache_dir=<a folder of yours> keeps them (or fid.cache_dir=…)")
 
@@ -115,18 +116,20 @@ def cached_image_features(key: str, extractor: torch.nn.Module, images: torch.Te
     if any(part is not None for part in kept):
         log.info("Inception features: %d of %d parts kept from an extraction stopped "
                  "part-way (%s)", sum(part is not None for part in kept), len(kept), parts_dir)
-    out = []
+    out, writable = [], True  # after one refused write, no more tries and warnings
     for n, (start, part) in enumerate(zip(starts, kept)):
         if part is None:
             began = time.monotonic()
             part = extract(extractor, uint8_batches(images[start:start + PART_IMAGES],
                                                     batch_size),
                            device, len(images), check=check, done_before=start)
-            if time.monotonic() - began > KEEP_PARTS_SLOWER_THAN_S and len(starts) > 1:
-                _save(parts_dir / f"{n:05d}.pt", part, f"{key}|part {n}")
+            if writable and time.monotonic() - began > KEEP_PARTS_SLOWER_THAN_S \
+                    and len(starts) > 1:
+                writable = _save(parts_dir / f"{n:05d}.pt", part, f"{key}|part {n}")
         out.append(part)
     features = torch.cat(out)
-    _save(path, features, key)
+    if writable:
+        _save(path, features, key)
     if parts_dir.exists():
         shutil.rmtree(parts_dir, ignore_errors=True)
     return features
