@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 
 import pytest
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from pegasus_lab.argument_types import check_argument_types
 from pegasus_lab.errors import ConfigError
+from tests.conftest import compose_config, smoke
 
 if TYPE_CHECKING:
     from collections import OrderedDict  # a name that does not resolve at run time
@@ -119,7 +120,6 @@ def test_what_cannot_be_imported_here_is_left_to_hydra():
 def _numbers_and_switches(node, key=""):
     """(key, value) of each number or switch a `_target_` node holds itself (not through an
     interpolation), nested nodes included."""
-    from omegaconf import DictConfig, ListConfig
     if isinstance(node, ListConfig):
         for index in range(len(node)):
             yield from _numbers_and_switches(node._get_node(index), f"{key[:-1]}[{index}].")
@@ -143,7 +143,6 @@ TEXT_TOO = {"logger.tensorboard.flush_secs",  # the logger's **kwargs: cli/train
 def test_every_number_or_switch_of_a_run_refuses_a_word(model, tmp_path):
     """Each one the run's config gives its Trainer, callbacks, data, networks and optimizers
     is read by an annotated parameter: a new one left unannotated fails here."""
-    from tests.conftest import compose_config, smoke
     cfg = compose_config("train", smoke(model), tmp_path)
     found = dict(_numbers_and_switches(cfg))
     assert {"trainer.max_epochs", "data.batch_size", "trainer.plugins[0].background"} <= set(found)
