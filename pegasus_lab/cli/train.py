@@ -228,8 +228,19 @@ def _train_in_folder(cfg: DictConfig, datamodule, model, trainer: L.Trainer
     if trainer.is_global_zero:
         clock = next(c for c in trainer.callbacks if isinstance(c, RunClock))
         _write_summary(cfg, trainer, metrics, clock.seconds())
-    log.info("finished: %s", metrics)
+    log.info("finished: %s (all in %s)", finished_line(metrics),
+             Path(cfg.paths.output_dir) / "summary.json")
     return metrics
+
+
+def finished_line(metrics: dict[str, float]) -> str:
+    """The run's last values, once each and to 6 figures: Lightning keeps a value logged on
+    steps and epochs three times (`train/loss`, `train/loss_step`, `train/loss_epoch`), and
+    the progress bar's `loss` once more."""
+    shown = {key: value for key, value in metrics.items()
+             if not (key.endswith(("_step", "_epoch")) and key.rsplit("_", 1)[0] in metrics)
+             and not (key == "loss" and "train/loss" in metrics)}
+    return " ".join(f"{key}={value:.6g}" for key, value in shown.items())
 
 
 def _fitting_checkpoint(cfg: DictConfig, ckpt_path: str, model) -> dict:

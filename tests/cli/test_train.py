@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pegasus_lab.checkpoints import CONFIG_KEY, load_checkpoint
-from pegasus_lab.cli.train import build, objective, train, train_for_sweeper
+from pegasus_lab.cli.train import build, finished_line, objective, train, train_for_sweeper
 from pegasus_lab.errors import ConfigError
 from tests.conftest import (CIFAR_MINI, CONF, ROOT, SMOKE, TINY_VAE, compose_config,
                             has_validation_metric, run_cli, smoke)
@@ -295,3 +295,11 @@ def test_a_run_records_the_code_and_libraries_it_ran_with(tmp_path):
     assert len(parts) == 2
     assert parts[0]["packages"]["torch"] == metadata.version("torch")
     assert parts[0]["code"]["commit"] == code_state()["commit"]  # this checkout's, or None
+
+
+def test_the_finished_line_says_each_value_once_to_six_figures():
+    metrics = {"lr-Adam": 0.0010000000474974513, "train/loss": 1819.7720947265625,
+               "train/loss_step": 1801.96, "loss": 1801.96, "val/loss": 1939.1519775390625,
+               "train/loss_epoch": 1819.7720947265625, "eval/fid_epoch": 40.0}
+    assert finished_line(metrics) == ("lr-Adam=0.001 train/loss=1819.77 val/loss=1939.15 "
+                                      "eval/fid_epoch=40")
