@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
+from pegasus_lab.argument_types import check_argument_types
 from pegasus_lab.errors import ConfigError, find_user_error
 
 if TYPE_CHECKING:
@@ -158,6 +159,12 @@ def _into_log_files(message: str) -> None:
             handler.handle(record)
 
 
+def group_options(group: str) -> list[str]:
+    """The options of a config group (`conf/<group>/*.yaml`), shared bases (`_…`) left out."""
+    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml")
+                  if not p.stem.startswith("_"))
+
+
 def refuse_nulls(args: list[str], config_name: str) -> None:
     """`callbacks=null` (a config group: Hydra stops on it with a traceback, as a group takes
     the name of one of its options) or `manifold=null` (a block of settings the command reads
@@ -177,10 +184,9 @@ def refuse_nulls(args: list[str], config_name: str) -> None:
             continue
         if key in groups:
             group = key.partition("@")[0]
-            options = sorted(p.stem for p in (conf / group).glob("*.yaml")
-                             if not p.stem.startswith("_"))
             exit_with_error(f"{arg}: {group} is a config group, which takes one of its "
-                            f"options ({', '.join(options)}), or ~{key} to leave it out")
+                            f"options ({', '.join(group_options(group))}), or ~{key} to "
+                            "leave it out")
         if key in blocks:
             exit_with_error(f"{arg}: {key} is a block of settings, not one value: set its keys "
                             f"one by one ({key}.<name>=…)")
@@ -203,7 +209,6 @@ def run_command(hydra_main, config_name: str) -> None:
 def check_values(cfg: DictConfig) -> None:
     """Before anything is built: name every `???` value the run still needs, then the first
     value of a kind its reader does not take (`trainer.max_epochs=abc`)."""
-    from pegasus_lab.argument_types import check_argument_types
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         example = " ".join(f"{key}=…" for key in missing)

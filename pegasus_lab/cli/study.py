@@ -23,7 +23,8 @@ from omegaconf import DictConfig
 
 from pegasus_lab.argument_types import check_argument_types
 from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, config_dir,
-                                     exit_with_error, log, report_user_errors, run_command)
+                                     exit_with_error, group_options, log, report_user_errors,
+                                     run_command)
 from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
                                 require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures
@@ -112,7 +113,7 @@ def _check_settings(cfg: DictConfig) -> None:
         raise ConfigError("overrides must be a list of the training runs' overrides "
                           f"(\"overrides=['{cfg.overrides}']\"), got {cfg.overrides!r}")
     for key, group in (("models", "model"), ("datasets", "paper4_data")):
-        known = sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
+        known = group_options(group)
         unknown = [name for name in cfg[key] if name not in known]
         if unknown:
             raise ConfigError(f"unknown {key} {unknown}; valid choices: {known}")
