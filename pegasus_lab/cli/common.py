@@ -165,22 +165,55 @@ def group_options(group: str) -> list[str]:
                   if not p.stem.startswith("_"))
 
 
+def _primary_config(args: list[str], config_name: str) -> Path | None:
+    """The primary config a command line composes: the command's own, or the one that
+    `--config-name NAME` (`-cn`) names in `conf/`; None for one kept elsewhere
+    (`--config-path`, `--config-dir`, or a name `conf/` does not hold)."""
+    for i, arg in enumerate(args):
+        flag, sep, value = arg.partition("=")
+        if flag in ("--config-path", "-cp", "--config-dir", "-cd"):
+            return None
+        if flag in ("--config-name", "-cn"):
+            config_name = value if sep else (args[i + 1] if i + 1 < len(args) else "")
+    path = Path(config_dir()) / f"{config_name.removesuffix('.yaml')}.yaml"
+    return path if path.is_file() else None
+
+
+def _sweep_items(value: str) -> list[str]:
+    """The values of one override: `mnist,null` and `choice(mnist,null)` (a multirun's) are
+    two, anything else (`[a,b]`, `{k:v}`, `range(…)`) is one."""
+    value = re.sub(r"^choice\((.*)\)$", r"\1", value.strip())
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(value):
+        if char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(value[start:i].strip())
+            start = i + 1
+    return items + [value[start:].strip()]
+
+
 def refuse_nulls(args: list[str], config_name: str) -> None:
     """`callbacks=null` (a config group: Hydra stops on it with a traceback, as a group takes
     the name of one of its options) or `manifold=null` (a block of settings the command reads
-    key by key) on the command line: said in one line before Hydra composes the config."""
-    if any(arg in ("--config-name", "-cn") or arg.startswith("--config-name=")
-           for arg in args):
-        return  # another primary config than the command's own
-    conf = Path(config_dir())
-    primary = OmegaConf.load(conf / f"{config_name}.yaml")
+    key by key) on the command line, also as one value of a multirun (`data=mnist,null`):
+    said in one line before Hydra composes the config."""
+    path = _primary_config(args, config_name)
+    if path is None:
+        return
+    try:
+        primary = OmegaConf.load(path)
+    except Exception:  # noqa: BLE001 - a config of the user's that Hydra will name
+        return
     groups = {re.sub(r"^(optional|override) ", "", str(key)) for entry in
               primary.get("defaults") or [] if isinstance(entry, DictConfig) for key in entry}
     blocks = {key for key in primary if key not in ("defaults", "hydra")
               and isinstance(primary._get_node(key), DictConfig)}
     for arg in args:
         key, sep, value = arg.lstrip("+").partition("=")
-        if not sep or value != "null":
+        if not sep or "null" not in _sweep_items(value):
             continue
         if key in groups:
             group = key.partition("@")[0]

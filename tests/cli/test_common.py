@@ -91,6 +91,10 @@ def test_a_multirun_whose_jobs_failed_on_user_errors_only_exits_with_2(user, oth
     ("evaluate", "manifold=null", "manifold=null: manifold is a block of settings, not one "
      "value: set its keys one by one (manifold.<name>=…)"),
     ("sample", "data=null", "data=null: data is a block of settings"),  # not a group there
+    # one value of a multirun: Hydra's ValueError traceback once its sweep reached it
+    ("train", "data=mnist,null", "data=mnist,null: data is a config group"),
+    ("train", "callbacks=choice(gan,null)", "callbacks=choice(gan,null): callbacks is a "),
+    ("evaluate", "manifold=null,null", "manifold=null,null: manifold is a block"),
 ])
 def test_a_group_or_block_of_settings_given_as_null_is_one_error(config, arg, says, capsys):
     """Hydra stopped on `callbacks=null` with its traceback; evaluate read `manifold.k` of
@@ -101,9 +105,24 @@ def test_a_group_or_block_of_settings_given_as_null_is_one_error(config, arg, sa
 
 
 @pytest.mark.parametrize("config,args", [
-    ("train", ["model.encoder=null", "callbacks=gan", "seed=null", "-m", "data=mnist,null"]),
+    ("train", ["model.encoder=null", "callbacks=gan", "seed=null", "-m", "data=mnist,cifar10",
+               "callbacks=[default,fid]", "trainer.max_epochs=null,5", "seed=choice(1,null)"]),
     ("sample", ["ckpt=null", "interpolation=horse_to_bird"]),
-    ("train", ["--config-name", "mine", "callbacks=null"]),  # another primary config
+    # a primary config kept elsewhere: Hydra reads it
+    ("train", ["--config-name", "mine", "callbacks=null"]),
+    ("train", ["--config-dir", "/elsewhere", "--config-name", "train", "callbacks=null"]),
+    ("train", ["-cp", "/elsewhere", "callbacks=null"]),
 ])
 def test_values_and_choices_pass_the_null_check(config, args):
     refuse_nulls(args, config)
+
+
+@pytest.mark.parametrize("args", [["--config-name", "evaluate", "manifold=null"],
+                                  ["--config-name=evaluate.yaml", "manifold=null"],
+                                  ["-cn", "evaluate", "manifold=null"]])
+def test_the_null_check_reads_the_primary_config_named_on_the_command_line(args, capsys):
+    """`pegasus-train --config-name evaluate` composes evaluate.yaml, whose `manifold` block
+    train.yaml does not have; such runs skipped the check."""
+    with pytest.raises(SystemExit) as stop:
+        refuse_nulls(args, "train")
+    assert stop.value.code == 2 and "manifold is a block of settings" in capsys.readouterr().err
