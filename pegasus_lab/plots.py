@@ -63,8 +63,16 @@ def draw_histograms(series: dict[str, torch.Tensor], path: Path, title: str, bin
             y = h - BOTTOM - (h - TOP - BOTTOM) * value / top
             points += [(LEFT + i * bin_w, y), (LEFT + (i + 1) * bin_w, y)]
         d.line(points, fill=colour, width=2)
-        d.text((w - RIGHT - 200, TOP + 6 + 14 * k), f"— {name} (n={len(series[name])})",
-               fill=colour)
+    # the legend, over the curves on white; each key a stroke of the series' colour (Pillow's
+    # default font has no dash)
+    labels = [f"{name} (n={len(series[name])})" for name in series]
+    x = w - RIGHT - 34 - max(d.textlength(label) for label in labels)
+    d.rectangle([x - 6, TOP + 4, w - RIGHT - 4, TOP + 10 + 14 * len(labels)], fill="white",
+                outline=(160, 160, 160))
+    for k, label in enumerate(labels):
+        colour, y = COLOURS[k % len(COLOURS)], TOP + 8 + 14 * k
+        d.line([(x, y + 6), (x + 14, y + 6)], fill=colour, width=2)
+        d.text((x + 20, y), label, fill=colour)
     d.text((LEFT, h - BOTTOM + 8), f"{lo:.4g}", fill="black")
     d.text((w - RIGHT - 60, h - BOTTOM + 8), f"{hi:.4g}", fill="black")
     return save_pil(img, path)

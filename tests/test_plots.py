@@ -1,4 +1,5 @@
-from PIL import Image
+import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from pegasus_lab.plots import draw_curve, draw_histograms
 
@@ -16,8 +17,21 @@ def test_single_value(tmp_path):
 
 
 def test_histograms(tmp_path):
-    import torch
     path = draw_histograms({"a": torch.randn(100), "b": torch.randn(50) + 2}, tmp_path / "h.png",
                            "distances")
     colours = {c for _, c in Image.open(path).getcolors(100000)}
     assert (30, 90, 200) in colours and (220, 90, 30) in colours
+
+
+def test_every_character_drawn_is_in_the_default_font(tmp_path, monkeypatch):
+    """The legend's em dash was drawn as the font's box for a missing glyph."""
+    drawn = []
+    text = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text",
+                        lambda self, xy, s, *a, **k: drawn.append(s) or text(self, xy, s, *a, **k))
+    draw_curve([3.0, 1.0], tmp_path / "c.png", "val/loss")
+    draw_histograms({"generated": torch.rand(9), "held-out real": torch.rand(9)},
+                    tmp_path / "h.png", "distance to the nearest training image (pixels)")
+    font = ImageFont.load_default()
+    missing = bytes(font.getmask("\ue000"))  # a private-use code point: no font has it
+    assert [c for c in set("".join(drawn)) if bytes(font.getmask(c)) == missing] == []
