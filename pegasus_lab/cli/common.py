@@ -55,12 +55,15 @@ def one_console_line_per_record() -> None:
 # Notices inside libraries that a user of the commands can do nothing about (module, category,
 # start of the message): Lightning's own use of torch's pytree; torch.jit, which loads the FID
 # network (a TorchScript file); torchmetrics' KID keeping the features it is fed, which is
-# how the project uses it (features computed once, handed over). The test suite still shows
-# them.
+# how the project uses it (features computed once, handed over); Lightning's note, in every
+# GAN run, that the data module has a validation set the method has no step for (the GANs
+# validate nothing, by design). The test suite still shows them.
 LIBRARY_NOTICES = [("lightning.pytorch.utilities._pytree", FutureWarning, ""),
                    ("torch.jit._serialization", FutureWarning, ""),
                    ("torchmetrics.utilities.prints", UserWarning,
-                    "Metric `Kernel Inception Distance` will save all extracted features")]
+                    "Metric `Kernel Inception Distance` will save all extracted features"),
+                   ("lightning.pytorch.trainer.configuration_validator", UserWarning,
+                    "You passed in a `val_dataloader` but have no `validation_step`")]
 
 
 # Lightning's own logger of rank-zero messages, which also carries its adverts for its cloud

@@ -1,11 +1,13 @@
 """pegasus-train end to end on the CPU: runs, multiruns, checkpoints, and user errors."""
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
 from pegasus_lab.checkpoints import CONFIG_KEY, load_checkpoint
+from pegasus_lab.cli.common import quiet_library_notices
 from pegasus_lab.cli.train import build, finished_line, objective, train, train_for_sweeper
 from pegasus_lab.errors import ConfigError
 from tests.conftest import (CIFAR_MINI, CONF, ROOT, SMOKE, TINY_VAE, compose_config,
@@ -41,6 +43,17 @@ def test_only_models_that_validate_get_a_checkpoint_ranked_by_validation(model, 
     monitors = [c.monitor for c in trainer.checkpoint_callbacks]
     assert ("val/loss" in monitors) == validates
     assert None in monitors  # last.ckpt either way
+
+
+def test_a_gan_run_shows_no_notice_of_the_validation_step_it_has_not(tmp_path):
+    """Lightning warned in every GAN run that the data module has a validation set the
+    method has no step for: the GANs validate nothing, by design."""
+    cfg = compose_config("train", [*smoke("dcgan"), "logger=none"], tmp_path)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_library_notices()  # as every command does, after the test's filters
+        train(cfg)
+    assert [str(w.message) for w in seen if "validation_step" in str(w.message)] == []
 
 
 def test_early_stopping_beside_the_default_callbacks(tmp_path):
