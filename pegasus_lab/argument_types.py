@@ -156,7 +156,7 @@ def _accepts(annotation, value) -> str:
     if kind is str and isinstance(value, (int, float)):
         return YES  # Hydra reads `name=2024` as a number
     if kind is bool and isinstance(value, int):
-        return YES  # 0 and 1 do as false and true
+        return YES if value in (0, 1) else NO  # 0 and 1 do as false and true
     if isinstance(value, str) and issubclass(kind, (os.PathLike, pathlib.PurePath)):
         return YES  # a path given as text
     if kind in _SEQUENCES and isinstance(value, str):

@@ -67,6 +67,7 @@ def test_values_of_the_annotated_kinds_pass(node):
     ({"width": 8, "gain": "abc"}, "model.gain='abc': Part takes a number for gain"),
     ({"width": 8, "gain": [1, 2]}, "model.gain=[1, 2]: Part takes a number for gain"),
     ({"width": 8, "flag": "yes"}, "model.flag='yes': Part takes true or false for flag"),
+    ({"width": 8, "flag": 2}, "model.flag=2: Part takes true or false for flag"),
     ({"width": 8, "path": 3}, "model.path=3: Part takes a path or null for path"),
     ({"width": 8, "mode": "fastest"},
      "model.mode='fastest': Part takes one of 'fast', 'plain', 16 for mode"),
