@@ -11,7 +11,8 @@ that does not resolve) passes every value, as does a nested `_target_` node (bui
 object first). Some values of another kind pass as their reader takes them: a number where a
 string is expected (Hydra reads `name=2024` as an int), 0 or 1 for a switch, text for a path,
 an integer for a float. A whole float for an integer does not (`max_epochs=2.0` fails an
-assert in Lightning): the error says which integer to write.
+assert in Lightning): the error says which integer to write. Nor does a switch for a number
+(`max_epochs=true`, which Python would take as 1).
 """
 from __future__ import annotations
 
@@ -151,8 +152,10 @@ def _accepts(annotation, value) -> str:
             else _unless_protocol(kind)
     if isinstance(value, DictConfig):
         return YES if kind in _MAPPINGS else _unless_protocol(kind)
+    if isinstance(value, bool) and kind in (int, float):
+        return NO  # a switch for a number (`max_epochs=true` trained one epoch, `lr=true` 1.0)
     if kind is float:
-        return YES if isinstance(value, (int, float)) else NO  # int or bool: Python's tower
+        return YES if isinstance(value, (int, float)) else NO  # an int: Python's tower
     if kind is str and isinstance(value, (int, float)):
         return YES  # Hydra reads `name=2024` as a number
     if kind is bool and isinstance(value, int):

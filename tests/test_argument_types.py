@@ -40,7 +40,7 @@ def _check(**node):
 
 
 @pytest.mark.parametrize("node", [
-    {"width": 8}, {"width": True}, {"width": 8, "gain": 2}, {"width": 8, "gain": 0.5},
+    {"width": 8}, {"width": 8, "gain": 2}, {"width": 8, "gain": 0.5},
     {"width": 8, "name": 2024}, {"width": 8, "root": "/data"}, {"width": 8, "path": "/data"},
     {"width": 8, "path": None}, {"width": 8, "flag": 1}, {"width": 8, "mode": "plain"},
     {"width": 8, "mode": 16}, {"width": 8, "sizes": [3, 4]}, {"width": 8, "names": ["a"]},
@@ -68,6 +68,10 @@ def test_values_of_the_annotated_kinds_pass(node):
     ({"width": 8, "gain": [1, 2]}, "model.gain=[1, 2]: Part takes a number for gain"),
     ({"width": 8, "flag": "yes"}, "model.flag='yes': Part takes true or false for flag"),
     ({"width": 8, "flag": 2}, "model.flag=2: Part takes true or false for flag"),
+    # a switch for a number: Python takes true as 1 (one epoch, a learning rate of 1)
+    ({"width": True}, "model.width=true: Part takes an integer for width"),
+    ({"width": 8, "gain": False}, "model.gain=false: Part takes a number for gain"),
+    ({"width": 8, "rate": True}, "model.rate=true: Part takes a number or Tensor or null"),
     ({"width": 8, "path": 3}, "model.path=3: Part takes a path or null for path"),
     ({"width": 8, "mode": "fastest"},
      "model.mode='fastest': Part takes one of 'fast', 'plain', 16 for mode"),
