@@ -12,7 +12,7 @@ object first). Some values of another kind pass as their reader takes them: a nu
 string is expected (Hydra reads `name=2024` as an int), 0 or 1 for a switch, text for a path,
 an integer for a float. A whole float for an integer does not (`max_epochs=2.0` fails an
 assert in Lightning): the error says which integer to write. Nor does a switch for a number
-(`max_epochs=true`, which Python would take as 1).
+(`max_epochs=true`, which Python would take as 1) or for a string.
 """
 from __future__ import annotations
 
@@ -152,8 +152,9 @@ def _accepts(annotation, value) -> str:
             else _unless_protocol(kind)
     if isinstance(value, DictConfig):
         return YES if kind in _MAPPINGS else _unless_protocol(kind)
-    if isinstance(value, bool) and kind in (int, float):
+    if isinstance(value, bool) and kind in (int, float, str):
         return NO  # a switch for a number (`max_epochs=true` trained one epoch, `lr=true` 1.0)
+        #            or for a name (`devices=true`)
     if kind is float:
         return YES if isinstance(value, (int, float)) else NO  # an int: Python's tower
     if kind is str and isinstance(value, (int, float)):
@@ -228,6 +229,9 @@ def _described(annotation) -> str:
             words.append(getattr(kind, "__name__", str(kind)))
     if "a number" in words and "an integer" in words:
         words.remove("an integer")
+    # single values first, then lists and mappings, null last: "an integer or a string or a
+    # list of items, each an integer", not "a list of items, each an integer or a string …"
+    words.sort(key=lambda word: (word == "null", word.startswith(("a list", "a mapping"))))
     if choices:
         words.insert(0, "one of " + ", ".join(dict.fromkeys(choices)))
     return " or ".join(dict.fromkeys(words))

@@ -24,7 +24,8 @@ class Part:
                  names: list[str] | None = None, options: dict | None = None,
                  rate: Optional[float | torch.Tensor] = None, anything: Any = None,
                  hidden: OrderedDict | None = None, items: Sequence[int] = (),
-                 child: Part | None = None, factory: Callable[..., Any] = print, **more):
+                 child: Part | None = None, factory: Callable[..., Any] = print,
+                 choice: list[int] | str | int | None = None, **more):
         pass
 
 
@@ -72,6 +73,10 @@ def test_values_of_the_annotated_kinds_pass(node):
     ({"width": True}, "model.width=true: Part takes an integer for width"),
     ({"width": 8, "gain": False}, "model.gain=false: Part takes a number for gain"),
     ({"width": 8, "rate": True}, "model.rate=true: Part takes a number or Tensor or null"),
+    ({"width": 8, "name": True}, "model.name=true: Part takes a string for name"),
+    ({"width": 8, "choice": [1, "x"]},
+     "model.choice=[1, 'x']: Part takes a string or an integer or a list of items, each an "
+     "integer or null for choice"),
     ({"width": 8, "path": 3}, "model.path=3: Part takes a path or null for path"),
     ({"width": 8, "mode": "fastest"},
      "model.mode='fastest': Part takes one of 'fast', 'plain', 16 for mode"),
