@@ -152,9 +152,10 @@ def _accepts(annotation, value) -> str:
             else _unless_protocol(kind)
     if isinstance(value, DictConfig):
         return YES if kind in _MAPPINGS else _unless_protocol(kind)
+    # a switch for a number (`max_epochs=true` trained one epoch, `lr=true` at 1.0) or for a
+    # name (`devices=true`)
     if isinstance(value, bool) and kind in (int, float, str):
-        return NO  # a switch for a number (`max_epochs=true` trained one epoch, `lr=true` 1.0)
-        #            or for a name (`devices=true`)
+        return NO
     if kind is float:
         return YES if isinstance(value, (int, float)) else NO  # an int: Python's tower
     if kind is str and isinstance(value, (int, float)):
@@ -229,7 +230,7 @@ def _described(annotation) -> str:
             words.append(getattr(kind, "__name__", str(kind)))
     if "a number" in words and "an integer" in words:
         words.remove("an integer")
-    # single values first, then lists and mappings, null last: "an integer or a string or a
+    # single values first, then lists and mappings, null last: "a string or an integer or a
     # list of items, each an integer", not "a list of items, each an integer or a string …"
     words.sort(key=lambda word: (word == "null", word.startswith(("a list", "a mapping"))))
     if choices:
