@@ -36,6 +36,11 @@ class _TorchvisionSource(ImageSource):
     def _class_names(self, dataset) -> list[str]:
         return list(dataset.classes)
 
+    def _other_copy(self) -> str:
+        """Where the data root holds the set in another form this project reads: a hint
+        for the errors of a failed download or missing files."""
+        return ""
+
     def prepare(self, download: bool = False) -> None:
         if not download:
             return
@@ -43,7 +48,8 @@ class _TorchvisionSource(ImageSource):
             try:
                 self._dataset(train, download=True)
             except Exception as err:  # URLError, socket errors, checksum errors…
-                raise download_failed(self.dataset_name, self.root, err) from err
+                failed = download_failed(self.dataset_name, self.root, err)
+                raise DataError(f"{failed}{self._other_copy()}") from err
 
     def _load(self) -> None:
         data, labels, classes = [], [], None
@@ -60,7 +66,7 @@ class _TorchvisionSource(ImageSource):
                                     "(data.download=true, after removing them)") from err
                 raise DataError(f"{self.dataset_name} not found under {folder} ({err}). Set "
                                 "data.download=true to fetch it, or point paths.data_dir at "
-                                "a copy") from err
+                                f"a copy{self._other_copy()}") from err
             data.append(np.asarray(ds.data))
             labels.append(np.asarray(ds.targets, dtype=np.int64))
             classes = self._class_names(ds)
@@ -81,6 +87,13 @@ class _TorchvisionSource(ImageSource):
 class Cifar10Source(_TorchvisionSource):
     dataset_name = "CIFAR-10"
     folder = "cifar-10-batches-py"
+
+    def _other_copy(self) -> str:
+        jpegs = self.root / "cifar10"
+        if not any((jpegs / name).exists() for name in ("train.zip", "train")):
+            return ""
+        return (f"; {jpegs} holds CIFAR-10 as JPEG class folders, which data=cifar10_folder "
+                "reads (as a part of another set: README.md, paper 1)")
 
     def _dataset(self, train, download):
         from torchvision.datasets import CIFAR10

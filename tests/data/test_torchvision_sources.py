@@ -1,5 +1,6 @@
 """CIFAR-10 and MNIST readers: MNIST on idx files written here; the missing-data errors."""
 import gzip
+import re
 import shutil
 import struct
 from pathlib import Path
@@ -105,7 +106,29 @@ def test_mnist_reads_the_real_offline_copy(tmp_path):
 def test_missing_cifar10_with_download_off_names_path_and_fix(tmp_path):
     src = Cifar10Source(tmp_path, split="train")
     src.prepare(download=False)
-    with pytest.raises(DataError, match=r"cifar-10-batches-py.*data.download=true"):
+    with pytest.raises(DataError, match=r"cifar-10-batches-py.*data.download=true") as err:
+        len(src)
+    assert "cifar10_folder" not in str(err.value)  # no JPEG copy here to point at
+
+
+def _unreachable(root, train, download):
+    if download:
+        raise ConnectionError("Name or service not known")
+    raise RuntimeError("Dataset not found or corrupted.")
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_cifar10_missing_beside_its_jpeg_copy_names_the_copy(tmp_path, download, monkeypatch):
+    """Offline, with the JPEG zips (data/cifar10/{train,test}.zip) there: the way to read them."""
+    import torchvision
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", _unreachable)
+    (tmp_path / "cifar10").mkdir()
+    (tmp_path / "cifar10" / "train.zip").write_bytes(b"")
+    src = Cifar10Source(tmp_path, split="train")
+    with pytest.raises(DataError, match=re.escape(f"; {tmp_path / 'cifar10'} holds CIFAR-10 "
+                                                  "as JPEG class folders, which "
+                                                  "data=cifar10_folder reads")):
+        src.prepare(download=download)
         len(src)
 
 
