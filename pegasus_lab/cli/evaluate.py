@@ -18,7 +18,7 @@ from pegasus_lab.cli.common import (check_values, check_writable, config_dir, lo
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_seed
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import (build_extractor, check_fid_settings, dataset_features,
-                                            manifold_metrics, model_metrics)
+                                            drawn_indices, manifold_metrics, model_metrics)
 from pegasus_lab.metrics.features import uint8_batches
 from pegasus_lab.metrics.inception_score import inception_score_metric
 from pegasus_lab.provenance import describe, without_diff
@@ -58,7 +58,10 @@ def evaluate(cfg: DictConfig) -> dict:
                                 cfg.kid_subsets, cfg.per_class, inception,
                                 manifold=cfg.manifold)
     else:
-        fake, _ = dataset_features(extractor, candidate, batch, cfg.fid.cache_dir, device)
+        # the candidate's draw with the next seed: the same set on both sides, both limited,
+        # gives two different draws of it
+        fake, _ = dataset_features(extractor, candidate, batch, cfg.fid.cache_dir, device,
+                                   cfg.candidate_samples, cfg.seed + 1)
         results["fid"] = distances.fid(real, fake, device=device)
         kid_mean, kid_std, used = distances.kid(real, fake, cfg.kid_subset_size,
                                                 cfg.kid_subsets, cfg.seed, device=device)
@@ -72,9 +75,14 @@ def evaluate(cfg: DictConfig) -> dict:
             # the candidate set's own Inception Score (real CIFAR-10: 11.24 ± 0.12 in Salimans
             # et al. 2016), from its images: the features cached for FID have no logits
             if inception.available:
-                for b in uint8_batches(candidate.uint8_images()[0], batch):
+                drawn = drawn_indices(len(candidate.source), cfg.candidate_samples,
+                                      cfg.seed + 1)
+                for b in uint8_batches(candidate.uint8_images(drawn)[0], batch):
                     inception.update(b)
             results.update(inception.fields())
+        if len(fake) < len(candidate.source):
+            results.update(candidate_drawn=f"{len(fake)} of its {len(candidate.source)} "
+                                           f"images, drawn with seed {cfg.seed + 1}")
     if cfg.reference_samples is not None and len(real) < len(reference.source):
         results.update(reference_drawn=f"{len(real)} of its {len(reference.source)} images, "
                                        f"drawn with seed {cfg.seed}")
@@ -116,6 +124,11 @@ def _check_counts(cfg: DictConfig) -> None:
         require_int("num_samples", cfg.num_samples, 2)
     if cfg.reference_samples is not None:
         require_int("reference_samples", cfg.reference_samples, 2)
+    if cfg.candidate_samples is not None:
+        if cfg.ckpt:
+            raise ConfigError("candidate_samples limits a candidate image set "
+                              "(data@candidate=…); a checkpoint's samples are num_samples")
+        require_int("candidate_samples", cfg.candidate_samples, 2)
 
 
 def _out(cfg: DictConfig) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
+import numpy as np
 import torch
 
 from pegasus_lab.errors import ConfigError, require_int
@@ -42,15 +43,23 @@ def dataset_features(extractor, datamodule, batch_size: int, cache_dir, device,
     `check` as `extract`'s."""
     key = (f"{datamodule.source.fingerprint()}|{datamodule.image_size}|"
            f"{datamodule.channels}|{extractor.sha256}")
-    total = len(datamodule.source)
-    if limit is not None and limit < total:
-        drawn = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:limit]
-        images, labels = datamodule.uint8_images(drawn.sort().values.numpy())
+    drawn = drawn_indices(len(datamodule.source), limit, seed)
+    if drawn is not None:
+        images, labels = datamodule.uint8_images(drawn)
         key += f"|{limit} drawn with seed {seed}"
     else:
         images, labels = datamodule.uint8_images()
     feats = cached_image_features(key, extractor, images, batch_size, cache_dir, device, check)
     return feats, labels
+
+
+def drawn_indices(total: int, limit: int | None, seed: int) -> np.ndarray | None:
+    """The sorted indices of `limit` of `total` images drawn without replacement with `seed`;
+    None for all of them (no limit, or one of at least `total`)."""
+    if limit is None or limit >= total:
+        return None
+    drawn = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:limit]
+    return drawn.sort().values.numpy()
 
 
 def manifold_metrics(real: torch.Tensor, fake: torch.Tensor, k: int, num_samples: int,

@@ -86,6 +86,26 @@ def test_a_quick_check_against_some_of_the_real_images_says_how_many(ckpt, tmp_p
     assert json.loads((tmp_path / "m.json").read_text())["num_real"] == 40
 
 
+def test_some_of_a_candidate_set_against_some_of_the_reference(tmp_path, tiny_fid_weights):
+    """candidate_samples: a real set against another on a CPU without the Inception features
+    of all of it (candidate=mnist read all 70,000 images whatever num_samples said)."""
+    from pegasus_lab.cli.evaluate import evaluate
+    from pegasus_lab.metrics.evaluation import drawn_indices
+    folder = ["data@reference=image_folder", f"reference.source.root={CIFAR_MINI}",
+              "data@candidate=image_folder", f"candidate.source.root={CIFAR_MINI}"]
+    cfg = compose_config("evaluate", [*folder, "reference_samples=40", "candidate_samples=30",
+                                      "kid_subset_size=20", "kid_subsets=2",
+                                      "inception_score=false", "manifold.num_samples=0",
+                                      f"out={tmp_path / 'm.json'}", "fid.cache_dir=null",
+                                      *fid_overrides(tiny_fid_weights)], tmp_path)
+    results = evaluate(cfg)
+    assert results["num_real"] == 40 and results["num_generated"] == 30
+    assert results["candidate_drawn"] == "30 of its 96 images, drawn with seed 1"
+    assert results["fid"] > 0  # the same set, two different draws of it
+    assert drawn_indices(96, 30, 1).tolist() != drawn_indices(96, 30, 0)[:30].tolist()
+    assert drawn_indices(96, 96, 1) is None and drawn_indices(96, None, 1) is None
+
+
 def test_missing_weights_is_one_clear_error(ckpt, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={ckpt}", f"paths.log_dir={tmp_path}",
                      f"fid.weights={tmp_path / 'none.pt'}", cwd=ROOT)
@@ -128,6 +148,8 @@ def test_a_missing_candidate_folder_is_said_before_the_networks_load(tmp_path):
     ("per_class=yes", "per_class must be true or false, got 'yes'"),
     ("reference_samples=1", "reference_samples must be an integer of at least 2, got 1"),
     ("reference_samples=all", "reference_samples must be an integer of at least 2, got 'all'"),
+    ("candidate_samples=100", "candidate_samples limits a candidate image set (data@candidate=…"
+     "); a checkpoint's samples are num_samples"),
     ("fid.batch_size=0", "fid.batch_size must be a positive integer, got 0"),
     ("fid.precision=bf16", "fid.precision must be one of ['fp32', 'tf32'], got 'bf16'"),
 ])
