@@ -19,11 +19,11 @@ from pegasus_lab.errors import DataError, as_class_name
 UNLABELLED = -1
 
 
-def download_failed(name: str, where, err: Exception) -> DataError:
+def download_failed(name: str, where, err: Exception, hint: str = "") -> DataError:
     """One message for every source whose download failed: what, where to, why, and the
-    offline way round it."""
+    offline way round it (`hint`: another, such as a copy in another form)."""
     return DataError(f"{name} download into {where} failed: {err}. Offline, place the files "
-                     "there and set data.download=false")
+                     f"there and set data.download=false{hint}")
 
 
 class ImageSource:

@@ -48,8 +48,8 @@ class _TorchvisionSource(ImageSource):
             try:
                 self._dataset(train, download=True)
             except Exception as err:  # URLError, socket errors, checksum errors…
-                failed = download_failed(self.dataset_name, self.root, err)
-                raise DataError(f"{failed}{self._other_copy()}") from err
+                raise download_failed(self.dataset_name, self.root, err,
+                                      self._other_copy()) from err
 
     def _load(self) -> None:
         data, labels, classes = [], [], None
