@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pegasus_lab.data.source import ImageSource, download_failed
+from pegasus_lab.data.source import ImageSource, download_failed, file_stamp
 from pegasus_lab.errors import DataError
 
 SPLITS = {"train": (0,), "valid": (1,), "test": (2,), "all": (0, 1, 2)}
@@ -65,7 +65,7 @@ class CelebaSource(ImageSource):
 
     def describe(self) -> str:
         attrs = self.folder / "list_attr_celeba.txt"
-        stamp = f"{attrs.stat().st_size}:{int(attrs.stat().st_mtime)}" if attrs.exists() else "-"
+        stamp = file_stamp(attrs) if attrs.exists() else "-"
         return f"CelebA({self.root.resolve()}, {self.split}, {self.attribute}, {stamp})"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pegasus_lab.data.source import ImageSource
+from pegasus_lab.data.source import ImageSource, file_stamp
 from pegasus_lab.errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff")
@@ -91,8 +91,7 @@ class _Container:
             stats = self._directory_stats()
             listing = hashlib.sha256(repr(sorted(stats.items())).encode()).hexdigest()[:16]
             return f"{self.path.resolve()}:{len(stats)} files:{listing}"
-        st = self.path.stat()
-        return f"{self.path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
+        return f"{self.path.resolve()}:{file_stamp(self.path)}"
 
     def __getstate__(self):
         return {**self.__dict__, "_zip": None, "_pid": None, "_stats": None}

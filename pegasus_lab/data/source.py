@@ -26,6 +26,14 @@ def download_failed(name: str, where, err: Exception, hint: str = "") -> DataErr
                      f"there and set data.download=false{hint}")
 
 
+def file_stamp(path) -> str:
+    """A file's size and modification time to the nanosecond, for a cache key: a file
+    rewritten within the same second at the same size (a re-export, a copy over it) is other
+    data, which a time in whole seconds would take for the cached one."""
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 class ImageSource:
     """Base class. Subclasses implement `_load` (fill `_classes`, `_labels`) and `image`."""
 

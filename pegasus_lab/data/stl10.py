@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pegasus_lab.data.source import UNLABELLED, ImageSource, download_failed
+from pegasus_lab.data.source import UNLABELLED, ImageSource, download_failed, file_stamp
 from pegasus_lab.errors import DataError
 
 SIDE = 96
@@ -102,8 +102,7 @@ class Stl10Source(ImageSource):
         for part in SPLITS[self.split]:
             for p in self._files(part):
                 if p is not None and p.exists():
-                    st = p.stat()
-                    stamps.append(f"{p.name}:{st.st_size}:{int(st.st_mtime)}")
+                    stamps.append(f"{p.name}:{file_stamp(p)}")
         return f"STL10({self.root.resolve()}, {self.split}, {stamps})"
 
 

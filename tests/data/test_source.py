@@ -1,16 +1,21 @@
 import importlib
 import importlib.util
+import os
 
 import numpy as np
 import pytest
 import torch
 import torchvision.datasets
 
+from pegasus_lab.data.celeba import CelebaSource
 from pegasus_lab.data.folder import ImageFolderSource
 from pegasus_lab.data.source import ClassFilter, ConcatSource
 from pegasus_lab.data.stl10 import Stl10Source
 from pegasus_lab.data.synthetic import SyntheticSource
 from pegasus_lab.errors import DataError
+from tests.data.test_char74k_celeba import write_celeba
+from tests.data.test_folder import _zip_tree
+from tests.data.test_stl10 import write_stl10
 
 
 def test_class_filter_keeps_named_classes_and_remaps_labels(cifar_mini):
@@ -116,3 +121,35 @@ def test_a_failed_download_names_the_place_and_the_offline_way(tmp_path, monkeyp
 
 def test_celeba_downloads_have_what_torchvision_needs_for_google_drive():
     assert importlib.util.find_spec("gdown") is not None, "torchvision's CelebA needs gdown"
+
+
+def _zipped_cifar(root, cifar_mini):
+    _zip_tree(cifar_mini, root / "train.zip", prefix="train/")
+    return ImageFolderSource(root, split="train"), root / "train.zip"
+
+
+def _stl10(root, _):
+    write_stl10(root)
+    return Stl10Source(root, split="train"), root / "stl10_binary" / "train_X.bin"
+
+
+def _celeba(root, _):
+    write_celeba(root)
+    return CelebaSource(root, split="train"), root / "celeba" / "list_attr_celeba.txt"
+
+
+@pytest.mark.parametrize("build", [_zipped_cifar, _stl10, _celeba])
+def test_a_file_rewritten_within_the_same_second_at_the_same_size_is_other_data(
+        tmp_path, cifar_mini, build):
+    """The data cache is keyed by `describe()`: a zip, an STL-10 binary or CelebA's attribute
+    file copied over within one second keeps its size, and a time in whole seconds."""
+    source, path = build(tmp_path, cifar_mini)
+    second = path.stat().st_mtime_ns // 10**9 * 10**9
+    os.utime(path, ns=(second, second + 100_000_000))
+    first = source.describe()
+    os.utime(path, ns=(second, second + 600_000_000))
+    if path.stat().st_mtime_ns % 10**9 != 600_000_000:
+        pytest.skip("this file system keeps times in whole seconds")
+    assert source.describe() != first
+    os.utime(path, ns=(second, second + 100_000_000))
+    assert source.describe() == first
