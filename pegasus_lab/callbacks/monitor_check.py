@@ -20,6 +20,6 @@ class MonitorCheck(Callback):
                     "EarlyStopping" if isinstance(c, EarlyStopping) else None)
             monitor = getattr(c, "monitor", None) if kind else None
             if monitor and monitor.startswith("val/") and monitor not in logged:
-                raise ConfigError(f"{kind}(monitor={monitor!r}): {type(pl_module).__name__} "
+                raise ConfigError(f"{kind}(monitor={monitor!r}): {pl_module.method_name} "
                                   f"logs no {monitor}; its validation logs {', '.join(logged)} (a "
                                   f"misspelt monitor?)")

@@ -46,7 +46,7 @@ def _check_manual_optimization(trainer_cfg: DictConfig, model: L.LightningModule
     for key, (what, off) in _AUTOMATIC_ONLY.items():
         value = trainer_cfg.get(key)
         if value not in off:
-            raise ConfigError(f"trainer.{key}={value}: {type(model).__name__} steps its own "
+            raise ConfigError(f"trainer.{key}={value}: {model.method_name} steps its own "
                               f"optimizers (manual optimization), where Lightning {what}; "
                               f"remove trainer.{key}")
 
@@ -157,11 +157,11 @@ def _without_validation_ranking(callbacks: list, model: L.LightningModule) -> li
         if isinstance(c, EarlyStopping) and c.monitor.startswith("val/"):
             raise ConfigError(
                 f"early stopping on {c.monitor} needs a validation loss, and "
-                f"{type(model).__name__} has no validation step; stop on the FID curve "
+                f"{model.method_name} has no validation step; stop on the FID curve "
                 "instead: callbacks=fid callbacks.fid_curve.patience=N")
         if isinstance(c, ModelCheckpoint) and str(c.monitor or "").startswith("val/"):
             log.info("%s has no validation step: no checkpoint ranked by %s (last.ckpt is "
-                     "still written)", type(model).__name__, c.monitor)
+                     "still written)", model.method_name, c.monitor)
         else:
             kept.append(c)
     return kept

@@ -27,7 +27,9 @@ def class_grid(model, per_class: int, seed: int = 0) -> tuple[torch.Tensor, int]
     """One row per class (paper-2's 10×10)."""
     k = _num_classes(model)
     if not k:
-        raise ConfigError("a class grid needs a class-conditional model")
+        name = getattr(model, "method_name", type(model).__name__)
+        raise ConfigError(f"a class grid draws a row per class, and the {name} takes no class "
+                          "(a class-conditional model does; mode=grid draws this one's samples)")
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(k * per_class, model.latent_dim, generator=g).to(model.device)
     labels = torch.arange(k, device=model.device).repeat_interleave(per_class)
@@ -53,7 +55,9 @@ def critic_picks(model, num: int, candidates: int, seed: int = 0,
                  chunk: int = 500) -> tuple[torch.Tensor, int]:
     """The `num` samples that the critic (or discriminator) rates most real of `candidates`."""
     if not hasattr(model, "realness"):
-        raise ConfigError("picking by critic needs a model with a critic or discriminator")
+        name = getattr(model, "method_name", type(model).__name__)
+        raise ConfigError("picking by critic needs a model with a critic or discriminator, and "
+                          f"the {name} has none (mode=grid draws this one's samples)")
     g = torch.Generator().manual_seed(seed)
     k = _num_classes(model)
     images, scores = [], []

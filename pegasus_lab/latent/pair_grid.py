@@ -53,17 +53,17 @@ def require_image_encoder(model, what: str) -> None:
     blend of their latents: that needs an encoder, and a model whose decoder takes no class
     (a class-conditional VAE encodes each image given its own class, and a blend of a horse's
     and a bird's latent has no one class to be decoded with)."""
-    name = type(model).__name__
+    name = getattr(model, "method_name", type(model).__name__)
     if not callable(getattr(model, "encode", None)):
         raise ConfigError(f"{what} encodes real images: it needs a model with an encoder (a VAE "
-                          f"or the VAE-GAN), and {name} has none (pegasus-sample mode=walk "
+                          f"or the VAE-GAN), and the {name} has none (pegasus-sample mode=walk "
                           "interpolates between its random latents)")
     classes = int(getattr(model, "num_classes", 0) or 0)
     if classes:
-        raise ConfigError(f"{what} decodes blends of two classes' latents: {name} is "
-                          f"conditional on {classes} classes, so a blend has no one class to "
-                          "be decoded with; use an unconditional VAE (pegasus-sample "
-                          "mode=walk works with this one)")
+        raise ConfigError(f"{what} decodes blends of two classes' latents: the {name} "
+                          f"decodes each latent with one of its {classes} classes, so a blend "
+                          "has no one class to be decoded with; use an unconditional VAE "
+                          "(pegasus-sample mode=walk works with this one)")
 
 
 def choose(pool_size: int, count: int, given: Sequence[int] | None, seed: int,

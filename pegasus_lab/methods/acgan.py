@@ -22,6 +22,10 @@ from pegasus_lab.methods.adversarial_pair import AdversarialPair
 class ACGAN(AdversarialPair):
     progress_bar_keys = ("d_loss",)
 
+    @property
+    def method_name(self) -> str:
+        return "AC-GAN" if self.num_classes else "GAN"
+
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  generator_batch_factor: int = 2, class_weight: float = 1.0,

@@ -103,6 +103,12 @@ class GenerativeModule(L.LightningModule):
     # callbacks/progress_bar.py reads them in the steps that log them
     progress_bar_keys: tuple[str, ...] = ()
 
+    @property
+    def method_name(self) -> str:
+        """The method as messages to the user name it: the class's name, unless one class
+        serves several methods (paper-4's GAN is AC-GAN's class without classes)."""
+        return type(self).__name__
+
     def log_for_progress_bar(self, name: str, value: torch.Tensor, **kwargs) -> None:
         """Log one of `progress_bar_keys` for the bar: with logger=False for a bar that reads
         those keys itself in the steps that log them (callbacks/progress_bar.py); with
@@ -220,7 +226,7 @@ class GenerativeModule(L.LightningModule):
     def check_precision(self) -> None:
         precision = str(getattr(self.trainer, "precision", "32"))
         if precision.startswith("16"):
-            raise ConfigError(f"{type(self).__name__} updates several networks per step and "
+            raise ConfigError(f"{self.method_name} updates several networks per step and "
                               f"supports 32 or bf16 precision, not {precision}")
 
     def load_initial_weights(self, path: str) -> None:

@@ -18,6 +18,10 @@ from pegasus_lab.methods.adversarial_pair import AdversarialPair
 class DCGAN(AdversarialPair):
     progress_bar_keys = ("d_loss",)
 
+    @property
+    def method_name(self) -> str:
+        return "conditional DCGAN" if self.num_classes else "DCGAN"
+
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:

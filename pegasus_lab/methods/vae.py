@@ -32,6 +32,10 @@ class VAE(GenerativeModule):
     progress_bar_keys = ("loss",)
     classes_key = "model.encoder.num_classes"  # the decoder's follows it
 
+    @property
+    def method_name(self) -> str:
+        return "conditional VAE" if self.num_classes else "VAE"
+
     def __init__(self, encoder: nn.Module, decoder: nn.Module, optimizer: Callable,
                  scheduler: Callable | None = None, kl_weight: float = 1.0,
                  reconstruction: str = "bce", input_range: Sequence[float] = (0.0, 1.0),

@@ -41,6 +41,11 @@ def _like(param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 class WGAN(GenerativeModule):
     progress_bar_keys = ("W",)
 
+    @property
+    def method_name(self) -> str:
+        loss = "WGAN-GP" if self.gp_weight else "WGAN"
+        return f"AC-{loss}" if self.num_classes else loss
+
     def __init__(self, generator: nn.Module, critic: nn.Module, generator_optimizer: Callable,
                  critic_optimizer: Callable, n_critic: int = 5, critic_batch_size: int = 64,
                  generator_batch_size: int = 128, gp_weight: float = 10.0,

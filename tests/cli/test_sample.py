@@ -218,7 +218,9 @@ def test_paper2_figures(gan_ckpt, tmp_path, mode, args, rows, cols):
 def test_class_grid_needs_a_conditional_model(trained_ckpt, tmp_path):
     result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "mode=class_grid",
                      f"paths.log_dir={tmp_path}", cwd=ROOT)
-    assert result.returncode == 2 and "class-conditional" in result.stderr
+    assert result.returncode == 2 and ("error: a class grid draws a row per class, and the VAE "
+                                       "takes no class (a class-conditional model does; "
+                                       "mode=grid draws this one's samples)") in result.stderr
 
 
 def test_pegasi_need_a_model_with_an_encoder(gan_ckpt, tmp_path):

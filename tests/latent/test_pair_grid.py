@@ -64,9 +64,12 @@ def test_a_class_the_data_lacks_names_the_setting_that_gave_it(cifar_mini):
 
 
 @pytest.mark.parametrize("model,says", [
-    ("acwgan_gp", "it needs a model with an encoder (a VAE or the VAE-GAN), and WGAN has "
-                  "none (pegasus-sample mode=walk interpolates between its random latents)"),
-    ("study_cvae", "decodes blends of two classes' latents: VAE is conditional on 4 classes"),
+    ("acwgan_gp", "it needs a model with an encoder (a VAE or the VAE-GAN), and the "
+                  "AC-WGAN-GP has none (pegasus-sample mode=walk interpolates between its "
+                  "random latents)"),
+    ("study_gan", "and the GAN has none"),  # AC-GAN's class, without classes
+    ("study_cvae", "decodes blends of two classes' latents: the conditional VAE decodes each "
+                   "latent with one of its 4 classes"),
 ])
 def test_the_grid_needs_an_encoder_without_classes(tmp_path, model, says):
     """A GAN has no encoder, and a conditional VAE no one class for a blend: each was a

@@ -90,11 +90,11 @@ def test_a_model_without_an_encoder_or_with_classes_is_one_error():
         device = torch.device("cpu")
     conditional = MeanCoder()
     conditional.num_classes = 4
-    with pytest.raises(ConfigError, match="^make_pegasi encodes real images: .* Generator has "
-                                          "none"):
+    with pytest.raises(ConfigError, match="^make_pegasi encodes real images: .* the Generator "
+                                          "has none"):
         make_pegasi(Generator(), IndexedImages(), PegasusSpec())
-    with pytest.raises(ConfigError, match="^make_pegasi decodes blends .* MeanCoder is "
-                                          "conditional on 4 classes"):
+    with pytest.raises(ConfigError, match="^make_pegasi decodes blends .* the MeanCoder decodes "
+                                          "each latent with one of its 4 classes"):
         make_pegasi(conditional, IndexedImages(), PegasusSpec())
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 import pegasus_lab
 
@@ -148,3 +149,23 @@ def test_every_forward_under_bf16_sees_the_current_weights(name, tmp_path):
             if isinstance(a, torch.Tensor):
                 assert torch.equal(a.detach().float(), b.float()), \
                     f"call {i} of {type(snapshot).__name__} ran on stale weights"
+
+
+# what messages call the method each model config chooses; a config added later fails below
+# until it is named here
+METHOD_NAMES = {
+    "vae_conv": "VAE", "vae_pixel": "VAE", "study_vae": "VAE", "study_cvae": "conditional VAE",
+    "vaegan": "VAEGAN", "dcgan": "DCGAN", "cdcgan": "conditional DCGAN",
+    "wgan_gp": "WGAN-GP", "acwgan_gp": "AC-WGAN-GP", "study_wgan": "WGAN",
+    "study_acwgan": "AC-WGAN", "study_gan": "GAN", "study_gan_transposed": "GAN",
+    "study_acgan": "AC-GAN",
+}
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (Path(__file__).parents[2] / "conf" /
+                                                          "model").glob("*.yaml")))
+def test_each_model_config_names_its_method_in_messages(tmp_path, model):
+    """One class serves several methods (paper-4's GAN is AC-GAN's class without classes):
+    messages name the method the config chose, not the class that runs it."""
+    network = instantiate(compose_config("train", smoke(model), tmp_path).model)
+    assert network.method_name == METHOD_NAMES[model]
