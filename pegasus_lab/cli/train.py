@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
-from pegasus_lab.errors import ConfigError, require_int, require_number, require_seed
+from pegasus_lab.errors import ConfigError, require_bool, require_int, require_number, require_seed
 from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, check_values,
                                      config_dir, log, report_user_errors, run_command)
 
@@ -70,6 +70,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     from pegasus_lab.callbacks.speed import SpeedUp
     from pegasus_lab.speed import Speed
     check_values(cfg)
+    require_bool("smoke_run", cfg.get("smoke_run", False))  # resume=auto reads it
     if cfg.get("seed") is not None:
         require_seed("seed", cfg.seed)  # null: an unseeded run
         L.seed_everything(cfg.seed, workers=True)

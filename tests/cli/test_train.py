@@ -75,6 +75,13 @@ def test_a_validation_interval_of_zero_is_said_when_the_run_is_built(tmp_path):
         build(cfg)
 
 
+def test_smoke_run_takes_true_or_false_when_the_run_is_built(tmp_path):
+    """resume=auto keeps smoke runs and real runs apart by it: a word counted as true."""
+    cfg = compose_config("train", [*SMOKE, "smoke_run=maybe"], tmp_path)
+    with pytest.raises(ConfigError, match="^smoke_run must be true or false, got 'maybe'$"):
+        build(cfg)
+
+
 @pytest.mark.parametrize("setting", ["+trainer.gradient_clip_val=0.5",
                                      "+trainer.accumulate_grad_batches=2"])
 def test_gradient_clipping_or_accumulation_is_said_to_be_lightning_s_automatic_only(
