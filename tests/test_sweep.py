@@ -181,6 +181,17 @@ def test_pegasus_evaluate_results_join_the_job_s_row(sweep):
     assert rows[1]["eval/fid"] is None and "eval/num_real" not in columns
 
 
+def test_a_truncated_evaluation_joins_the_row_beside_the_untruncated_one(sweep):
+    (sweep / "0" / "metrics").mkdir()
+    (sweep / "0" / "metrics" / "last.json").write_text(json.dumps({"fid": 31.5,
+                                                                  "truncation": None}))
+    (sweep / "0" / "metrics" / "last_truncation0.5.json").write_text(json.dumps(
+        {"fid": 27.25, "truncation": 0.5}))
+    columns, rows, _ = sweep_rows(sweep)
+    assert (rows[0]["eval/fid"], rows[0]["eval/last_truncation0.5/fid"]) == (31.5, 27.25)
+    assert not [c for c in columns if c.endswith("/truncation")]
+
+
 def test_rewritten_for_a_job_as_the_multirun_ranked_it(sweep):
     from pegasus_lab.sweep import rewrite_for_run
     (sweep / "multirun.yaml").write_text(yaml.safe_dump(

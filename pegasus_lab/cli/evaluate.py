@@ -16,6 +16,7 @@ from pegasus_lab.cli.common import (check_values, check_writable, config_dir, lo
                                     pick_device, ready_datamodule, report_user_errors,
                                     run_command)
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_seed
+from pegasus_lab.latent.truncation import require_truncation, truncation_label
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import (build_extractor, check_fid_settings, dataset_features,
                                             drawn_indices, manifold_metrics, model_metrics)
@@ -56,7 +57,8 @@ def evaluate(cfg: DictConfig) -> dict:
         results = model_metrics(model, extractor, real, real_labels, reference.classes,
                                 cfg.num_samples, batch, cfg.seed, cfg.kid_subset_size,
                                 cfg.kid_subsets, cfg.per_class, inception,
-                                manifold=cfg.manifold)
+                                manifold=cfg.manifold, truncation=cfg.truncation)
+        results["truncation"] = cfg.truncation
     else:
         # the candidate's draw with the next seed: the same set on both sides, both limited,
         # gives two different draws of it
@@ -119,6 +121,9 @@ def _check_counts(cfg: DictConfig) -> None:
     require_int("kid_subsets", cfg.kid_subsets, 1)
     require_int("manifold.k", cfg.manifold.k, 1)
     require_int("manifold.num_samples", cfg.manifold.num_samples, 0)
+    if require_truncation("truncation", cfg.truncation) is not None and not cfg.ckpt:
+        raise ConfigError("truncation draws a checkpoint's samples nearer the mode of its "
+                          "latent; a candidate image set (data@candidate=…) has no latents")
     check_fid_settings(cfg.fid)
     if cfg.ckpt:
         require_int("num_samples", cfg.num_samples, 2)
@@ -135,7 +140,8 @@ def _out(cfg: DictConfig) -> Path:
     if cfg.out:
         return Path(cfg.out)
     if cfg.ckpt:
-        return Path(cfg.ckpt).resolve().parents[1] / "metrics" / f"{Path(cfg.ckpt).stem}.json"
+        name = Path(cfg.ckpt).stem + truncation_label(cfg.truncation)
+        return Path(cfg.ckpt).resolve().parents[1] / "metrics" / f"{name}.json"
     return Path(cfg.paths.output_dir) / "metrics.json"
 
 
@@ -144,10 +150,12 @@ def _write(cfg: DictConfig, results: dict) -> Path:
     if cfg.tensorboard and cfg.ckpt:
         from torch.utils.tensorboard import SummaryWriter
         step = int(load_checkpoint(cfg.ckpt).get("global_step", 0))
+        prefix = "eval/" + (f"truncation{cfg.truncation:g}/" if cfg.truncation else "")
         with SummaryWriter(str(Path(cfg.ckpt).resolve().parents[1] / "tensorboard")) as w:
             for key, value in results.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    w.add_scalar(f"eval/{key}", value, step)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                        key != "truncation":
+                    w.add_scalar(prefix + key, value, step)
     return out
 
 

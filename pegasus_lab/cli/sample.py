@@ -11,8 +11,8 @@
 The model is rebuilt from the config stored in the checkpoint; the data (for the modes that
 need images) too, with anything under `data:` here merged on top (e.g. data.source.root=…).
 The figure goes to `out` (default <run>/samples/<mode>.png, or <run>/samples/<checkpoint>/
-<mode>.png for a checkpoint other than last.ckpt), extra figures beside it with a suffix,
-numbers into a JSON file of the same name.
+<mode>.png for a checkpoint other than last.ckpt; <mode>_truncation<t>.png with truncation=t),
+extra figures beside it with a suffix, numbers into a JSON file of the same name.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from pegasus_lab.images import grid, save_png
 from pegasus_lab.latent.pair_grid import (PairGridSpec, pair_interpolation, require_image_encoder,
                                          select_images)
 from pegasus_lab.latent.pegasus_maker import PegasusSpec, make_pegasi
+from pegasus_lab.latent.truncation import require_truncation, truncation_label
 from pegasus_lab.metrics.evaluation import build_extractor
 from pegasus_lab.metrics.features import extract, uint8_batches
 from pegasus_lab.metrics.generated import to_uint8
@@ -87,26 +88,28 @@ def _featuriser(cfg, device):
 
 def _figures(cfg: DictConfig, model, stored, out: Path) -> tuple[dict, dict]:
     """(name suffix → (images, nrow), report) for the chosen mode; suffix '' is the main one."""
-    mode = cfg.mode
+    mode, t = cfg.mode, cfg.truncation
     if mode == "grid":
-        return {"": sampling.random_grid(model, cfg.num_samples, cfg.seed)}, {}
+        return {"": sampling.random_grid(model, cfg.num_samples, cfg.seed, t)}, {}
     if mode == "class_grid":
-        return {"": sampling.class_grid(model, cfg.per_class, cfg.seed)}, {}
+        return {"": sampling.class_grid(model, cfg.per_class, cfg.seed, t)}, {}
     if mode == "walk":
         w = cfg.walk
-        return {"": sampling.latent_walk(model, w.rows, w.steps, w.method, cfg.seed)}, {}
+        return {"": sampling.latent_walk(model, w.rows, w.steps, w.method, cfg.seed, t)}, {}
     if mode == "critic_picks":
         return {"": sampling.critic_picks(model, cfg.num_samples, cfg.num_candidates,
-                                          cfg.seed)}, {}
+                                          cfg.seed, truncation=t)}, {}
     if mode == "nearest":
         featurise, space = _featuriser(cfg, model.device)
         check = memorisation_check(model, _data(cfg, stored), featurise,
-                                   cfg.nearest.num_generated, cfg.nearest.num_pairs, cfg.seed)
+                                   cfg.nearest.num_generated, cfg.nearest.num_pairs, cfg.seed,
+                                   t)
         draw_histograms(check["distances"], out.with_name(f"{out.stem}_distances.png"),
                         f"distance to the nearest training image ({space})")
         log.info("memorisation: median distance generated %.4g vs held-out %.4g (%s)",
                  check["report"]["generated_median"], check["report"]["heldout_median"], space)
-        return {"": (check["pairs"], 8)}, {"feature_space": space, **check["report"]}
+        return {"": (check["pairs"], 8)}, {"feature_space": space, "truncation": t,
+                                           **check["report"]}
     if mode in ("interpolate", "pegasus"):
         require_image_encoder(model, f"mode={mode}")
     if mode == "interpolate":
@@ -145,6 +148,8 @@ def _spec(kind: type, cfg: DictConfig, key: str):
 
 NEAREST_FEATURES = ("auto", "inception", "pixels")
 DATA_MODES = ("nearest", "interpolate", "pegasus")  # the modes that read images (`data`)
+# the modes that draw random latents (`truncation`): the others encode real images
+DRAWING_MODES = ("grid", "class_grid", "walk", "critic_picks", "nearest")
 SPECS = {"interpolate": (PairGridSpec, "interpolation"), "pegasus": (PegasusSpec, "blend")}
 
 
@@ -154,6 +159,11 @@ def _check_counts(cfg: DictConfig) -> None:
     require_seed("seed", cfg.seed)
     require_bool("tensorboard", cfg.tensorboard)
     require_auto_or_bool("pegasus_score", cfg.pegasus_score)
+    require_truncation("truncation", cfg.truncation)
+    if cfg.truncation is not None and cfg.mode not in DRAWING_MODES:
+        raise ConfigError(f"mode={cfg.mode} encodes real images and draws no random latent, so "
+                          f"truncation={cfg.truncation} would change nothing: it applies to "
+                          f"modes {', '.join(DRAWING_MODES)}")
     for key in COUNTS[cfg.mode]:
         require_int(key, OmegaConf.select(cfg, key), LEAST.get(key, 1),
                     where=f"mode={cfg.mode}: ")
@@ -180,9 +190,11 @@ def _which(ckpt: Path) -> str:
     return "" if ckpt.stem == "last" else ckpt.stem
 
 
-def default_out(ckpt: Path, mode: str) -> Path:
-    """<run>/samples/<mode>.png, or <run>/samples/<checkpoint>/<mode>.png (`_which`)."""
-    return ckpt.parent.parent / "samples" / _which(ckpt) / f"{mode}.png"
+def default_out(ckpt: Path, mode: str, truncation: float | None = None) -> Path:
+    """<run>/samples/<mode>.png, or <run>/samples/<checkpoint>/<mode>.png (`_which`); a
+    truncated draw's name says its truncation (<mode>_truncation0.5.png)."""
+    return ckpt.parent.parent / "samples" / _which(ckpt) / \
+        f"{mode}{truncation_label(truncation)}.png"
 
 
 def sample(cfg: DictConfig) -> Path:
@@ -191,7 +203,7 @@ def sample(cfg: DictConfig) -> Path:
     _check_counts(cfg)
     ckpt = Path(cfg.ckpt).resolve()
     run_dir = ckpt.parent.parent
-    out = Path(cfg.out) if cfg.out else default_out(ckpt, cfg.mode)
+    out = Path(cfg.out) if cfg.out else default_out(ckpt, cfg.mode, cfg.truncation)
     if out.suffix.lower() != ".png":  # the figures are PNGs, whatever the name says
         raise ConfigError(f"out={out} must name a .png file (figures beside it: "
                           f"{out.stem}_….png, numbers: {out.stem}.json)")
@@ -207,7 +219,8 @@ def sample(cfg: DictConfig) -> Path:
         write_text(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
-        tag = "/".join(filter(None, ["pegasus-sample", _which(ckpt), cfg.mode]))
+        tag = "/".join(filter(None, ["pegasus-sample", _which(ckpt),
+                                     cfg.mode + truncation_label(cfg.truncation)]))
         with SummaryWriter(str(run_dir / "tensorboard")) as writer:
             for suffix, (images, nrow) in figures.items():
                 writer.add_image(f"{tag}{suffix}", grid(images, nrow))

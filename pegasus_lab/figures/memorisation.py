@@ -13,15 +13,18 @@ from pegasus_lab.metrics.memorisation import nearest, summary
 
 @torch.no_grad()
 def memorisation_check(model, datamodule, featurise: Callable[[torch.Tensor], torch.Tensor],
-                       num_generated: int, num_pairs: int, seed: int = 0) -> dict:
+                       num_generated: int, num_pairs: int, seed: int = 0,
+                       truncation: float | None = None) -> dict:
     """{"pairs": [0, 1] images (generated, nearest training) interleaved, "distances": dict of
-    generated / held-out real distances, "report": numbers}."""
+    generated / held-out real distances, "report": numbers}. `truncation`: the generated
+    images' latents within ±truncation (nearer the mode: do those copy training images?)."""
     if datamodule.val_idx is None or len(datamodule.val_idx) == 0:
         raise ConfigError("the memorisation check compares with held-out images: use "
                           "data.val_fraction > 0")
     train_images, _ = datamodule.uint8_images(datamodule.train_idx)
     heldout, _ = datamodule.uint8_images(datamodule.val_idx)
-    generated = torch.cat(list(generated_uint8(model, num_generated, 250, seed))).cpu()
+    generated = torch.cat(list(generated_uint8(model, num_generated, 250, seed,
+                                                     truncation=truncation))).cpu()
     bank = featurise(train_images)
     d_gen, nn_gen = nearest(featurise(generated), bank)
     d_held, _ = nearest(featurise(heldout), bank)

@@ -86,17 +86,17 @@ def model_metrics(model, extractor, real: torch.Tensor, real_labels: torch.Tenso
                   kid_subset_size: int = 1000, kid_subsets: int = 100,
                   per_class: bool = True, inception=None,
                   with_kid: bool = True, reference: distances.Reference | None = None,
-                  manifold: Mapping | None = None) -> dict:
+                  manifold: Mapping | None = None, truncation: float | None = None) -> dict:
     """FID/KID of `num_samples` generated images against `real` features (the statistics
     computed on the model's device); their Inception Score too with `inception`
     (`inception_score.inception_score_metric`'s answer). `reference`: `real`'s statistics
     (`distances.Reference.of(real)`), kept by a caller that measures against `real` again.
     `manifold`: {k, num_samples} for precision, recall, density and coverage (num_samples 0:
-    none)."""
+    none). `truncation`: the samples' latents within ±truncation (latent/truncation.py)."""
     device = model.device
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     labels = (torch.arange(num_samples) % num_classes) if num_classes else None
-    batches = generated_uint8(model, num_samples, batch_size, seed, labels)
+    batches = generated_uint8(model, num_samples, batch_size, seed, labels, truncation)
     results: dict = {}
     if inception is not None and inception.available:
         batches = _tee(batches, inception)

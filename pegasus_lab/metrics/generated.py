@@ -5,6 +5,8 @@ from collections.abc import Iterator
 
 import torch
 
+from pegasus_lab.latent.truncation import draw_latents
+
 
 def to_uint8(images_unit: torch.Tensor) -> torch.Tensor:
     return images_unit.mul(255).round_().clamp_(0, 255).to(torch.uint8)
@@ -21,8 +23,10 @@ def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
 
 @torch.no_grad()
 def generated_uint8(model, num: int, batch_size: int = 250, seed: int = 0,
-                    labels: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
-    """`num` samples of `model` (eval mode), `batch_size` at a time, as uint8 on its device."""
+                    labels: torch.Tensor | None = None,
+                    truncation: float | None = None) -> Iterator[torch.Tensor]:
+    """`num` samples of `model` (eval mode), `batch_size` at a time, as uint8 on its device;
+    `truncation`: each latent coordinate within ±truncation (latent/truncation.py)."""
     g = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
@@ -30,7 +34,7 @@ def generated_uint8(model, num: int, batch_size: int = 250, seed: int = 0,
         for start in range(0, num, batch_size):
             k = min(batch_size, num - start)
             # drawn on the host by a seeded generator: the same samples on any device
-            z = to_device(torch.randn(k, model.latent_dim, generator=g), model.device)
+            z = to_device(draw_latents(k, model.latent_dim, g, truncation), model.device)
             y = None if labels is None else to_device(labels[start:start + k], model.device)
             yield to_uint8(model.to_unit(model.generate(z, y)))
     finally:

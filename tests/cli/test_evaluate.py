@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from pegasus_lab.cli.train import train
+from pegasus_lab.errors import ConfigError
 from tests.conftest import CIFAR_MINI, ROOT, TINY_VAE, compose_config, fid_overrides, run_cli
 
 # downloads fail at once (a proxy that refuses): the offline case, whatever the machine
@@ -106,6 +107,38 @@ def test_some_of_a_candidate_set_against_some_of_the_reference(tmp_path, tiny_fi
     assert drawn_indices(96, 96, 1) is None and drawn_indices(96, None, 1) is None
 
 
+def test_a_truncated_draw_is_measured_and_kept_beside_the_untruncated_one(ckpt, tmp_path,
+                                                                          tiny_fid_weights):
+    """truncation=t: the same seed's latents within ±t, into <ckpt>_truncation<t>.json and
+    TensorBoard's eval/truncation<t>/…, so a sweep over t keeps every result."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pegasus_lab.cli.evaluate import evaluate
+    common = [f"ckpt={ckpt}", "num_samples=30", "reference_samples=40", "kid_subset_size=20",
+              "kid_subsets=2", "inception_score=false", "manifold.num_samples=0",
+              "fid.cache_dir=null", *fid_overrides(tiny_fid_weights)]
+    plain = evaluate(compose_config("evaluate", common, tmp_path))
+    truncated = evaluate(compose_config("evaluate", [*common, "truncation=0.5"], tmp_path))
+    assert plain["truncation"] is None and truncated["truncation"] == 0.5
+    assert truncated["fid"] != plain["fid"]
+    metrics = ckpt.parents[1] / "metrics"
+    assert json.loads((metrics / "last.json").read_text())["fid"] == plain["fid"]
+    assert json.loads((metrics / "last_truncation0.5.json").read_text())["fid"] == \
+        truncated["fid"]
+    events = EventAccumulator(str(ckpt.parents[1] / "tensorboard"))
+    events.Reload()
+    assert {"eval/fid", "eval/truncation0.5/fid"} <= set(events.Tags()["scalars"])
+    assert "eval/truncation0.5/truncation" not in events.Tags()["scalars"]
+
+
+def test_a_candidate_image_set_has_no_latents_to_truncate(tmp_path):
+    from pegasus_lab.cli.evaluate import _check_counts
+    cfg = compose_config("evaluate", ["data@candidate=image_folder", "truncation=0.5"])
+    with pytest.raises(ConfigError, match=r"^truncation draws a checkpoint's samples nearer the "
+                                          r"mode of its latent; a candidate image set "):
+        _check_counts(cfg)
+
+
 def test_missing_weights_is_one_clear_error(ckpt, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={ckpt}", f"paths.log_dir={tmp_path}",
                      f"fid.weights={tmp_path / 'none.pt'}", cwd=ROOT)
@@ -152,6 +185,8 @@ def test_a_missing_candidate_folder_is_said_before_the_networks_load(tmp_path):
      "); a checkpoint's samples are num_samples"),
     ("fid.batch_size=0", "fid.batch_size must be a positive integer, got 0"),
     ("fid.precision=bf16", "fid.precision must be one of ['fp32', 'tf32'], got 'bf16'"),
+    ("truncation=-1", "truncation must be a positive number (each latent coordinate kept "
+                      "within ±truncation), or null for none, got -1"),
 ])
 def test_bad_counts_are_said_first(arg, says, tmp_path):
     result = run_cli("pegasus_lab.cli.evaluate", f"ckpt={tmp_path / 'typo.ckpt'}", arg,

@@ -63,6 +63,20 @@ def test_another_checkpoint_of_the_run_gets_its_own_folder(trained_ckpt, tmp_pat
     assert f"pegasus-sample/{best.stem}/grid" in events.Tags()["images"]
 
 
+def test_a_truncated_grid_is_kept_beside_the_untruncated_one(trained_ckpt, tmp_path):
+    """truncation=t: a figure of its own (its name and TensorBoard tag say t), drawn from the
+    same seed's latents within ±t."""
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={trained_ckpt}", "num_samples=4",
+                     "truncation=0.5", f"paths.log_dir={tmp_path}", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = trained_ckpt.parents[1] / "samples" / "grid_truncation0.5.png"
+    assert out.exists() and str(out) in result.stdout
+    assert Image.open(out).size == (_grid_side(2), _grid_side(2))
+    events = EventAccumulator(str(trained_ckpt.parents[1] / "tensorboard"))
+    events.Reload()
+    assert "pegasus-sample/grid_truncation0.5" in events.Tags()["images"]
+
+
 def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"\x00" * 100)
@@ -90,6 +104,11 @@ def test_missing_checkpoint(tmp_path):
     (["mode=nearest", "nearest.features=color"], "unknown nearest.features 'color'"),
     (["tensorboard=flase"], "tensorboard must be true or false, got 'flase'"),
     (["mode=interpolate", "+interpolation.step=8"], "interpolation: PairGridSpec.__init__() got"),
+    (["truncation=0"], "truncation must be a positive number (each latent coordinate kept "
+                       "within ±truncation), or null for none, got 0"),
+    (["mode=pegasus", "truncation=0.5"], "mode=pegasus encodes real images and draws no random "
+     "latent, so truncation=0.5 would change nothing: it applies to modes grid, class_grid, "
+     "walk, critic_picks, nearest"),
 ])
 def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
     # the checkpoint does not exist: the count is checked first
