@@ -67,9 +67,6 @@ class GenerativeModule(L.LightningModule):
         # the global step whose losses were last logged (None: none yet)
         self.logged_at_step: int | None = None
 
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in `input_range` from latents."""
         raise NotImplementedError
