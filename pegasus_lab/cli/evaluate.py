@@ -31,6 +31,7 @@ def evaluate(cfg: DictConfig) -> dict:
         raise ConfigError("nothing to evaluate: give ckpt=… or a candidate image set "
                           "(data@candidate=…)")
     _check_counts(cfg)
+    truncation = require_truncation("truncation", cfg.truncation)  # 2 as 2.0 in the JSON
     check_writable(_out(cfg), "out")  # before the measurement, which may take many minutes
     device = pick_device(cfg.device)
     started = time.perf_counter()
@@ -57,8 +58,8 @@ def evaluate(cfg: DictConfig) -> dict:
         results = model_metrics(model, extractor, real, real_labels, reference.classes,
                                 cfg.num_samples, batch, cfg.seed, cfg.kid_subset_size,
                                 cfg.kid_subsets, cfg.per_class, inception,
-                                manifold=cfg.manifold, truncation=cfg.truncation)
-        results["truncation"] = cfg.truncation
+                                manifold=cfg.manifold, truncation=truncation)
+        results["truncation"] = truncation
     else:
         # the candidate's draw with the next seed: the same set on both sides, both limited,
         # gives two different draws of it

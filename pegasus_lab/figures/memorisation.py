@@ -24,7 +24,7 @@ def memorisation_check(model, datamodule, featurise: Callable[[torch.Tensor], to
     train_images, _ = datamodule.uint8_images(datamodule.train_idx)
     heldout, _ = datamodule.uint8_images(datamodule.val_idx)
     generated = torch.cat(list(generated_uint8(model, num_generated, 250, seed,
-                                                     truncation=truncation))).cpu()
+                                               truncation=truncation))).cpu()
     bank = featurise(train_images)
     d_gen, nn_gen = nearest(featurise(generated), bank)
     d_held, _ = nearest(featurise(heldout), bank)
