@@ -228,11 +228,24 @@ def refuse_nulls(args: list[str], config_name: str) -> None:
                             f"one by one ({key}.<name>=…)")
 
 
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def multirun_flag_first(args: list[str]) -> list[str]:
+    """`args` with -m (--multirun) moved before the overrides. Hydra's argument parser takes
+    the overrides as one run of words: `pegasus-train seed=1 -m lr=1,2` stopped with a usage
+    message and "unrecognized arguments: lr=1,2". The flag takes no value, and no override is
+    the bare word, so where it stands changes nothing else."""
+    flags = [a for a in args if a in MULTIRUN_FLAGS]
+    return flags + [a for a in args if a not in MULTIRUN_FLAGS]
+
+
 def run_command(hydra_main, config_name: str) -> None:
     """A command's `main`: its Hydra entry point (whose primary config is `config_name`), with
     the exit status of a multirun whose failed jobs all failed on user errors set to 2, as a
-    single run's would be (Hydra's is 1 for any failure). A config group or block of settings
-    given as null is refused first."""
+    single run's would be (Hydra's is 1 for any failure). -m may come anywhere among the
+    overrides; a config group or block of settings given as null is refused first."""
+    sys.argv[1:] = multirun_flag_first(sys.argv[1:])
     refuse_nulls(sys.argv[1:], config_name)
     try:
         hydra_main()

@@ -4,8 +4,9 @@ import sys
 
 import pytest
 
-from pegasus_lab.cli.common import check_writable, refuse_nulls
+from pegasus_lab.cli.common import check_writable, multirun_flag_first, refuse_nulls
 from pegasus_lab.errors import ConfigError
+from tests.conftest import ROOT, run_cli
 
 
 def test_a_path_in_folders_not_yet_made_is_fine_and_nothing_is_created(tmp_path):
@@ -79,6 +80,26 @@ def test_a_multirun_whose_jobs_failed_on_user_errors_only_exits_with_2(user, oth
     with pytest.raises(SystemExit) as stop:
         common.run_command(hydra_main, "train")
     assert stop.value.code == status
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["seed=1", "-m", "lr=1,2"], ["-m", "seed=1", "lr=1,2"]),
+    (["a=1", "--multirun"], ["--multirun", "a=1"]),
+    (["-m", "a=1,2"], ["-m", "a=1,2"]),
+    (["--cfg", "job", "a=1"], ["--cfg", "job", "a=1"]),  # no -m: as given
+])
+def test_the_multirun_flag_goes_before_the_overrides(args, expected):
+    assert multirun_flag_first(args) == expected
+
+
+def test_a_multirun_flag_among_the_overrides_runs_the_multirun(tmp_path):
+    """Hydra's parser stopped `… ckpt=… -m seed=1,2` with its usage message and
+    "unrecognized arguments: seed=1,2"."""
+    result = run_cli("pegasus_lab.cli.sample", f"ckpt={tmp_path / 'none.ckpt'}", "-m",
+                     "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=ROOT)
+    assert "unrecognized arguments" not in result.stderr
+    assert result.returncode == 2 and result.stderr.count("checkpoint not found") >= 2
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1"]
 
 
 @pytest.mark.parametrize("config,arg,says", [
