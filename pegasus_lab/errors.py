@@ -1,5 +1,7 @@
 """Errors a user can fix: the command-line entry points print them as one line and exit non-zero."""
 
+import difflib
+import inspect
 import math
 import pickle
 import re
@@ -108,7 +110,9 @@ def _instantiation_error(exc: BaseException) -> ConfigError | None:
     if said.startswith("Expected a callable target"):
         return ConfigError(f"{where}._target_: {said.splitlines()[0]}")
     if target and arguments_misfit(cause):
-        return settings_misfit(where, target.group(1), cause)
+        from hydra.utils import get_object
+        return settings_misfit(where, target.group(1), cause,
+                               closest_argument(cause, get_object(target.group(1)), where))
     return None
 
 
@@ -134,13 +138,29 @@ def from_settings(kind, key: str, settings: dict, name: str | None = None):
     except TypeError as err:
         if not arguments_misfit(err):
             raise
-        raise settings_misfit(key, name or kind.__name__, err) from err
+        raise settings_misfit(key, name or kind.__name__, err,
+                              closest_argument(err, kind, key)) from err
 
 
-def settings_misfit(key: str, target: str, err: TypeError) -> ConfigError:
-    """The config error of keys under `key` that do not fit `target`'s arguments."""
-    return ConfigError(f"{key}: {err} (the keys under {key} are the arguments of {target}: "
-                       "is one misspelt, added or left out?)")
+def settings_misfit(key: str, target: str, err: TypeError, hint: str = "") -> ConfigError:
+    """The config error of keys under `key` that do not fit `target`'s arguments (`hint`:
+    `closest_argument`'s)."""
+    return ConfigError(f"{key}: {err}{hint} (the keys under {key} are the arguments of "
+                       f"{target}: is one misspelt, added or left out?)")
+
+
+def closest_argument(err: BaseException, target, key: str) -> str:
+    """"; did you mean <key>.<name>?" where `err` is a call's refusal of a keyword that is
+    close to the name of one of `target`'s arguments (`widht`, `max_epoch`, `lrr`), else ""."""
+    given = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+    try:  # a factory of the config (`_partial_: true`): the arguments of what it makes
+        parameters = inspect.signature(getattr(target, "func", target)).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return ""
+    names = [p.name for p in parameters
+             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
+    close = difflib.get_close_matches(given.group(1), names, n=1, cutoff=0.7) if given else []
+    return f"; did you mean {key}.{close[0]}?" if close else ""
 
 
 def require_int(key: str, value, least: int = 1, most: int | None = None,

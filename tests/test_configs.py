@@ -106,7 +106,8 @@ def test_a_key_the_optimizer_does_not_take_is_a_config_error(model, key, optimiz
     with pytest.raises(ConfigError) as err:
         module.configure_optimizers()
     assert str(err.value).startswith(f"model.{key}: {optimizer}.__init__() got an unexpected "
-                                     "keyword argument 'lrr' (the keys under")
+                                     f"keyword argument 'lrr'; did you mean model.{key}.lr? "
+                                     "(the keys under")
 
 
 @pytest.mark.parametrize("trainer", _names("trainer"))

@@ -1,12 +1,15 @@
 """The user-error helpers: integer settings checked against their range, and the errors found
 in a cause chain (Hydra wraps what a constructor raises, and says what it could not build)."""
+import functools
+
 import pytest
+import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
 
-from pegasus_lab.errors import (ConfigError, arguments_misfit, find_user_error, require_int,
-                                require_number, require_seed, require_weight)
+from pegasus_lab.errors import (ConfigError, arguments_misfit, closest_argument, find_user_error,
+                                require_int, require_number, require_seed, require_weight)
 
 
 @pytest.mark.parametrize("least,most,value", [(1, None, 1), (0, None, 0), (2, None, 50000),
@@ -110,7 +113,11 @@ def _error_instantiating(node: dict):
 
 @pytest.mark.parametrize("node,says", [
     ({"_target_": f"{__name__}._Strict", "width": 2, "widht": 3},
-     "model.encoder: _Strict.__init__() got an unexpected keyword argument 'widht' (the keys "
+     "model.encoder: _Strict.__init__() got an unexpected keyword argument 'widht'; did you "
+     f"mean model.encoder.width? (the keys under model.encoder are the arguments of "
+     f"{__name__}._Strict: is one misspelt, added or left out?)"),
+    ({"_target_": f"{__name__}._Strict", "width": 2, "colour": 3},  # close to no argument
+     "model.encoder: _Strict.__init__() got an unexpected keyword argument 'colour' (the keys "
      f"under model.encoder are the arguments of {__name__}._Strict: is one misspelt, added or "
      "left out?)"),
     ({"_target_": f"{__name__}._Strict"},
@@ -126,6 +133,19 @@ def test_a_config_that_does_not_fit_its_target_is_a_config_error(node, says):
     found = _error_instantiating(node)
     assert isinstance(found, ConfigError)
     assert str(found).startswith(says)
+
+
+def test_the_closest_argument_is_named_for_a_factory_too():
+    """A `_partial_: true` config (an optimizer) is called later with its keys bound."""
+    factory = functools.partial(torch.optim.Adam, lrr=0.1)
+    with pytest.raises(TypeError) as err:
+        factory([torch.zeros(1, requires_grad=True)])
+    assert closest_argument(err.value, factory, "model.optimizer") == \
+        "; did you mean model.optimizer.lr?"
+    assert closest_argument(TypeError("got an unexpected keyword argument 'lrr'"), len,
+                            "x") == ""  # a builtin without a signature: no guess
+    assert closest_argument(TypeError("missing 1 required positional argument: 'width'"),
+                            _Strict, "model.encoder") == ""
 
 
 def test_a_type_error_inside_the_target_stays_a_bug():

@@ -12,7 +12,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
-from pegasus_lab.errors import ConfigError, require_bool, require_int, require_number, require_seed
+from pegasus_lab.errors import (ConfigError, closest_argument, require_bool, require_int,
+                                require_number, require_seed)
 from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, check_values,
                                      config_dir, log, report_user_errors, run_command)
 
@@ -111,7 +112,9 @@ def _trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
     except InstantiationException as err:
         cause = err.__cause__
         if isinstance(cause, (ValueError, TypeError, ImportError)):
-            raise ConfigError(f"Lightning refuses the run's settings: {cause}") from err
+            from lightning.pytorch import Trainer
+            hint = closest_argument(cause, Trainer, "trainer")
+            raise ConfigError(f"Lightning refuses the run's settings: {cause}{hint}") from err
         raise
 
 

@@ -82,6 +82,14 @@ def test_smoke_run_takes_true_or_false_when_the_run_is_built(tmp_path):
         build(cfg)
 
 
+def test_a_trainer_flag_misspelt_is_said_with_the_closest_one(tmp_path):
+    cfg = compose_config("train", [*SMOKE, "+trainer.max_epoch=3"], tmp_path)
+    with pytest.raises(ConfigError, match=r"^Lightning refuses the run's settings: .*unexpected "
+                                          r"keyword argument 'max_epoch'; did you mean "
+                                          r"trainer\.max_epochs\?$"):
+        build(cfg)
+
+
 @pytest.mark.parametrize("setting", ["+trainer.gradient_clip_val=0.5",
                                      "+trainer.accumulate_grad_batches=2"])
 def test_gradient_clipping_or_accumulation_is_said_to_be_lightning_s_automatic_only(

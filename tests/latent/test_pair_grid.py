@@ -89,7 +89,8 @@ def test_the_grid_needs_an_encoder_without_classes(tmp_path, model, says):
 
 def test_the_training_figure_says_a_key_its_spec_does_not_take():
     with pytest.raises(ConfigError, match="^interpolation: PairGridSpec.__init__.. got an "
-                                          "unexpected keyword argument 'step'"):
+                                          "unexpected keyword argument 'step'; did you mean "
+                                          "interpolation.steps"):
         InterpolationGrid({"step": 8})
 
 
