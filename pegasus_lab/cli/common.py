@@ -3,6 +3,7 @@ are reported."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import logging
 import os
@@ -240,11 +241,52 @@ def multirun_flag_first(args: list[str]) -> list[str]:
     return flags + [a for a in args if a not in MULTIRUN_FLAGS]
 
 
+def closest_key(args: list[str], config_name: str) -> str | None:
+    """After Hydra refused a single run's command line: where an override names a key the
+    config lacks (`model.encoder.widht=16`, `trainr.max_epochs=3`), "did you mean …?" with the
+    closest key there is (Hydra's own message suggests adding the misspelt one with +). None
+    where there is no such key or none close, or for a multirun or a config kept elsewhere."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
+    if any(a in MULTIRUN_FLAGS for a in args) or _primary_config(args, config_name) is None:
+        return None
+    overrides = [a for a in args if not a.startswith("-")]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            try:
+                compose(config_name, overrides)
+                return None
+            except ConfigCompositionException as err:
+                missing = getattr(err.__cause__, "full_key", None)
+            if not missing:
+                return None
+            given = next((o.partition("=")[0] for o in overrides
+                          if f"{o.partition('=')[0]}.".startswith(f"{missing}.")), missing)
+            cfg = compose(config_name, [o for o in overrides
+                                        if not f"{o.partition('=')[0]}.".startswith(
+                                            f"{missing}.")])
+    except Exception:  # noqa: BLE001 - a hint only: Hydra has said what went wrong
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+    parent, _, name = missing.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    close = difflib.get_close_matches(name, [str(k) for k in node], n=1, cutoff=0.7) \
+        if isinstance(node, DictConfig) else []
+    if not close:
+        return None
+    return f"{given}: did you mean {'.'.join(filter(None, [parent, close[0]]))}" \
+           f"{given[len(missing):]}?"
+
+
 def run_command(hydra_main, config_name: str) -> None:
     """A command's `main`: its Hydra entry point (whose primary config is `config_name`), with
     the exit status of a multirun whose failed jobs all failed on user errors set to 2, as a
     single run's would be (Hydra's is 1 for any failure). -m may come anywhere among the
-    overrides; a config group or block of settings given as null is refused first."""
+    overrides; a config group or block of settings given as null is refused first; a key
+    Hydra finds in no config is followed by the closest one (`closest_key`)."""
     sys.argv[1:] = multirun_flag_first(sys.argv[1:])
     refuse_nulls(sys.argv[1:], config_name)
     try:
@@ -252,6 +294,10 @@ def run_command(hydra_main, config_name: str) -> None:
     except SystemExit as stop:
         if stop.code == 1 and _failed_jobs["user"] and not _failed_jobs["other"]:
             sys.exit(EXIT_USER_ERROR)
+        if stop.code == 1 and not _failed_jobs["user"] and not _failed_jobs["other"]:
+            hint = closest_key(sys.argv[1:], config_name)
+            if hint:
+                print(hint, file=sys.stderr)
         raise
 
 

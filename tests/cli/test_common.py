@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from pegasus_lab.cli.common import check_writable, multirun_flag_first, refuse_nulls
+from pegasus_lab.cli.common import (check_writable, closest_key, multirun_flag_first,
+                                    refuse_nulls)
 from pegasus_lab.errors import ConfigError
 from tests.conftest import ROOT, run_cli
 
@@ -100,6 +101,32 @@ def test_a_multirun_flag_among_the_overrides_runs_the_multirun(tmp_path):
     assert "unrecognized arguments" not in result.stderr
     assert result.returncode == 2 and result.stderr.count("checkpoint not found") >= 2
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1"]
+
+
+@pytest.mark.parametrize("config,args,hint", [
+    ("train", ["model.encoder.widht=16"], "model.encoder.widht: did you mean model.encoder.width?"),
+    ("train", ["trainr.max_epochs=3"], "trainr.max_epochs: did you mean trainer.max_epochs?"),
+    ("train", ["data=synthetic", "trainer.max_epoch=3"],
+     "trainer.max_epoch: did you mean trainer.max_epochs?"),
+    ("train", ["sed=1"], "sed: did you mean seed?"),
+    ("sample", ["ckpt=x.ckpt", "num_sample=4"], "num_sample: did you mean num_samples?"),
+    ("train", ["model=dcgan", "model.encoder.width=3"], None),  # dcgan has no encoder, nor one
+    ("train", ["model.encoder.zzzz=1"], None),                  # close to it: no guess
+    ("train", ["model.encoder.width=16"], None),                # composes: nothing to say
+    ("train", ["-m", "model.encoder.widht=1,2"], None),         # a multirun: left to Hydra
+])
+def test_a_key_in_no_config_is_followed_by_the_closest_one(config, args, hint):
+    assert closest_key(args, config) == hint
+
+
+def test_a_misspelt_key_on_the_command_line_gets_its_hint(tmp_path):
+    """Hydra's message suggests `+model.encoder.widht=16`, adding the misspelt key."""
+    result = run_cli("pegasus_lab.cli.train", "data=synthetic", "model.encoder.widht=16",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=ROOT)
+    assert result.returncode == 1 and "Could not override 'model.encoder.widht'" in \
+        result.stderr
+    assert result.stderr.rstrip().endswith("model.encoder.widht: did you mean "
+                                           "model.encoder.width?")
 
 
 @pytest.mark.parametrize("config,arg,says", [
