@@ -241,17 +241,33 @@ def multirun_flag_first(args: list[str]) -> list[str]:
     return flags + [a for a in args if a not in MULTIRUN_FLAGS]
 
 
+def _first_job(override: str) -> str:
+    """A multirun's override as its first job has it: `a=1,2`, `a=choice(1,2)` and
+    `a=range(1,3)` as `a=1` (`range(3)` as `a=0`)."""
+    key, sep, value = override.partition("=")
+    if not sep:
+        return override
+    ranged = re.match(r"^\s*(?:range|interval)\((.*)\)\s*$", value)
+    if ranged:
+        bounds = [b.strip() for b in ranged.group(1).split(",")]
+        return f"{key}={bounds[0] if len(bounds) > 1 else 0}"
+    return f"{key}={_sweep_items(value)[0]}"
+
+
 def closest_key(args: list[str], config_name: str) -> str | None:
     """After Hydra refused a single run's command line: where an override names a key the
     config lacks (`model.encoder.widht=16`, `trainr.max_epochs=3`), "did you mean …?" with the
-    closest key there is (Hydra's own message suggests adding the misspelt one with +). None
-    where there is no such key or none close, or for a multirun or a config kept elsewhere."""
+    closest key there is (Hydra's own message suggests adding the misspelt one with +); in a
+    multirun, of its first job's values. None where there is no such key or none close, or
+    for a config kept elsewhere."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import ConfigCompositionException
-    if any(a in MULTIRUN_FLAGS for a in args) or _primary_config(args, config_name) is None:
+    if _primary_config(args, config_name) is None:
         return None
     overrides = [a for a in args if not a.startswith("-")]
+    if any(a in MULTIRUN_FLAGS for a in args):
+        overrides = [_first_job(o) for o in overrides]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):

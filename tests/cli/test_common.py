@@ -113,7 +113,10 @@ def test_a_multirun_flag_among_the_overrides_runs_the_multirun(tmp_path):
     ("train", ["model=dcgan", "model.encoder.width=3"], None),  # dcgan has no encoder, nor one
     ("train", ["model.encoder.zzzz=1"], None),                  # close to it: no guess
     ("train", ["model.encoder.width=16"], None),                # composes: nothing to say
-    ("train", ["-m", "model.encoder.widht=1,2"], None),         # a multirun: left to Hydra
+    ("train", ["-m", "model.encoder.widht=1,2", "seed=1,2"],     # a multirun: its first job
+     "model.encoder.widht: did you mean model.encoder.width?"),
+    ("train", ["-m", "data=choice(synthetic,mnist)", "trainer.max_epoch=range(1,3)"],
+     "trainer.max_epoch: did you mean trainer.max_epochs?"),
 ])
 def test_a_key_in_no_config_is_followed_by_the_closest_one(config, args, hint):
     assert closest_key(args, config) == hint
