@@ -110,9 +110,8 @@ def _instantiation_error(exc: BaseException) -> ConfigError | None:
     if said.startswith("Expected a callable target"):
         return ConfigError(f"{where}._target_: {said.splitlines()[0]}")
     if target and arguments_misfit(cause):
-        from hydra.utils import get_object
         return settings_misfit(where, target.group(1), cause,
-                               closest_argument(cause, get_object(target.group(1)), where))
+                               closest_argument(cause, target.group(1), where))
     return None
 
 
@@ -151,11 +150,16 @@ def settings_misfit(key: str, target: str, err: TypeError, hint: str = "") -> Co
 
 def closest_argument(err: BaseException, target, key: str) -> str:
     """"; did you mean <key>.<name>?" where `err` is a call's refusal of a keyword that is
-    close to the name of one of `target`'s arguments (`widht`, `max_epoch`, `lrr`), else ""."""
+    close to the name of one of `target`'s arguments (`widht`, `max_epoch`, `lrr`), else "".
+    `target`: what was called, or its `_target_` path."""
     given = re.search(r"unexpected keyword argument '(\w+)'", str(err))
-    try:  # a factory of the config (`_partial_: true`): the arguments of what it makes
+    try:
+        if isinstance(target, str):
+            from hydra.utils import get_object
+            target = get_object(target)
+        # a factory of the config (`_partial_: true`): the arguments of what it makes
         parameters = inspect.signature(getattr(target, "func", target)).parameters.values()
-    except (TypeError, ValueError):  # a builtin without a signature
+    except Exception:  # noqa: BLE001 - a builtin without a signature: a hint only
         return ""
     names = [p.name for p in parameters
              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]

@@ -146,6 +146,9 @@ def test_the_closest_argument_is_named_for_a_factory_too():
                             "x") == ""  # a builtin without a signature: no guess
     assert closest_argument(TypeError("missing 1 required positional argument: 'width'"),
                             _Strict, "model.encoder") == ""
+    widht = TypeError("got an unexpected keyword argument 'widht'")
+    assert closest_argument(widht, f"{__name__}._Strict", "m") == "; did you mean m.width?"
+    assert closest_argument(widht, f"{__name__}._Gone", "m") == ""  # no such target: no guess
 
 
 def test_a_type_error_inside_the_target_stays_a_bug():

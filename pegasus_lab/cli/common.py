@@ -255,8 +255,7 @@ def _first_job(override: str) -> str:
 
 
 def closest_key(args: list[str], config_name: str) -> str | None:
-    """After Hydra refused a single run's command line: where an override names a key the
-    config lacks (`model.encoder.widht=16`, `trainr.max_epochs=3`), "did you mean …?" with the
+    """After Hydra refused a command line: where an override names a key the config lacks (`model.encoder.widht=16`, `trainr.max_epochs=3`), "did you mean …?" with the
     closest key there is (Hydra's own message suggests adding the misspelt one with +); in a
     multirun, of its first job's values. None where there is no such key or none close, or
     for a config kept elsewhere."""
@@ -278,11 +277,10 @@ def closest_key(args: list[str], config_name: str) -> str | None:
                 missing = getattr(err.__cause__, "full_key", None)
             if not missing:
                 return None
-            given = next((o.partition("=")[0] for o in overrides
-                          if f"{o.partition('=')[0]}.".startswith(f"{missing}.")), missing)
-            cfg = compose(config_name, [o for o in overrides
-                                        if not f"{o.partition('=')[0]}.".startswith(
-                                            f"{missing}.")])
+            # the override of that key (or of a key under it), and a config without it
+            under = [f"{o.partition('=')[0]}.".startswith(f"{missing}.") for o in overrides]
+            given = next((o.partition("=")[0] for o, u in zip(overrides, under) if u), missing)
+            cfg = compose(config_name, [o for o, u in zip(overrides, under) if not u])
     except Exception:  # noqa: BLE001 - a hint only: Hydra has said what went wrong
         return None
     finally:
