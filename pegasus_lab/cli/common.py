@@ -255,10 +255,11 @@ def _first_job(override: str) -> str:
 
 
 def closest_key(args: list[str], config_name: str) -> str | None:
-    """After Hydra refused a command line: where an override names a key the config lacks (`model.encoder.widht=16`, `trainr.max_epochs=3`), "did you mean …?" with the
-    closest key there is (Hydra's own message suggests adding the misspelt one with +); in a
-    multirun, of its first job's values. None where there is no such key or none close, or
-    for a config kept elsewhere."""
+    """After Hydra refused a command line: where an override names a key the config lacks
+    (`model.encoder.widht=16`, `trainr.max_epochs=3`), "did you mean …?" with the closest key
+    there is (Hydra's own message suggests adding the misspelt one with +); in a multirun, of
+    its first job's values. None where there is no such key or none close, or for a config
+    kept elsewhere."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import ConfigCompositionException
