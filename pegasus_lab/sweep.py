@@ -100,6 +100,13 @@ def parse_override(item: str) -> tuple[str, str]:
 EVALUATED = ("fid", "kid_mean", "inception_score", "precision", "recall", "density", "coverage")
 
 
+def evaluation_prefix(name: str) -> str:
+    """What the numbers of `<job>/metrics/<name>.json` are called in the sweep table and in
+    TensorBoard: `eval/` for last.ckpt's, `eval/<name>/` for another's (best-fid, a truncated
+    draw: last_truncation0.5)."""
+    return "eval/" if name == "last" else f"eval/{name}/"
+
+
 def evaluation_metrics(job: Path) -> dict[str, float]:
     """`eval/<name>` (last.ckpt's) and `eval/<checkpoint>/<name>` (another's) from the job's
     pegasus-evaluate results; an unreadable file is passed over."""
@@ -109,7 +116,7 @@ def evaluation_metrics(job: Path) -> dict[str, float]:
             results = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        prefix = "eval/" if path.stem == "last" else f"eval/{path.stem}/"
+        prefix = evaluation_prefix(path.stem)
         found.update({prefix + name: results[name] for name in EVALUATED
                       if isinstance(results.get(name), (int, float))})
     return found

@@ -151,7 +151,8 @@ def _write(cfg: DictConfig, results: dict) -> Path:
     if cfg.tensorboard and cfg.ckpt:
         from torch.utils.tensorboard import SummaryWriter
         step = int(load_checkpoint(cfg.ckpt).get("global_step", 0))
-        prefix = "eval/" + (f"truncation{cfg.truncation:g}/" if cfg.truncation else "")
+        from pegasus_lab.sweep import evaluation_prefix
+        prefix = evaluation_prefix(Path(cfg.ckpt).stem + truncation_label(cfg.truncation))
         with SummaryWriter(str(Path(cfg.ckpt).resolve().parents[1] / "tensorboard")) as w:
             for key, value in results.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and \

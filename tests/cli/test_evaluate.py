@@ -110,7 +110,8 @@ def test_some_of_a_candidate_set_against_some_of_the_reference(tmp_path, tiny_fi
 def test_a_truncated_draw_is_measured_and_kept_beside_the_untruncated_one(ckpt, tmp_path,
                                                                           tiny_fid_weights):
     """truncation=t: the same seed's latents within ±t, into <ckpt>_truncation<t>.json and
-    TensorBoard's eval/truncation<t>/…, so a sweep over t keeps every result."""
+    TensorBoard's eval/last_truncation<t>/… (as the sweep table names them), so a sweep over t
+    keeps every result; another checkpoint's are eval/<its name>/…"""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from pegasus_lab.cli.evaluate import evaluate
@@ -127,8 +128,12 @@ def test_a_truncated_draw_is_measured_and_kept_beside_the_untruncated_one(ckpt, 
         truncated["fid"]
     events = EventAccumulator(str(ckpt.parents[1] / "tensorboard"))
     events.Reload()
-    assert {"eval/fid", "eval/truncation0.5/fid"} <= set(events.Tags()["scalars"])
-    assert "eval/truncation0.5/truncation" not in events.Tags()["scalars"]
+    assert {"eval/fid", "eval/last_truncation0.5/fid"} <= set(events.Tags()["scalars"])
+    assert "eval/last_truncation0.5/truncation" not in events.Tags()["scalars"]
+    best = next(ckpt.parent.glob("best-*.ckpt"))  # the VAE's best by val/loss
+    evaluate(compose_config("evaluate", [*common, f"ckpt={best}"], tmp_path))
+    events.Reload()
+    assert f"eval/{best.stem}/fid" in events.Tags()["scalars"]
 
 
 def test_a_candidate_image_set_has_no_latents_to_truncate(tmp_path):
