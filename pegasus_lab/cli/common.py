@@ -242,16 +242,17 @@ def multirun_flag_first(args: list[str]) -> list[str]:
 
 
 def _first_job(override: str) -> str:
-    """A multirun's override as its first job has it: `a=1,2`, `a=choice(1,2)` and
-    `a=range(1,3)` as `a=1` (`range(3)` as `a=0`)."""
-    key, sep, value = override.partition("=")
-    if not sep:
+    """A multirun's override as its first job has it, by Hydra's own parser: `a=1,2`,
+    `a=choice(1,2)` and `a=range(1,3)` as `a=1`. One it cannot list (`interval(…)`, a search's)
+    or parse is left as given."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    try:
+        parsed = OverridesParser.create().parse_override(override)
+        if not parsed.is_sweep_override():
+            return override
+        return f"{override.partition('=')[0]}={next(iter(parsed.sweep_string_iterator()))}"
+    except Exception:  # noqa: BLE001 - Hydra says what is wrong with it
         return override
-    ranged = re.match(r"^\s*(?:range|interval)\((.*)\)\s*$", value)
-    if ranged:
-        bounds = [b.strip() for b in ranged.group(1).split(",")]
-        return f"{key}={bounds[0] if len(bounds) > 1 else 0}"
-    return f"{key}={_sweep_items(value)[0]}"
 
 
 def closest_key(args: list[str], config_name: str) -> str | None:
