@@ -31,7 +31,6 @@ def evaluate(cfg: DictConfig) -> dict:
         raise ConfigError("nothing to evaluate: give ckpt=… or a candidate image set "
                           "(data@candidate=…)")
     _check_counts(cfg)
-    truncation = require_truncation("truncation", cfg.truncation)  # 2 as 2.0 in the JSON
     check_writable(_out(cfg), "out")  # before the measurement, which may take many minutes
     device = pick_device(cfg.device)
     started = time.perf_counter()
@@ -58,8 +57,8 @@ def evaluate(cfg: DictConfig) -> dict:
         results = model_metrics(model, extractor, real, real_labels, reference.classes,
                                 cfg.num_samples, batch, cfg.seed, cfg.kid_subset_size,
                                 cfg.kid_subsets, cfg.per_class, inception,
-                                manifold=cfg.manifold, truncation=truncation)
-        results["truncation"] = truncation
+                                manifold=cfg.manifold, truncation=cfg.truncation)
+        results["truncation"] = cfg.truncation
     else:
         # the candidate's draw with the next seed: the same set on both sides, both limited,
         # gives two different draws of it
@@ -137,12 +136,18 @@ def _check_counts(cfg: DictConfig) -> None:
         require_int("candidate_samples", cfg.candidate_samples, 2)
 
 
+def _results_name(cfg: DictConfig) -> str:
+    """What a checkpoint's results are called: its name, and a truncated draw's truncation
+    (`last`, `best-fid`, `last_truncation0.5`): their file's name, and (sweep.evaluation_prefix)
+    their names in the sweep table and TensorBoard."""
+    return Path(cfg.ckpt).stem + truncation_label(cfg.truncation)
+
+
 def _out(cfg: DictConfig) -> Path:
     if cfg.out:
         return Path(cfg.out)
     if cfg.ckpt:
-        name = Path(cfg.ckpt).stem + truncation_label(cfg.truncation)
-        return Path(cfg.ckpt).resolve().parents[1] / "metrics" / f"{name}.json"
+        return Path(cfg.ckpt).resolve().parents[1] / "metrics" / f"{_results_name(cfg)}.json"
     return Path(cfg.paths.output_dir) / "metrics.json"
 
 
@@ -152,7 +157,7 @@ def _write(cfg: DictConfig, results: dict) -> Path:
         from torch.utils.tensorboard import SummaryWriter
         step = int(load_checkpoint(cfg.ckpt).get("global_step", 0))
         from pegasus_lab.sweep import evaluation_prefix
-        prefix = evaluation_prefix(Path(cfg.ckpt).stem + truncation_label(cfg.truncation))
+        prefix = evaluation_prefix(_results_name(cfg))
         with SummaryWriter(str(Path(cfg.ckpt).resolve().parents[1] / "tensorboard")) as w:
             for key, value in results.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and \
