@@ -29,9 +29,10 @@ class ACGAN(AdversarialPair):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  generator_batch_factor: int = 2, class_weight: float = 1.0,
-                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
+                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
+                 diff_augment: Sequence[str] = ()) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
-                         discriminator_optimizer, input_range, init_from)
+                         discriminator_optimizer, input_range, init_from, diff_augment)
         require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor = int(generator_batch_factor)
         self.class_weight = require_weight("class_weight", class_weight)

@@ -8,12 +8,14 @@ from torch import nn
 
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.diff_augment import augment_inputs
 
 
 class AdversarialPair(GenerativeModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
-                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
+                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
+                 diff_augment: Sequence[str] = ()) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         if generator.num_classes != discriminator.num_classes:
             raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
@@ -21,6 +23,8 @@ class AdversarialPair(GenerativeModule):
         self.generator, self.discriminator = generator, discriminator
         self.num_classes = generator.num_classes
         self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
+        # DiffAugment in front of the discriminator, in training (None: none)
+        self.diff_augment = augment_inputs(discriminator, diff_augment, self.input_range)
         if init_from:
             self.load_initial_weights(init_from)
 

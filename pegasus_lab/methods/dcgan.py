@@ -24,9 +24,10 @@ class DCGAN(AdversarialPair):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
-                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
+                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
+                 diff_augment: Sequence[str] = ()) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
-                         discriminator_optimizer, input_range, init_from)
+                         discriminator_optimizer, input_range, init_from, diff_augment)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:

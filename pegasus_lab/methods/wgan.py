@@ -26,6 +26,7 @@ from torch import nn
 
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_weight
 from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.diff_augment import augment_inputs
 from pegasus_lab.methods.ema import EMA
 from pegasus_lab.methods.penalties import gradient_penalty, mixing_weights
 
@@ -54,7 +55,8 @@ class WGAN(GenerativeModule):
                  lr_decay_steps: int | None = None, lr_decay_over: str = "steps",
                  ema_decay: float | None = None, dequantize: bool = True,
                  clip_value: float | None = None,
-                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None) -> None:
+                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
+                 diff_augment: Sequence[str] = ()) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         if generator.num_classes != critic.num_classes:
             raise ConfigError(f"generator has {generator.num_classes} classes, critic "
@@ -73,6 +75,9 @@ class WGAN(GenerativeModule):
                               "with lr_decay_over=time (the decay spans trainer.max_time)")
         self.generator, self.critic = generator, critic
         self.num_classes = generator.num_classes
+        # DiffAugment in front of the critic, in training (None: none); the gradient penalty's
+        # interpolates go through it too, as everything the critic sees does
+        self.diff_augment = augment_inputs(critic, diff_augment, self.input_range)
         self.optimizer_factories = (generator_optimizer, critic_optimizer)
         self.n_critic, self.critic_batch_size = int(n_critic), int(critic_batch_size)
         self.generator_batch_size = int(generator_batch_size)
