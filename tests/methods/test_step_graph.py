@@ -131,6 +131,32 @@ def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
 
 
 @cuda
+@pytest.mark.parametrize("name", ["dcgan", "acwgan_gp"])
+def test_diff_augment_draws_inside_the_replayed_graph_without_waiting(name, tmp_path):
+    # its random transforms are device work: recorded with the iteration (torch's generator
+    # state advances at each replay), and no host sync
+    from pegasus_lab.cli.train import build
+    from tests.conftest import compose_config, smoke
+    cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
+                                   "trainer.max_epochs=1", "trainer.limit_train_batches=12",
+                                   "trainer.max_steps=12", "trainer.log_every_n_steps=1000",
+                                   "trainer.limit_val_batches=0", "logger=none",
+                                   "speed.compile=false", "speed.compile_critic_step=false",
+                                   "model.diff_augment=[color,translation,cutout]"], tmp_path)
+    datamodule, model, trainer = build(cfg)
+    assert model.diff_augment is not None
+    window = _NoSyncWindow(first=6, last=11)
+    trainer.callbacks.append(window)
+    try:
+        trainer.fit(model, datamodule=datamodule)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert model._graphed is not None and model._graphed.recorded and not model._graphed.failed
+    assert window.watched == [6, 7, 8, 9, 10]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@cuda
 @pytest.mark.parametrize("name", ["vae_conv", "vaegan", "dcgan", "acwgan_gp", "study_acgan"])
 def test_every_method_replays_its_iteration_with_the_default_switches(name, tmp_path):
     from pegasus_lab.cli.train import build
