@@ -2,6 +2,8 @@
 config, written as its first step trains (a multirun's jobs compare there while training)."""
 from pathlib import Path
 
+import yaml
+
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
@@ -38,6 +40,10 @@ def test_the_run_s_config_is_one_hparams_session(tmp_path):
     tags = {value.tag for events in (Path(cfg.paths.output_dir) / "tensorboard").glob("events.*")
             for event in EventFileLoader(str(events)).Load() for value in event.summary.value}
     assert "hp_metric" not in tags and "val/loss" in tags
+    # and in the logger's hparams.yaml, which Lightning wrote as {} before they were logged
+    saved = yaml.safe_load((Path(cfg.paths.output_dir) / "tensorboard" / "hparams.yaml")
+                           .read_text())
+    assert saved["model/kl_weight"] == 0.5 and saved["code"] == code_label(describe())
 
 
 def test_a_run_run_again_with_nothing_to_train_keeps_the_code_that_trained_it(tmp_path,

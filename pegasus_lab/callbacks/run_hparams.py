@@ -3,12 +3,19 @@
 A resumed run with nothing left to train (a finished run run again, as a recipe does, or one
 that stays stopped early) logs nothing: TensorBoard's HPARAMS tab keeps the row its earlier
 part wrote, whose `code` is the commit that trained the weights, where logging at the start of
-every command would have put the commit of the command that only loaded them."""
+every command would have put the commit of the command that only loaded them.
+
+They also go to `<run>/tensorboard/hparams.yaml`, which Lightning's TensorBoard logger writes
+once, when fitting starts, before they are logged (it held `{}`), and leaves alone after: it is
+written again here (the CSV logger rewrites its own)."""
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import lightning as L
+from lightning.pytorch.core.saving import save_hparams_to_yaml
+from lightning.pytorch.loggers import TensorBoardLogger
 
 
 class RunHparams(L.Callback):
@@ -23,4 +30,6 @@ class RunHparams(L.Callback):
         from pegasus_lab.tensorboard_hparams import write_session_start
         for lg in trainer.loggers:
             lg.log_hyperparams(self.hparams)
+            if isinstance(lg, TensorBoardLogger) and trainer.is_global_zero:
+                save_hparams_to_yaml(os.path.join(lg.log_dir, lg.NAME_HPARAMS_FILE), lg.hparams)
         write_session_start(trainer, self.hparams)  # TensorBoard's HPARAMS tab
