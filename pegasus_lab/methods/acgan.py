@@ -30,9 +30,10 @@ class ACGAN(AdversarialPair):
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  generator_batch_factor: int = 2, class_weight: float = 1.0,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
-                 diff_augment: Sequence[str] = ()) -> None:
+                 diff_augment: Sequence[str] = (), ema_decay: float | None = None) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
-                         discriminator_optimizer, input_range, init_from, diff_augment)
+                         discriminator_optimizer, input_range, init_from, diff_augment,
+                         ema_decay)
         require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor = int(generator_batch_factor)
         self.class_weight = require_weight("class_weight", class_weight)
@@ -44,7 +45,7 @@ class ACGAN(AdversarialPair):
     def generate(self, z, labels=None):
         if self.num_classes and labels is None:
             labels = self._labels(len(z))
-        return self.generator(z, labels)
+        return self.sampling_generator()(z, labels)
 
     def realness(self, images, labels=None):
         return self.discriminator(images)[0]
@@ -92,6 +93,7 @@ class ACGAN(AdversarialPair):
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(g_out["generator"], inputs=list(self.generator.parameters()))
         self.step_without_counting(opt_g)
+        self.update_generator_average()
         return {k: v.detach() for k, v in {**d_out, **g_out}.items()}
 
     def training_step(self, batch, batch_idx):

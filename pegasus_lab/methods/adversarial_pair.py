@@ -9,13 +9,14 @@ from torch import nn
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.diff_augment import augment_inputs
+from pegasus_lab.methods.ema import GeneratorAverage
 
 
-class AdversarialPair(GenerativeModule):
+class AdversarialPair(GeneratorAverage, GenerativeModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
-                 diff_augment: Sequence[str] = ()) -> None:
+                 diff_augment: Sequence[str] = (), ema_decay: float | None = None) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         if generator.num_classes != discriminator.num_classes:
             raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
@@ -27,6 +28,9 @@ class AdversarialPair(GenerativeModule):
         self.diff_augment = augment_inputs(discriminator, diff_augment, self.input_range)
         if init_from:
             self.load_initial_weights(init_from)
+        # sampled from outside training, where given; made after the weights a run starts
+        # from, so that its average starts at them
+        self.keep_generator_average(ema_decay)
 
     def on_fit_start(self) -> None:
         self.check_precision()

@@ -25,9 +25,10 @@ class DCGAN(AdversarialPair):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
-                 diff_augment: Sequence[str] = ()) -> None:
+                 diff_augment: Sequence[str] = (), ema_decay: float | None = None) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
-                         discriminator_optimizer, input_range, init_from, diff_augment)
+                         discriminator_optimizer, input_range, init_from, diff_augment,
+                         ema_decay)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -36,7 +37,7 @@ class DCGAN(AdversarialPair):
                                                            device=self.device)
 
     def generate(self, z, labels=None):
-        return self.generator(z, self._labels(len(z), labels))
+        return self.sampling_generator()(z, self._labels(len(z), labels))
 
     def realness(self, images, labels=None):
         return self.discriminator(images, self._labels(len(images), labels))
@@ -71,6 +72,7 @@ class DCGAN(AdversarialPair):
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(loss_g, inputs=list(self.generator.parameters()))
         self.step_without_counting(opt_g)
+        self.update_generator_average()
         return {"d_loss": (loss_real + loss_fake).detach(), "g_loss": loss_g.detach(),
                 "d_real": torch.sigmoid(real_logit).mean().detach(),
                 "d_fake": torch.sigmoid(fake_logit).mean().detach()}

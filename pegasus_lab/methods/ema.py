@@ -37,3 +37,28 @@ class EMA(nn.Module):
 
     def train(self, mode: bool = True):  # the average is only ever used for inference
         return super().train(False)
+
+
+class GeneratorAverage:
+    """For a GAN method (a LightningModule with `self.generator`): an EMA of the generator's
+    weights where `ema_decay` is given, updated after each generator step, and sampled from
+    outside training (`generate` in eval mode: figures, FID, checkpoints' samples); training
+    always runs the generator itself."""
+
+    # set by keep_generator_average, which each such method calls: a class attribute would
+    # shadow the submodule (nn.Module finds those through __getattr__, after the class)
+    generator_ema: EMA | None
+    # outside training, generate() samples from the average where one is kept (bench.quality
+    # sets it False to measure the weights themselves)
+    sample_from_average = True
+
+    def keep_generator_average(self, decay: float | None) -> None:
+        self.generator_ema = EMA(self.generator, decay) if decay else None
+
+    def sampling_generator(self) -> nn.Module:
+        average = self.generator_ema is not None and self.sample_from_average
+        return self.generator_ema if (average and not self.training) else self.generator
+
+    def update_generator_average(self) -> None:
+        if self.generator_ema is not None:
+            self.generator_ema.update(self.generator)

@@ -27,7 +27,7 @@ from torch import nn
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_weight
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.diff_augment import augment_inputs
-from pegasus_lab.methods.ema import EMA
+from pegasus_lab.methods.ema import GeneratorAverage
 from pegasus_lab.methods.penalties import gradient_penalty, mixing_weights
 
 
@@ -39,7 +39,7 @@ def _like(param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(param).copy_(grad)
 
 
-class WGAN(GenerativeModule):
+class WGAN(GeneratorAverage, GenerativeModule):
     progress_bar_keys = ("W",)
 
     @property
@@ -89,11 +89,11 @@ class WGAN(GenerativeModule):
             lr_decay_over
         self.dequantize = dequantize
         self.clip_value = None if clip_value is None else require_weight("clip_value", clip_value)
-        self.generator_ema = EMA(generator, ema_decay) if ema_decay else None
-        # outside training, generate() samples from the average where one is kept
-        self.sample_from_average = True
         if init_from:
             self.load_initial_weights(init_from)
+        # sampled from outside training, where given; made after the weights a run starts
+        # from, so that its average starts at them
+        self.keep_generator_average(ema_decay)
 
     # -- the model ----------------------------------------------------------------------------
     def random_labels(self, n: int) -> torch.Tensor | None:
@@ -104,9 +104,7 @@ class WGAN(GenerativeModule):
     def generate(self, z, labels=None):
         if self.num_classes and labels is None:
             labels = self.random_labels(len(z))
-        average = self.generator_ema is not None and self.sample_from_average
-        net = self.generator_ema if (average and not self.training) else self.generator
-        return net(z, labels if self.num_classes else None)
+        return self.sampling_generator()(z, labels if self.num_classes else None)
 
     def realness(self, images: torch.Tensor, labels=None) -> torch.Tensor:
         """The critic's Wasserstein score (higher = judged more real)."""
@@ -274,8 +272,7 @@ class WGAN(GenerativeModule):
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(gen_out["generator"], inputs=list(self.generator.parameters()))
         self.step_without_counting(opt_g)  # counted by the caller: one step per iteration
-        if self.generator_ema is not None:
-            self.generator_ema.update(self.generator)
+        self.update_generator_average()
         return {k: v.detach() for k, v in {**critic_out, **gen_out}.items()}
 
     def graphable(self, images, labels) -> bool:

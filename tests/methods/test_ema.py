@@ -1,10 +1,13 @@
 """The generator's weight average (methods/ema.py)."""
+import lightning as L
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.ema import EMA
+from tests.conftest import compose_config, smoke
 
 
 def _net():
@@ -54,3 +57,52 @@ def test_a_network_without_buffers_updates_too():
 def test_a_decay_outside_the_open_unit_interval_is_refused(decay):
     with pytest.raises(ConfigError, match=r"\(0, 1\)"):  # a config value: said, no traceback
         EMA(nn.Linear(2, 2), decay)
+
+
+GANS = ["cdcgan", "study_acgan", "acwgan_gp"]  # DCGAN's, AC-GAN's and WGAN's classes
+
+
+def _fit(cfg, tmp_path, model=None):
+    model = model or instantiate(cfg.model)
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=instantiate(cfg.data))
+    return model
+
+
+@pytest.mark.parametrize("name", GANS)
+def test_each_gan_samples_from_its_generator_s_average_outside_training(tmp_path, name):
+    cfg = compose_config("train", [*smoke(name), "model.ema_decay=0.5"], tmp_path)
+    model = instantiate(cfg.model)
+    start = [p.detach().clone() for p in model.generator_ema.parameters()]
+    _fit(cfg, tmp_path, model)
+    moved = [not torch.equal(a, p) for a, p in zip(start, model.generator_ema.parameters())]
+    assert all(moved)  # updated with each generator step
+    model.eval()
+    z = torch.randn(4, model.latent_dim)
+    labels = torch.tensor([0, 1, 0, 1]) if model.num_classes else None
+    with torch.no_grad():
+        assert torch.equal(model.generate(z, labels), model.generator_ema(z, labels))
+        assert not torch.allclose(model.generate(z, labels), model.generator.eval()(z, labels))
+        model.sample_from_average = False  # the trained weights themselves (bench.quality)
+        assert torch.equal(model.generate(z, labels), model.generator(z, labels))
+
+
+@pytest.mark.parametrize("name", GANS)
+def test_without_a_decay_there_is_no_average(tmp_path, name):
+    model = instantiate(compose_config("train", smoke(name), tmp_path).model)
+    assert model.generator_ema is None
+    assert not any("generator_ema" in k for k in model.state_dict())
+
+
+def test_a_run_started_from_another_s_weights_averages_from_them(tmp_path):
+    # the other run kept no average: this one's starts at the generator it loads
+    cfg = compose_config("train", smoke("cdcgan"), tmp_path)
+    other = _fit(cfg, tmp_path)
+    torch.save({"state_dict": other.state_dict()}, tmp_path / "other.ckpt")
+    cfg = compose_config("train", [*smoke("cdcgan"), "model.ema_decay=0.5",
+                                   f"model.init_from={tmp_path / 'other.ckpt'}"], tmp_path)
+    model = instantiate(cfg.model)
+    for a, p in zip(model.generator_ema.shadow.parameters(), other.generator.parameters()):
+        assert torch.equal(a, p)
