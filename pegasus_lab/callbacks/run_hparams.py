@@ -31,5 +31,6 @@ class RunHparams(L.Callback):
         for lg in trainer.loggers:
             lg.log_hyperparams(self.hparams)
             if isinstance(lg, TensorBoardLogger) and trainer.is_global_zero:
+                os.makedirs(lg.log_dir, exist_ok=True)
                 save_hparams_to_yaml(os.path.join(lg.log_dir, lg.NAME_HPARAMS_FILE), lg.hparams)
         write_session_start(trainer, self.hparams)  # TensorBoard's HPARAMS tab
