@@ -17,6 +17,7 @@ from pegasus_lab.cli.common import (check_values, check_writable, config_dir, lo
                                     run_command)
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_seed
 from pegasus_lab.latent.truncation import require_truncation, truncation_label
+from pegasus_lab.methods.ema import average_label, use_average
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import (build_extractor, check_fid_settings, dataset_features,
                                             drawn_indices, manifold_metrics, model_metrics)
@@ -40,6 +41,7 @@ def evaluate(cfg: DictConfig) -> dict:
     model = stored = candidate = None
     if cfg.ckpt:
         model, stored = model_from_checkpoint(cfg.ckpt, device)
+        use_average(model, cfg.average, cfg.ckpt)
     reference_cfg = cfg.get("reference") or (stored.data if stored is not None else None)
     if reference_cfg is None:
         raise ConfigError("no reference images: choose data@reference=…")
@@ -59,6 +61,9 @@ def evaluate(cfg: DictConfig) -> dict:
                                 cfg.kid_subsets, cfg.per_class, inception,
                                 manifold=cfg.manifold, truncation=cfg.truncation)
         results["truncation"] = cfg.truncation
+        # whether the samples came from an average of the generator's weights (model.ema_decay)
+        results["from_average"] = getattr(model, "generator_ema", None) is not None and \
+            model.sample_from_average
     else:
         # the candidate's draw with the next seed: the same set on both sides, both limited,
         # gives two different draws of it
@@ -115,7 +120,7 @@ def _check_counts(cfg: DictConfig) -> None:
     """Said before anything loads: FID's covariance needs two samples, KID a subset, the
     manifold metrics a neighbour count; the seed, the switches and the fid group's values."""
     require_seed("seed", cfg.seed)
-    for key in ("per_class", "inception_score", "tensorboard"):
+    for key in ("per_class", "inception_score", "tensorboard", "average"):
         require_bool(key, cfg[key])
     require_int("kid_subset_size", cfg.kid_subset_size, 1)
     require_int("kid_subsets", cfg.kid_subsets, 1)
@@ -124,6 +129,10 @@ def _check_counts(cfg: DictConfig) -> None:
     if require_truncation("truncation", cfg.truncation) is not None and not cfg.ckpt:
         raise ConfigError("truncation draws a checkpoint's samples nearer the mode of its "
                           "latent; a candidate image set (data@candidate=…) has no latents")
+    if not cfg.average and not cfg.ckpt:
+        raise ConfigError("average=false measures a checkpoint's trained generator instead of "
+                          "its weights' average; a candidate image set (data@candidate=…) has "
+                          "no generator")
     check_fid_settings(cfg.fid)
     if cfg.ckpt:
         require_int("num_samples", cfg.num_samples, 2)
@@ -137,10 +146,11 @@ def _check_counts(cfg: DictConfig) -> None:
 
 
 def _results_name(cfg: DictConfig) -> str:
-    """What a checkpoint's results are called: its name, and a truncated draw's truncation
-    (`last`, `best-fid`, `last_truncation0.5`): their file's name, and (sweep.evaluation_prefix)
-    their names in the sweep table and TensorBoard."""
-    return Path(cfg.ckpt).stem + truncation_label(cfg.truncation)
+    """What a checkpoint's results are called: its name, a truncated draw's truncation, and
+    `_no-average` for the trained weights rather than their average (`last`, `best-fid`,
+    `last_truncation0.5`, `last_no-average`): their file's name, and
+    (sweep.evaluation_prefix) their names in the sweep table and TensorBoard."""
+    return Path(cfg.ckpt).stem + truncation_label(cfg.truncation) + average_label(cfg.average)
 
 
 def _out(cfg: DictConfig) -> Path:

@@ -11,7 +11,8 @@
 The model is rebuilt from the config stored in the checkpoint; the data (for the modes that
 need images) too, with anything under `data:` here merged on top (e.g. data.source.root=…).
 The figure goes to `out` (default <run>/samples/<mode>.png, or <run>/samples/<checkpoint>/
-<mode>.png for a checkpoint other than last.ckpt; <mode>_truncation<t>.png with truncation=t),
+<mode>.png for a checkpoint other than last.ckpt; <mode>_truncation<t>.png with truncation=t,
+<mode>_no-average.png with average=false),
 extra figures beside it with a suffix, numbers into a JSON file of the same name.
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pegasus_lab.latent.pair_grid import (PairGridSpec, pair_interpolation, requ
                                          select_images)
 from pegasus_lab.latent.pegasus_maker import PegasusSpec, make_pegasi
 from pegasus_lab.latent.truncation import require_truncation, truncation_label
+from pegasus_lab.methods.ema import average_label, use_average
 from pegasus_lab.metrics.evaluation import build_extractor
 from pegasus_lab.metrics.features import extract, uint8_batches
 from pegasus_lab.metrics.generated import to_uint8
@@ -160,6 +162,7 @@ def _check_counts(cfg: DictConfig) -> None:
     require_bool("tensorboard", cfg.tensorboard)
     require_auto_or_bool("pegasus_score", cfg.pegasus_score)
     require_truncation("truncation", cfg.truncation)
+    require_bool("average", cfg.average)
     if cfg.truncation is not None and cfg.mode not in DRAWING_MODES:
         raise ConfigError(f"mode={cfg.mode} encodes real images and draws no random latent, so "
                           f"truncation={cfg.truncation} would change nothing: it applies to "
@@ -190,11 +193,17 @@ def _which(ckpt: Path) -> str:
     return "" if ckpt.stem == "last" else ckpt.stem
 
 
-def default_out(ckpt: Path, mode: str, truncation: float | None = None) -> Path:
+def _draw_label(cfg: DictConfig) -> str:
+    """How the draw differs from the default one: its truncation, the trained weights rather
+    than their average ('_truncation0.5_no-average'; '' for the default draw)."""
+    return truncation_label(cfg.truncation) + average_label(cfg.average)
+
+
+def default_out(ckpt: Path, mode: str, label: str = "") -> Path:
     """<run>/samples/<mode>.png, or <run>/samples/<checkpoint>/<mode>.png (`_which`); a
-    truncated draw's name says its truncation (<mode>_truncation0.5.png)."""
-    return ckpt.parent.parent / "samples" / _which(ckpt) / \
-        f"{mode}{truncation_label(truncation)}.png"
+    draw other than the default one says how in its name (`_draw_label`:
+    <mode>_truncation0.5.png)."""
+    return ckpt.parent.parent / "samples" / _which(ckpt) / f"{mode}{label}.png"
 
 
 def sample(cfg: DictConfig) -> Path:
@@ -203,12 +212,13 @@ def sample(cfg: DictConfig) -> Path:
     _check_counts(cfg)
     ckpt = Path(cfg.ckpt).resolve()
     run_dir = ckpt.parent.parent
-    out = Path(cfg.out) if cfg.out else default_out(ckpt, cfg.mode, cfg.truncation)
+    out = Path(cfg.out) if cfg.out else default_out(ckpt, cfg.mode, _draw_label(cfg))
     if out.suffix.lower() != ".png":  # the figures are PNGs, whatever the name says
         raise ConfigError(f"out={out} must name a .png file (figures beside it: "
                           f"{out.stem}_….png, numbers: {out.stem}.json)")
     check_writable(out, "out")
     model, stored = model_from_checkpoint(cfg.ckpt, pick_device(cfg.device))
+    use_average(model, cfg.average, cfg.ckpt)
     with torch.no_grad():
         figures, report = _figures(cfg, model, stored, out)
     if cfg.mode == "grid" and cfg.nrow:
@@ -220,7 +230,7 @@ def sample(cfg: DictConfig) -> Path:
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
         tag = "/".join(filter(None, ["pegasus-sample", _which(ckpt),
-                                     cfg.mode + truncation_label(cfg.truncation)]))
+                                     cfg.mode + _draw_label(cfg)]))
         with SummaryWriter(str(run_dir / "tensorboard")) as writer:
             for suffix, (images, nrow) in figures.items():
                 writer.add_image(f"{tag}{suffix}", grid(images, nrow))

@@ -62,3 +62,23 @@ class GeneratorAverage:
     def update_generator_average(self) -> None:
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator)
+
+
+def average_label(average: bool) -> str:
+    """What a draw from a GAN's trained weights, not their average, adds to the name of its
+    figure or results ('_no-average'); '' for the default draw."""
+    return "" if average else "_no-average"
+
+
+def use_average(model, average: bool, ckpt) -> None:
+    """pegasus-sample's and pegasus-evaluate's `average`: a model that keeps an average of its
+    generator's weights (model.ema_decay) samples from it, or with `average=false` from the
+    trained weights; false for a model without one would change nothing, and is refused."""
+    if average:
+        return
+    if getattr(model, "generator_ema", None) is None:
+        name = getattr(model, "method_name", type(model).__name__)
+        raise ConfigError(f"average=false: the {name} of {ckpt} keeps no average of generator "
+                          f"weights (it was trained with model.ema_decay=null): its samples "
+                          f"come from its trained weights already")
+    model.sample_from_average = False

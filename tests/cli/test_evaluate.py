@@ -7,7 +7,8 @@ import pytest
 
 from pegasus_lab.cli.train import train
 from pegasus_lab.errors import ConfigError
-from tests.conftest import CIFAR_MINI, ROOT, TINY_VAE, compose_config, fid_overrides, run_cli
+from tests.conftest import (CIFAR_MINI, ROOT, TINY, TINY_VAE, compose_config, fid_overrides,
+                            run_cli)
 
 # downloads fail at once (a proxy that refuses): the offline case, whatever the machine
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
@@ -141,6 +142,44 @@ def test_a_candidate_image_set_has_no_latents_to_truncate(tmp_path):
     cfg = compose_config("evaluate", ["data@candidate=image_folder", "truncation=0.5"])
     with pytest.raises(ConfigError, match=r"^truncation draws a checkpoint's samples nearer the "
                                           r"mode of its latent; a candidate image set "):
+        _check_counts(cfg)
+
+
+def test_a_gan_s_trained_weights_are_measured_beside_their_average(tmp_path, tiny_fid_weights):
+    """A GAN trained with model.ema_decay is measured on its weights' average; average=false on
+    the weights it trained, into <ckpt>_no-average.json and eval/last_no-average/…"""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pegasus_lab.cli.evaluate import evaluate
+    run = compose_config("train", [*FOLDER, "data.batch_size=8", "trainer=smoke", "model=dcgan",
+                                   *TINY["dcgan"], "model.ema_decay=0.5"], tmp_path / "train")
+    train(run)
+    gan = Path(run.paths.output_dir) / "checkpoints" / "last.ckpt"
+    common = [f"ckpt={gan}", "num_samples=30", "reference_samples=40", "kid_subset_size=20",
+              "kid_subsets=2", "inception_score=false", "manifold.num_samples=0",
+              "fid.cache_dir=null", *fid_overrides(tiny_fid_weights)]
+    averaged = evaluate(compose_config("evaluate", common, tmp_path))
+    trained = evaluate(compose_config("evaluate", [*common, "average=false"], tmp_path))
+    assert averaged["from_average"] is True and trained["from_average"] is False
+    assert trained["fid"] != averaged["fid"]
+    metrics = gan.parents[1] / "metrics"
+    assert json.loads((metrics / "last_no-average.json").read_text())["fid"] == trained["fid"]
+    assert json.loads((metrics / "last.json").read_text())["fid"] == averaged["fid"]
+    events = EventAccumulator(str(gan.parents[1] / "tensorboard"))
+    events.Reload()
+    assert {"eval/fid", "eval/last_no-average/fid"} <= set(events.Tags()["scalars"])
+
+
+def test_average_false_needs_a_model_that_keeps_an_average(ckpt, tmp_path, tiny_fid_weights):
+    from pegasus_lab.cli.evaluate import _check_counts, evaluate
+    cfg = compose_config("evaluate", [f"ckpt={ckpt}", "average=false",
+                                      *fid_overrides(tiny_fid_weights)], tmp_path)
+    with pytest.raises(ConfigError, match=r"^average=false: the VAE of .* keeps no average"):
+        evaluate(cfg)
+    assert not (ckpt.parents[1] / "metrics" / "last_no-average.json").exists()
+    cfg = compose_config("evaluate", ["data@candidate=image_folder", "average=false"])
+    with pytest.raises(ConfigError, match=r"^average=false measures a checkpoint's trained "
+                                          r"generator .*; a candidate image set"):
         _check_counts(cfg)
 
 

@@ -109,6 +109,7 @@ def test_missing_checkpoint(tmp_path):
     (["mode=pegasus", "truncation=0.5"], "mode=pegasus encodes real images and draws no random "
      "latent, so truncation=0.5 would change nothing: it applies to modes grid, class_grid, "
      "walk, critic_picks, nearest"),
+    (["average=maybe"], "average must be true or false, got 'maybe'"),
 ])
 def test_bad_counts_are_said_before_the_checkpoint_loads(args, says, tmp_path):
     # the checkpoint does not exist: the count is checked first
@@ -216,7 +217,7 @@ def test_pegasus_mode_blends_ranks_and_saves_the_white_one(tmp_path, tiny_fid_we
 def gan_ckpt(tmp_path_factory):
     from tests.conftest import smoke
     tmp = tmp_path_factory.mktemp("gan")
-    cfg = compose_config("train", smoke("acwgan_gp"), tmp)
+    cfg = compose_config("train", [*smoke("acwgan_gp"), "model.ema_decay=0.5"], tmp)
     train(cfg)
     return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
 
@@ -267,3 +268,27 @@ def test_memorisation_check_in_pixel_space(tmp_path):
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["feature_space"] == "pixels"
     assert len(report["generated_distances"]) == 30 and report["num_heldout"] == 19
+
+
+def test_average_false_draws_from_the_trained_weights_into_a_figure_of_its_own(gan_ckpt,
+                                                                              tmp_path):
+    """A GAN trained with model.ema_decay samples from its weights' average; average=false
+    from the weights it trained, the same latents, into <mode>_no-average.png beside it."""
+    import numpy as np
+    common = [f"ckpt={gan_ckpt}", "num_samples=4", "tensorboard=false"]
+    averaged = sample.sample(compose_config("sample", common, tmp_path))
+    trained = sample.sample(compose_config("sample", [*common, "average=false"], tmp_path))
+    assert averaged.name == "grid.png" and trained.name == "grid_no-average.png"
+    assert trained.parent == averaged.parent
+    assert not np.array_equal(np.asarray(Image.open(averaged)), np.asarray(Image.open(trained)))
+    both = compose_config("sample", [*common, "average=false", "truncation=0.5"])
+    assert sample._draw_label(both) == "_truncation0.5_no-average"
+
+
+def test_average_false_is_refused_for_a_model_that_keeps_none(trained_ckpt, tmp_path):
+    cfg = compose_config("sample", [f"ckpt={trained_ckpt}", "average=false", "tensorboard=false"],
+                         tmp_path)
+    with pytest.raises(ConfigError, match=r"^average=false: the VAE of .*last.ckpt keeps no "
+                                          r"average of generator weights \(it was trained with "
+                                          r"model.ema_decay=null\)"):
+        sample.sample(cfg)
