@@ -5,7 +5,8 @@ Per step (as the seed): the discriminator on a real batch and a generated batch,
     L_D = BCE(D(x), 1) + BCE(D(G(z, c)), 0) [+ CE(class(x), y) + CE(class(G(z, c)), c)],
 then the generator on a fresh generated batch `generator_batch_factor` (2) times as large,
     L_G = BCE(D(G(z, c)), 1) [+ CE(class(G(z, c)), c)]
-— the non-saturating form of the generator's share of L_source, plus L_class.
+— the non-saturating form of the generator's share of L_source, plus L_class. With
+lecam_weight, L_D adds the LeCam regularizer of the source logits (methods/lecam.py).
 """
 from __future__ import annotations
 
@@ -30,10 +31,12 @@ class ACGAN(AdversarialPair):
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  generator_batch_factor: int = 2, class_weight: float = 1.0,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
-                 diff_augment: Sequence[str] = (), ema_decay: float | None = None) -> None:
+                 diff_augment: Sequence[str] = (), ema_decay: float | None = None,
+                 lecam_weight: float = 0.0, lecam_decay: float = 0.99) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
-                         discriminator_optimizer, input_range, init_from, diff_augment,
-                         ema_decay)
+                         discriminator_optimizer, input_range, init_from,
+                         diff_augment=diff_augment, ema_decay=ema_decay,
+                         lecam_weight=lecam_weight, lecam_decay=lecam_decay)
         require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor = int(generator_batch_factor)
         self.class_weight = require_weight("class_weight", class_weight)
@@ -69,6 +72,10 @@ class ACGAN(AdversarialPair):
         out = {"d_source": real_src + fake_src, "d_real": torch.sigmoid(real_logit).mean(),
                "d_fake": torch.sigmoid(fake_logit).mean()}
         out["discriminator"] = out["d_source"]
+        if self.lecam is not None:
+            lecam_real, lecam_fake = self.lecam(real_logit, fake_logit)
+            out["d_lecam"] = lecam_real + lecam_fake
+            out["discriminator"] = out["discriminator"] + out["d_lecam"]
         if real_cls is not None:
             out["d_class"] = real_cls + fake_cls
             out["discriminator"] = out["discriminator"] + self.class_weight * out["d_class"]

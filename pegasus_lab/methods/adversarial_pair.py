@@ -6,17 +6,19 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, require_weight
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.diff_augment import augment_inputs
 from pegasus_lab.methods.ema import GeneratorAverage
+from pegasus_lab.methods.lecam import LeCam
 
 
 class AdversarialPair(GeneratorAverage, GenerativeModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
-                 diff_augment: Sequence[str] = (), ema_decay: float | None = None) -> None:
+                 diff_augment: Sequence[str] = (), ema_decay: float | None = None,
+                 lecam_weight: float = 0.0, lecam_decay: float = 0.99) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         if generator.num_classes != discriminator.num_classes:
             raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
@@ -31,6 +33,9 @@ class AdversarialPair(GeneratorAverage, GenerativeModule):
         # sampled from outside training, where given; made after the weights a run starts
         # from, so that its average starts at them
         self.keep_generator_average(ema_decay)
+        # the LeCam regularizer of the discriminator's logits, where weighted (None: none)
+        self.lecam = LeCam(lecam_weight, lecam_decay) \
+            if require_weight("lecam_weight", lecam_weight) else None
 
     def on_fit_start(self) -> None:
         self.check_precision()

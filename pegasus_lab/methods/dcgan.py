@@ -1,8 +1,9 @@
 """DCGAN training (paper-3): binary cross-entropy, Adam lr 2e-4, β₁ 0.5.
 
 Discriminator step as the seed: backward on an all-real batch, then on an all-fake batch,
-gradients accumulated, one optimizer step. Generator step: the non-saturating loss
-−log D(G(z)) on a fresh batch. One Lightning step = one generator update.
+gradients accumulated, one optimizer step (with lecam_weight, each half with its LeCam term,
+methods/lecam.py). Generator step: the non-saturating loss −log D(G(z)) on a fresh batch. One
+Lightning step = one generator update.
 """
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ class DCGAN(AdversarialPair):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
-                 diff_augment: Sequence[str] = (), ema_decay: float | None = None) -> None:
+                 diff_augment: Sequence[str] = (), ema_decay: float | None = None,
+                 lecam_weight: float = 0.0, lecam_decay: float = 0.99) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
-                         discriminator_optimizer, input_range, init_from, diff_augment,
-                         ema_decay)
+                         discriminator_optimizer, input_range, init_from,
+                         diff_augment=diff_augment, ema_decay=ema_decay,
+                         lecam_weight=lecam_weight, lecam_decay=lecam_decay)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -60,6 +63,11 @@ class DCGAN(AdversarialPair):
         opt_g, opt_d = self.optimizers()
         opt_d.zero_grad(set_to_none=True)
         loss_real, loss_fake, real_logit, fake_logit = self.discriminator_step_losses(real, labels)
+        d_loss, extra = (loss_real + loss_fake).detach(), {}  # the BCE alone, logged
+        if self.lecam is not None:  # each half's term with its half
+            lecam_real, lecam_fake = self.lecam(real_logit, fake_logit)
+            extra["d_lecam"] = (lecam_real + lecam_fake).detach()
+            loss_real, loss_fake = loss_real + lecam_real, loss_fake + lecam_fake
         self.run_backward(loss_real)   # all-real batch
         self.run_backward(loss_fake)   # all-fake batch, gradients accumulate
         self.step_without_counting(opt_d)
@@ -73,9 +81,9 @@ class DCGAN(AdversarialPair):
         self.run_backward(loss_g, inputs=list(self.generator.parameters()))
         self.step_without_counting(opt_g)
         self.update_generator_average()
-        return {"d_loss": (loss_real + loss_fake).detach(), "g_loss": loss_g.detach(),
+        return {"d_loss": d_loss, "g_loss": loss_g.detach(),
                 "d_real": torch.sigmoid(real_logit).mean().detach(),
-                "d_fake": torch.sigmoid(fake_logit).mean().detach()}
+                "d_fake": torch.sigmoid(fake_logit).mean().detach(), **extra}
 
     def training_step(self, batch, batch_idx):
         real, labels = batch
