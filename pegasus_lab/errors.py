@@ -30,6 +30,12 @@ TORCH_LOAD_ERRORS = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.Bad
                      ValueError)
 
 
+def method_name(model) -> str:
+    """The method as messages to the user name it (GenerativeModule.method_name: "AC-GAN",
+    "conditional VAE"), or the class's name for an object without one (a stand-in model)."""
+    return getattr(model, "method_name", type(model).__name__)
+
+
 def torch_load_failure(err: BaseException) -> str:
     """Why torch.load(weights_only=True) failed, in one line: torch's messages run to a page
     of advice (among it, to load the file unsafely). An OSError (torch maps some cut-off

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, method_name
 from pegasus_lab.latent.interpolate import interpolator
 from pegasus_lab.latent.truncation import draw_latents
 
@@ -32,7 +32,7 @@ def class_grid(model, per_class: int, seed: int = 0,
     """One row per class (paper-2's 10×10)."""
     k = _num_classes(model)
     if not k:
-        name = getattr(model, "method_name", type(model).__name__)
+        name = method_name(model)
         raise ConfigError(f"a class grid draws a row per class, and the {name} takes no class "
                           "(a class-conditional model does; mode=grid draws this one's samples)")
     g = torch.Generator().manual_seed(seed)
@@ -60,7 +60,7 @@ def critic_picks(model, num: int, candidates: int, seed: int = 0, chunk: int = 5
                  truncation: float | None = None) -> tuple[torch.Tensor, int]:
     """The `num` samples that the critic (or discriminator) rates most real of `candidates`."""
     if not hasattr(model, "realness"):
-        name = getattr(model, "method_name", type(model).__name__)
+        name = method_name(model)
         raise ConfigError("picking by critic needs a model with a critic or discriminator, and "
                           f"the {name} has none (mode=grid draws this one's samples)")
     g = torch.Generator().manual_seed(seed)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pegasus_lab.errors import (ConfigError, DataError, require_class_name, require_int,
-                                require_number, require_seed)
+from pegasus_lab.errors import (ConfigError, DataError, method_name, require_class_name,
+                                require_int, require_number, require_seed)
 from pegasus_lab.latent.interpolate import interpolator
 
 
@@ -53,7 +53,7 @@ def require_image_encoder(model, what: str) -> None:
     blend of their latents: that needs an encoder, and a model whose decoder takes no class
     (a class-conditional VAE encodes each image given its own class, and a blend of a horse's
     and a bird's latent has no one class to be decoded with)."""
-    name = getattr(model, "method_name", type(model).__name__)
+    name = method_name(model)
     if not callable(getattr(model, "encode", None)):
         raise ConfigError(f"{what} encodes real images: it needs a model with an encoder (a VAE "
                           f"or the VAE-GAN), and the {name} has none (pegasus-sample mode=walk "

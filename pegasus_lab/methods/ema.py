@@ -6,7 +6,7 @@ import copy
 import torch
 from torch import nn
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, method_name
 
 
 class EMA(nn.Module):
@@ -77,7 +77,7 @@ def use_average(model, average: bool, ckpt) -> None:
     if average:
         return
     if getattr(model, "generator_ema", None) is None:
-        name = getattr(model, "method_name", type(model).__name__)
+        name = method_name(model)
         raise ConfigError(f"average=false: the {name} of {ckpt} keeps no average of generator "
                           f"weights (it was trained with model.ema_decay=null): its samples "
                           f"come from its trained weights already")
