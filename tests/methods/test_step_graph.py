@@ -131,10 +131,14 @@ def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
 
 
 @cuda
-@pytest.mark.parametrize("name", ["dcgan", "acwgan_gp"])
-def test_diff_augment_draws_inside_the_replayed_graph_without_waiting(name, tmp_path):
-    # its random transforms are device work: recorded with the iteration (torch's generator
-    # state advances at each replay), and no host sync
+@pytest.mark.parametrize("name,extra", [
+    ("dcgan", ["model.lecam_weight=0.3"]), ("study_acgan", ["model.lecam_weight=0.3"]),
+    ("acwgan_gp", [])])
+def test_the_small_data_options_run_inside_the_replayed_graph_without_waiting(name, extra,
+                                                                              tmp_path):
+    # DiffAugment's random transforms, the generator's average and LeCam's averages are
+    # device work: recorded with the iteration (torch's generator state advances at each
+    # replay), and no host sync
     from pegasus_lab.cli.train import build
     from tests.conftest import compose_config, smoke
     cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
@@ -142,9 +146,10 @@ def test_diff_augment_draws_inside_the_replayed_graph_without_waiting(name, tmp_
                                    "trainer.max_steps=12", "trainer.log_every_n_steps=1000",
                                    "trainer.limit_val_batches=0", "logger=none",
                                    "speed.compile=false", "speed.compile_critic_step=false",
-                                   "model.diff_augment=[color,translation,cutout]"], tmp_path)
+                                   "model.diff_augment=[color,translation,cutout]",
+                                   "model.ema_decay=0.9", *extra], tmp_path)
     datamodule, model, trainer = build(cfg)
-    assert model.diff_augment is not None
+    assert model.diff_augment is not None and model.generator_ema is not None
     window = _NoSyncWindow(first=6, last=11)
     trainer.callbacks.append(window)
     try:
