@@ -41,12 +41,47 @@ def _shared(cfg: DictConfig) -> list[str]:
             *(["debug=smoke"] if cfg.get("smoke_run") else []), *cfg.overrides]
 
 
+def check_overrides_apply(cfg: DictConfig) -> None:
+    """Every run gets the study's overrides, so each of its models must take them: one a
+    model lacks (a GAN's model.diff_augment, a VAE's model.kl_weight) is said at once, naming
+    the model, where the training multirun would have stopped at that model's first run. The
+    study's own axes (the model, the data set, the experiment) are not overrides."""
+    from hydra.errors import ConfigCompositionException
+    for item in cfg.overrides:
+        key = parse_override(str(item))[0].lstrip("+~")
+        if key in _STUDY_AXES:
+            raise ConfigError(f"overrides=[{item!r}]: the study chooses {_STUDY_AXES[key]} "
+                              f"itself; overrides are the settings all its runs share")
+    failed = {}
+    for model in cfg.models:
+        try:
+            compose("train", ["experiment=paper4", f"model={model}", *_shared(cfg)])
+        except ConfigCompositionException as err:
+            failed[model] = str(err.__cause__ or err).strip().splitlines()[0]
+    if not failed:
+        return
+    said = f"the study gives overrides={list(cfg.overrides)} to every run"
+    if len(failed) == len(cfg.models):
+        raise ConfigError(f"{said}, and its runs cannot take them: {next(iter(failed.values()))}")
+    taking = [m for m in cfg.models if m not in failed]
+    model, why = next(iter(failed.items()))
+    raise ConfigError(f"{said}, and model={model} does not take them ({why}): study the models "
+                      f"that do (models=[{','.join(taking)}]) and the others apart")
+
+
+# what the study sets for each run itself, and says so when an override sets it
+_STUDY_AXES = {"model": "each run's model (models=[…])",
+               "paper4_data": "each run's data set (datasets=[…])",
+               "experiment": "the experiment (paper4)"}
+
+
 def present_datasets(cfg: DictConfig) -> tuple[list[str], list[str]]:
-    """(data sets whose files load, notes on the ones skipped and why)."""
+    """(data sets whose files load, notes on the ones skipped and why), read as the study's
+    first model's runs read them."""
     present, notes = [], []
     for name in cfg.datasets:
-        train_cfg = compose("train", ["experiment=paper4", f"+paper4_data={name}",
-                                      *_shared(cfg)])
+        train_cfg = compose("train", ["experiment=paper4", f"model={cfg.models[0]}",
+                                      f"+paper4_data={name}", *_shared(cfg)])
         check_argument_types(train_cfg)  # overrides=['data.val_fraction=abc']: the study's error
         try:
             dm = instantiate(train_cfg.data)
@@ -176,6 +211,7 @@ def study(cfg: DictConfig) -> Path:
     from pegasus_lab.provenance import command_line
     from pegasus_lab.run_lock import holding
     _check_settings(cfg)
+    check_overrides_apply(cfg)
     sweep_dir = Path(cfg.sweep_dir)
     present, notes = present_datasets(cfg)
     if not present:

@@ -16,7 +16,7 @@ from pegasus_lab.errors import ConfigError, DataError
 from pegasus_lab.overrides import override
 from pegasus_lab.sweep import jobs, parse_override
 from tests import warm_cli
-from tests.conftest import ROOT, compose_config, run_cli
+from tests.conftest import CONF, ROOT, compose_config, run_cli
 
 
 def test_study_table_from_two_tiny_runs(tmp_path):
@@ -271,3 +271,44 @@ def test_sigterm_to_the_study_alone_is_passed_on_to_its_run_in_training(tmp_path
     assert study.wait(timeout=120) == 143
     assert "terminated (SIGTERM) at step" in (sweep / "0" / "paper4.log").read_text()
     assert "the multirun exited with status 143" in (sweep / "study.md").read_text()
+
+
+def _composing():
+    """What the study's own checks compose in: Hydra initialised on the project's configs."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    GlobalHydra.instance().clear()
+    return initialize_config_dir(config_dir=str(CONF), version_base="1.3")
+
+
+def test_a_study_of_gans_takes_overrides_only_gans_have(tmp_path):
+    """Its data check composed every data set with paper-4's default model, the VAE: a GAN
+    study's overrides=['model.generator.width=8'] stopped there with Hydra's 'Key generator
+    is not in struct'."""
+    from pegasus_lab.cli.study import check_overrides_apply, present_datasets
+    cfg = compose_config("study", [
+        "models=[study_gan,study_wgan]", "datasets=[synthetic]",
+        "overrides=['model.generator.width=8','model.diff_augment=[translation]']"], tmp_path)
+    with _composing():
+        check_overrides_apply(cfg)
+        assert present_datasets(cfg) == (["synthetic"], [])
+
+
+@pytest.mark.parametrize("models,overrides,says", [
+    ("[study_vae,study_gan]", "['model.generator.width=8']",
+     r"the study gives overrides=\['model.generator.width=8'\] to every run, and "
+     r"model=study_vae does not take them \(Key 'generator' is not in struct\): study the "
+     r"models that do \(models=\[study_gan\]\) and the others apart"),
+    ("[study_gan]", "['trainer.max_epoch=2']",
+     r"and its runs cannot take them: Key 'max_epoch' is not in struct"),
+    ("[study_gan]", "['model=dcgan']",
+     r"overrides=\['model=dcgan'\]: the study chooses each run's model \(models=\[…\]\) "
+     r"itself"),
+    ("[study_gan]", "['+paper4_data=mnist']", r"chooses each run's data set \(datasets="),
+])
+def test_overrides_a_run_of_the_study_cannot_take_are_said_before_it_starts(tmp_path, models,
+                                                                            overrides, says):
+    from pegasus_lab.cli.study import check_overrides_apply
+    cfg = compose_config("study", [f"models={models}", f"overrides={overrides}"], tmp_path)
+    with _composing(), pytest.raises(ConfigError, match=says):
+        check_overrides_apply(cfg)
