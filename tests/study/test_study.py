@@ -139,15 +139,31 @@ def test_measure_fid_1_is_not_taken_for_true(tmp_path):
         _check_settings(compose_config("study", ["measure_fid=1"], tmp_path))
 
 
-def test_a_multirun_refused_at_once_is_one_clear_error(tmp_path):
-    # the override fits the experiment's default model (checked in-process), not study_gan:
-    # the multirun refuses its first job before writing anything
+def test_an_override_no_run_can_take_is_one_clear_error_before_anything_starts(tmp_path):
+    # the override fits the experiment's default model (the VAE), not study_gan: the
+    # training multirun refused its first job ("stopped before its first run"); now the
+    # study's own check says why, before it starts the multirun or writes anything
     result = run_cli("pegasus_lab.cli.study", "models=[study_gan]", "datasets=[synthetic]",
                      f"sweep_dir={tmp_path}/s", "overrides=['model.encoder.width=8']",
                      f"paths.data_dir={tmp_path}", f"paths.log_dir={tmp_path}", cwd=ROOT)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "stopped before its first run" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert ("error: the study gives overrides=['model.encoder.width=8'] to every run, and its "
+            "runs cannot take them: Key 'encoder' is not in struct") in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "s").exists()
+
+
+def test_a_multirun_refused_at_once_is_one_clear_error(tmp_path, monkeypatch):
+    """A training multirun that exits before its first job (nothing to tabulate) is an error
+    pointing at its message, not an empty table."""
+    from pegasus_lab.cli import study
+    monkeypatch.setattr(study, "_train", lambda command: 1)
+    cfg = compose_config("study", ["models=[study_gan]", "datasets=[synthetic]"], tmp_path)
+    (tmp_path / "s").mkdir()
+    with pytest.raises(ConfigError, match=r"^the training multirun stopped before its first "
+                                          r"run \(status 1\): its message is above; check "
+                                          r"overrides"):
+        study._study_in_folder(cfg, tmp_path / "s", ["synthetic"], [])
+    assert not (tmp_path / "s" / "study.md").exists()
 
 
 def test_a_failed_run_is_a_row_and_the_study_exits_as_its_multirun_did(tmp_path):
