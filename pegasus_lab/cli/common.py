@@ -18,7 +18,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.argument_types import check_argument_types
-from pegasus_lab.errors import ConfigError, find_user_error
+from pegasus_lab.errors import ConfigError, find_user_error, method_name
 
 if TYPE_CHECKING:
     import torch
@@ -374,3 +374,24 @@ def pick_device(name: str) -> torch.device:
             raise ConfigError(f"device={name}, but this machine has {count} CUDA device(s): "
                               f"use device=auto or device=cpu")
     return device
+
+
+def draw_label(cfg: DictConfig) -> str:
+    """How pegasus-sample's or pegasus-evaluate's draw differs from the default one, for the
+    names of its figure or results: its truncation, and the trained weights rather than their
+    average ('_truncation0.5_no-average'; '' for the default draw)."""
+    from pegasus_lab.latent.truncation import truncation_label
+    return truncation_label(cfg.truncation) + ("" if cfg.average else "_no-average")
+
+
+def use_average(model, average: bool, ckpt) -> None:
+    """`average` of pegasus-sample and pegasus-evaluate: a model that keeps an average of its
+    generator's weights (model.ema_decay) samples from it, or with `average=false` from the
+    trained weights; false for a model without one would change nothing, and is refused."""
+    if average:
+        return
+    if getattr(model, "generator_ema", None) is None:
+        raise ConfigError(f"average=false: the {method_name(model)} of {ckpt} keeps no average "
+                          f"of generator weights (it was trained with model.ema_decay=null): its "
+                          f"samples come from its trained weights already")
+    model.sample_from_average = False

@@ -12,12 +12,12 @@ from omegaconf import DictConfig
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import load_checkpoint, model_from_checkpoint
-from pegasus_lab.cli.common import (check_values, check_writable, config_dir, log,
+from pegasus_lab.cli.common import (check_values, check_writable, config_dir, draw_label, log,
                                     pick_device, ready_datamodule, report_user_errors,
-                                    run_command)
+                                    run_command, use_average)
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_seed
-from pegasus_lab.latent.truncation import require_truncation, truncation_label
-from pegasus_lab.methods.ema import average_label, use_average
+from pegasus_lab.latent.truncation import require_truncation
+from pegasus_lab.methods.ema import from_average
 from pegasus_lab.metrics import distances
 from pegasus_lab.metrics.evaluation import (build_extractor, check_fid_settings, dataset_features,
                                             drawn_indices, manifold_metrics, model_metrics)
@@ -62,8 +62,7 @@ def evaluate(cfg: DictConfig) -> dict:
                                 manifold=cfg.manifold, truncation=cfg.truncation)
         results["truncation"] = cfg.truncation
         # whether the samples came from an average of the generator's weights (model.ema_decay)
-        results["from_average"] = getattr(model, "generator_ema", None) is not None and \
-            model.sample_from_average
+        results["from_average"] = from_average(model)
     else:
         # the candidate's draw with the next seed: the same set on both sides, both limited,
         # gives two different draws of it
@@ -150,7 +149,7 @@ def _results_name(cfg: DictConfig) -> str:
     `_no-average` for the trained weights rather than their average (`last`, `best-fid`,
     `last_truncation0.5`, `last_no-average`): their file's name, and
     (sweep.evaluation_prefix) their names in the sweep table and TensorBoard."""
-    return Path(cfg.ckpt).stem + truncation_label(cfg.truncation) + average_label(cfg.average)
+    return Path(cfg.ckpt).stem + draw_label(cfg)
 
 
 def _out(cfg: DictConfig) -> Path:

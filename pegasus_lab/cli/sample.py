@@ -27,8 +27,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import model_from_checkpoint
-from pegasus_lab.cli.common import (check_writable, config_dir, log, pick_device,
-                                    ready_datamodule, report_user_errors, run_command)
+from pegasus_lab.cli.common import (check_writable, config_dir, draw_label, log, pick_device,
+                                    ready_datamodule, report_user_errors, run_command,
+                                    use_average)
 from pegasus_lab.errors import (CheckpointError, ConfigError, from_settings,
                                 require_auto_or_bool, require_bool, require_int, require_seed)
 from pegasus_lab.figures import sampling
@@ -38,8 +39,7 @@ from pegasus_lab.images import grid, save_png
 from pegasus_lab.latent.pair_grid import (PairGridSpec, pair_interpolation, require_image_encoder,
                                          select_images)
 from pegasus_lab.latent.pegasus_maker import PegasusSpec, make_pegasi
-from pegasus_lab.latent.truncation import require_truncation, truncation_label
-from pegasus_lab.methods.ema import average_label, use_average
+from pegasus_lab.latent.truncation import require_truncation
 from pegasus_lab.metrics.evaluation import build_extractor
 from pegasus_lab.metrics.features import extract, uint8_batches
 from pegasus_lab.metrics.generated import to_uint8
@@ -193,15 +193,9 @@ def _which(ckpt: Path) -> str:
     return "" if ckpt.stem == "last" else ckpt.stem
 
 
-def _draw_label(cfg: DictConfig) -> str:
-    """How the draw differs from the default one: its truncation, the trained weights rather
-    than their average ('_truncation0.5_no-average'; '' for the default draw)."""
-    return truncation_label(cfg.truncation) + average_label(cfg.average)
-
-
 def default_out(ckpt: Path, mode: str, label: str = "") -> Path:
     """<run>/samples/<mode>.png, or <run>/samples/<checkpoint>/<mode>.png (`_which`); a
-    draw other than the default one says how in its name (`_draw_label`:
+    draw other than the default one says how in its name (`draw_label`:
     <mode>_truncation0.5.png)."""
     return ckpt.parent.parent / "samples" / _which(ckpt) / f"{mode}{label}.png"
 
@@ -212,7 +206,7 @@ def sample(cfg: DictConfig) -> Path:
     _check_counts(cfg)
     ckpt = Path(cfg.ckpt).resolve()
     run_dir = ckpt.parent.parent
-    out = Path(cfg.out) if cfg.out else default_out(ckpt, cfg.mode, _draw_label(cfg))
+    out = Path(cfg.out) if cfg.out else default_out(ckpt, cfg.mode, draw_label(cfg))
     if out.suffix.lower() != ".png":  # the figures are PNGs, whatever the name says
         raise ConfigError(f"out={out} must name a .png file (figures beside it: "
                           f"{out.stem}_….png, numbers: {out.stem}.json)")
@@ -230,7 +224,7 @@ def sample(cfg: DictConfig) -> Path:
     if cfg.tensorboard:
         from torch.utils.tensorboard import SummaryWriter
         tag = "/".join(filter(None, ["pegasus-sample", _which(ckpt),
-                                     cfg.mode + _draw_label(cfg)]))
+                                     cfg.mode + draw_label(cfg)]))
         with SummaryWriter(str(run_dir / "tensorboard")) as writer:
             for suffix, (images, nrow) in figures.items():
                 writer.add_image(f"{tag}{suffix}", grid(images, nrow))

@@ -6,7 +6,7 @@ import copy
 import torch
 from torch import nn
 
-from pegasus_lab.errors import ConfigError, method_name
+from pegasus_lab.errors import ConfigError
 
 
 class EMA(nn.Module):
@@ -56,29 +56,17 @@ class GeneratorAverage:
         self.generator_ema = EMA(self.generator, decay) if decay else None
 
     def sampling_generator(self) -> nn.Module:
-        average = self.generator_ema is not None and self.sample_from_average
-        return self.generator_ema if (average and not self.training) else self.generator
+        return self.generator_ema if (from_average(self) and not self.training) \
+            else self.generator
 
     def update_generator_average(self) -> None:
         if self.generator_ema is not None:
             self.generator_ema.update(self.generator)
 
 
-def average_label(average: bool) -> str:
-    """What a draw from a GAN's trained weights, not their average, adds to the name of its
-    figure or results ('_no-average'); '' for the default draw."""
-    return "" if average else "_no-average"
 
-
-def use_average(model, average: bool, ckpt) -> None:
-    """pegasus-sample's and pegasus-evaluate's `average`: a model that keeps an average of its
-    generator's weights (model.ema_decay) samples from it, or with `average=false` from the
-    trained weights; false for a model without one would change nothing, and is refused."""
-    if average:
-        return
-    if getattr(model, "generator_ema", None) is None:
-        name = method_name(model)
-        raise ConfigError(f"average=false: the {name} of {ckpt} keeps no average of generator "
-                          f"weights (it was trained with model.ema_decay=null): its samples "
-                          f"come from its trained weights already")
-    model.sample_from_average = False
+def from_average(model) -> bool:
+    """Whether `model` samples from an average of its generator's weights outside training:
+    it keeps one (model.ema_decay) and is not told otherwise (`sample_from_average`)."""
+    return getattr(model, "generator_ema", None) is not None and \
+        getattr(model, "sample_from_average", True)

@@ -177,3 +177,32 @@ def test_the_null_check_reads_the_primary_config_named_on_the_command_line(args,
     with pytest.raises(SystemExit) as stop:
         refuse_nulls(args, "train")
     assert stop.value.code == 2 and "manifold is a block of settings" in capsys.readouterr().err
+
+
+def test_a_draw_other_than_the_default_says_how_in_its_name():
+    from pegasus_lab.cli.common import draw_label
+    from tests.conftest import compose_config
+    label = lambda *args: draw_label(compose_config("sample", ["ckpt=x.ckpt", *args]))
+    assert label() == "" and label("truncation=0.5") == "_truncation0.5"
+    assert label("average=false") == "_no-average"
+    assert label("average=false", "truncation=0.5") == "_truncation0.5_no-average"
+    assert draw_label(compose_config("evaluate", ["average=false"])) == "_no-average"
+
+
+def test_average_false_samples_from_the_trained_weights(tmp_path):
+    from hydra.utils import instantiate
+
+    from pegasus_lab.cli.common import use_average
+    from pegasus_lab.methods.ema import from_average
+    from tests.conftest import compose_config, smoke
+    model = instantiate(compose_config("train", [*smoke("cdcgan"), "model.ema_decay=0.5"],
+                                       tmp_path).model)
+    use_average(model, True, "x.ckpt")
+    assert from_average(model)
+    use_average(model, False, "x.ckpt")
+    assert not model.sample_from_average and not from_average(model)
+    plain = instantiate(compose_config("train", smoke("cdcgan"), tmp_path).model)
+    assert not from_average(plain)
+    with pytest.raises(ConfigError, match=r"^average=false: the conditional DCGAN of x.ckpt "
+                                          r"keeps no average of generator weights"):
+        use_average(plain, False, "x.ckpt")

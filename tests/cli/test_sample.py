@@ -281,8 +281,6 @@ def test_average_false_draws_from_the_trained_weights_into_a_figure_of_its_own(g
     assert averaged.name == "grid.png" and trained.name == "grid_no-average.png"
     assert trained.parent == averaged.parent
     assert not np.array_equal(np.asarray(Image.open(averaged)), np.asarray(Image.open(trained)))
-    both = compose_config("sample", [*common, "average=false", "truncation=0.5"])
-    assert sample._draw_label(both) == "_truncation0.5_no-average"
 
 
 def test_average_false_is_refused_for_a_model_that_keeps_none(trained_ckpt, tmp_path):

@@ -107,16 +107,3 @@ def test_a_run_started_from_another_s_weights_averages_from_them(tmp_path):
     for a, p in zip(model.generator_ema.shadow.parameters(), other.generator.parameters()):
         assert torch.equal(a, p)
 
-
-def test_average_false_samples_from_the_trained_weights(tmp_path):
-    from pegasus_lab.methods.ema import average_label, use_average
-    model = instantiate(compose_config("train", [*smoke("cdcgan"), "model.ema_decay=0.5"],
-                                       tmp_path).model)
-    use_average(model, True, "x.ckpt")
-    assert model.sample_from_average and average_label(True) == ""
-    use_average(model, False, "x.ckpt")
-    assert not model.sample_from_average and average_label(False) == "_no-average"
-    plain = instantiate(compose_config("train", smoke("cdcgan"), tmp_path).model)
-    with pytest.raises(ConfigError, match=r"^average=false: the conditional DCGAN of x.ckpt "
-                                          r"keeps no average of generator weights"):
-        use_average(plain, False, "x.ckpt")
