@@ -1,5 +1,6 @@
 """Callbacks the tests inject into real runs (importable by subprocesses run from the repo),
-a recorder of the copies an operation makes, and a folder that refuses new files."""
+a recorder of the copies an operation makes, a folder that refuses new files, and a few
+training steps of a model built from a config."""
 import errno
 import hashlib
 import os
@@ -122,3 +123,17 @@ def refuse_new_files(monkeypatch, error: int = errno.EROFS) -> None:
             raise OSError(error, os.strerror(error), str(path))
         return real_open(path, flags, *args)
     monkeypatch.setattr(os, "open", refusing)
+
+
+def fit_steps(cfg, root: Path, steps: int, model=None):
+    """`steps` CPU training steps of `model` (built from `cfg.model` when None) on `cfg.data`,
+    without logger, checkpoints or validation; the trainer."""
+    import lightning as L
+    from hydra.utils import instantiate
+    model = model if model is not None else instantiate(cfg.model)
+    trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                        default_root_dir=root)
+    trainer.fit(model, datamodule=instantiate(cfg.data))
+    return trainer

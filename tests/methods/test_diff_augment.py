@@ -1,6 +1,5 @@
 import itertools
 
-import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -10,6 +9,7 @@ from pegasus_lab.methods.diff_augment import (DiffAugment, augment_inputs, brigh
                                               cutout, require_policies, saturation, translation)
 from pegasus_lab.nets.dcgan import DCGANDiscriminator
 from tests.conftest import compose_config, smoke
+from tests.helpers import fit_steps
 from tests.methods.test_wgan import _model as wgan_model
 
 
@@ -163,12 +163,7 @@ def test_each_gan_trains_with_every_transform(tmp_path, name):
     seen = []
     getattr(model, GANS[name]).register_forward_pre_hook(
         lambda module, args: seen.append(module.training and args[0].detach().clone()))
-    datamodule = instantiate(cfg.data)
-    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path)
-    trainer.fit(model, datamodule=datamodule)
-    assert trainer.global_step == 2
+    assert fit_steps(cfg, tmp_path, 2, model).global_step == 2
     training = [images for images in seen if images is not False]
     assert training  # every image the discriminator saw, augmented: cutout's fill among them
     assert all(((images == 0).flatten(1).sum(1) >= 16).all() for images in training)

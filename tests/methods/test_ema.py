@@ -1,5 +1,4 @@
 """The generator's weight average (methods/ema.py)."""
-import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -8,6 +7,7 @@ from torch import nn
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.ema import EMA
 from tests.conftest import compose_config, smoke
+from tests.helpers import fit_steps
 
 
 def _net():
@@ -62,21 +62,12 @@ def test_a_decay_outside_the_open_unit_interval_is_refused(decay):
 GANS = ["cdcgan", "study_acgan", "acwgan_gp"]  # DCGAN's, AC-GAN's and WGAN's classes
 
 
-def _fit(cfg, tmp_path, model=None):
-    model = model or instantiate(cfg.model)
-    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path)
-    trainer.fit(model, datamodule=instantiate(cfg.data))
-    return model
-
-
 @pytest.mark.parametrize("name", GANS)
 def test_each_gan_samples_from_its_generator_s_average_outside_training(tmp_path, name):
     cfg = compose_config("train", [*smoke(name), "model.ema_decay=0.5"], tmp_path)
     model = instantiate(cfg.model)
     start = [p.detach().clone() for p in model.generator_ema.parameters()]
-    _fit(cfg, tmp_path, model)
+    fit_steps(cfg, tmp_path, 2, model)
     moved = [not torch.equal(a, p) for a, p in zip(start, model.generator_ema.parameters())]
     assert all(moved)  # updated with each generator step
     model.eval()
@@ -99,7 +90,7 @@ def test_without_a_decay_there_is_no_average(tmp_path, name):
 def test_a_run_started_from_another_s_weights_averages_from_them(tmp_path):
     # the other run kept no average: this one's starts at the generator it loads
     cfg = compose_config("train", smoke("cdcgan"), tmp_path)
-    other = _fit(cfg, tmp_path)
+    other = fit_steps(cfg, tmp_path, 2).lightning_module
     torch.save({"state_dict": other.state_dict()}, tmp_path / "other.ckpt")
     cfg = compose_config("train", [*smoke("cdcgan"), "model.ema_decay=0.5",
                                    f"model.init_from={tmp_path / 'other.ckpt'}"], tmp_path)

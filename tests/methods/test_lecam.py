@@ -1,5 +1,4 @@
 """The LeCam regularizer (methods/lecam.py) and the GANs that take it."""
-import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -7,6 +6,7 @@ from hydra.utils import instantiate
 from pegasus_lab.errors import ConfigError
 from pegasus_lab.methods.lecam import LeCam
 from tests.conftest import compose_config, smoke
+from tests.helpers import fit_steps
 
 
 def test_the_averages_move_first_then_each_term_is_the_one_sided_square():
@@ -42,11 +42,8 @@ def test_bad_settings_are_config_errors(weight, decay, message):
 def test_each_gan_trains_with_it_and_keeps_its_averages(tmp_path, name):
     torch.manual_seed(0)
     cfg = compose_config("train", [*smoke(name), "model.lecam_weight=0.3"], tmp_path)
-    model = instantiate(cfg.model)
-    trainer = L.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path)
-    trainer.fit(model, datamodule=instantiate(cfg.data))
+    trainer = fit_steps(cfg, tmp_path, 3)
+    model = trainer.lightning_module
     assert trainer.callback_metrics["train/d_lecam_step"] > 0
     state = model.state_dict()  # in checkpoints: a resumed run goes on with them
     assert state["lecam.real_average"] != 0 and state["lecam.fake_average"] != 0
