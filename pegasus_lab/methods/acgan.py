@@ -6,7 +6,9 @@ Per step (as the seed): the discriminator on a real batch and a generated batch,
 then the generator on a fresh generated batch `generator_batch_factor` (2) times as large,
     L_G = BCE(D(G(z, c)), 1) [+ CE(class(G(z, c)), c)]
 — the non-saturating form of the generator's share of L_source, plus L_class. With
-lecam_weight, L_D adds the LeCam regularizer of the source logits (methods/lecam.py).
+lecam_weight, L_D adds the LeCam regularizer of the source logits (methods/lecam.py);
+`adversarial_loss=hinge` or `least_squares` puts those losses in place of the source BCE
+(methods/adversarial_loss.py).
 """
 from __future__ import annotations
 
@@ -32,11 +34,13 @@ class ACGAN(AdversarialPair):
                  generator_batch_factor: int = 2, class_weight: float = 1.0,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
-                 lecam_weight: float = 0.0, lecam_decay: float = 0.99) -> None:
+                 lecam_weight: float = 0.0, lecam_decay: float = 0.99,
+                 adversarial_loss: str = "bce") -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
-                         lecam_weight=lecam_weight, lecam_decay=lecam_decay)
+                         lecam_weight=lecam_weight, lecam_decay=lecam_decay,
+                         adversarial_loss=adversarial_loss)
         require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor = int(generator_batch_factor)
         self.class_weight = require_weight("class_weight", class_weight)
@@ -57,20 +61,22 @@ class ACGAN(AdversarialPair):
         labels = self._labels(n)
         return self.generator(torch.randn(n, self.latent_dim, device=self.device), labels), labels
 
-    def _loss(self, images, is_real: bool, labels):
+    def _loss(self, images, role: str, labels):
+        """The source loss of `images` as `role` sees them (real, fake: the discriminator's
+        terms; generator), their class loss, and their source logits."""
         source, classes = self.discriminator(images)
-        target = torch.ones_like(source) if is_real else torch.zeros_like(source)
-        loss = F.binary_cross_entropy_with_logits(source, target)
+        loss = getattr(self.adversarial_loss, role)(source)
         class_loss = F.cross_entropy(classes, labels) if classes is not None else None
         return loss, class_loss, source
 
     def discriminator_losses(self, real, labels):
         with torch.no_grad():
             fake, fake_labels = self._fake(len(real))
-        real_src, real_cls, real_logit = self._loss(real, True, labels)
-        fake_src, fake_cls, fake_logit = self._loss(fake, False, fake_labels)
-        out = {"d_source": real_src + fake_src, "d_real": torch.sigmoid(real_logit).mean(),
-               "d_fake": torch.sigmoid(fake_logit).mean()}
+        real_src, real_cls, real_logit = self._loss(real, "real", labels)
+        fake_src, fake_cls, fake_logit = self._loss(fake, "fake", fake_labels)
+        out = {"d_source": real_src + fake_src,
+               "d_real": self.adversarial_loss.score(real_logit),
+               "d_fake": self.adversarial_loss.score(fake_logit)}
         out["discriminator"] = out["d_source"]
         if self.lecam is not None:
             lecam_real, lecam_fake = self.lecam(real_logit, fake_logit)
@@ -83,7 +89,7 @@ class ACGAN(AdversarialPair):
 
     def generator_losses(self, n: int):
         fake, labels = self._fake(n)
-        src, cls, _ = self._loss(fake, True, labels)
+        src, cls, _ = self._loss(fake, "generator", labels)
         out = {"g_source": src, "generator": src}
         if cls is not None:
             out["g_class"] = cls

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from pegasus_lab.errors import ConfigError, require_weight
+from pegasus_lab.methods.adversarial_loss import AdversarialLoss
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.diff_augment import augment_inputs
 from pegasus_lab.methods.ema import GeneratorAverage
@@ -18,8 +19,11 @@ class AdversarialPair(GeneratorAverage, GenerativeModule):
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
-                 lecam_weight: float = 0.0, lecam_decay: float = 0.99) -> None:
+                 lecam_weight: float = 0.0, lecam_decay: float = 0.99,
+                 adversarial_loss: str = "bce") -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
+        # bce (the papers'), hinge or least_squares: methods/adversarial_loss.py
+        self.adversarial_loss = AdversarialLoss(adversarial_loss)
         if generator.num_classes != discriminator.num_classes:
             raise ConfigError(f"generator has {generator.num_classes} classes, discriminator "
                               f"{discriminator.num_classes}")

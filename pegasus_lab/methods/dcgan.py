@@ -3,14 +3,14 @@
 Discriminator step as the seed: backward on an all-real batch, then on an all-fake batch,
 gradients accumulated, one optimizer step (with lecam_weight, each half with its LeCam term,
 methods/lecam.py). Generator step: the non-saturating loss −log D(G(z)) on a fresh batch. One
-Lightning step = one generator update.
+Lightning step = one generator update. `adversarial_loss=hinge` or `least_squares` puts those
+losses in place of the cross-entropy (methods/adversarial_loss.py).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pegasus_lab.methods.adversarial_pair import AdversarialPair
@@ -27,11 +27,13 @@ class DCGAN(AdversarialPair):
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
-                 lecam_weight: float = 0.0, lecam_decay: float = 0.99) -> None:
+                 lecam_weight: float = 0.0, lecam_decay: float = 0.99,
+                 adversarial_loss: str = "bce") -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
-                         lecam_weight=lecam_weight, lecam_decay=lecam_decay)
+                         lecam_weight=lecam_weight, lecam_decay=lecam_decay,
+                         adversarial_loss=adversarial_loss)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -47,15 +49,14 @@ class DCGAN(AdversarialPair):
 
     def discriminator_step_losses(self, real, labels):
         """The two halves of the discriminator's loss; each is backpropagated on its own."""
-        bce = F.binary_cross_entropy_with_logits
         real_logit = self.discriminator(real, labels)
-        loss_real = bce(real_logit, torch.ones_like(real_logit))
+        loss_real = self.adversarial_loss.real(real_logit)
         fake_labels = self._labels(len(real), labels)
         with torch.no_grad():
             fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
                                   fake_labels)
         fake_logit = self.discriminator(fake, fake_labels)
-        loss_fake = bce(fake_logit, torch.zeros_like(fake_logit))
+        loss_fake = self.adversarial_loss.fake(fake_logit)
         return loss_real, loss_fake, real_logit, fake_logit
 
     def iteration(self, real, labels=None):
@@ -63,7 +64,7 @@ class DCGAN(AdversarialPair):
         opt_g, opt_d = self.optimizers()
         opt_d.zero_grad(set_to_none=True)
         loss_real, loss_fake, real_logit, fake_logit = self.discriminator_step_losses(real, labels)
-        d_loss, extra = (loss_real + loss_fake).detach(), {}  # the BCE alone, logged
+        d_loss, extra = (loss_real + loss_fake).detach(), {}  # the adversarial loss alone
         if self.lecam is not None:  # each half's term with its half
             lecam_real, lecam_fake = self.lecam(real_logit, fake_logit)
             extra["d_lecam"] = (lecam_real + lecam_fake).detach()
@@ -76,14 +77,14 @@ class DCGAN(AdversarialPair):
         fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
                               fake_labels)
         logit = self.discriminator(fake, fake_labels)
-        loss_g = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+        loss_g = self.adversarial_loss.generator(logit)
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(loss_g, inputs=list(self.generator.parameters()))
         self.step_without_counting(opt_g)
         self.update_generator_average()
         return {"d_loss": d_loss, "g_loss": loss_g.detach(),
-                "d_real": torch.sigmoid(real_logit).mean().detach(),
-                "d_fake": torch.sigmoid(fake_logit).mean().detach(), **extra}
+                "d_real": self.adversarial_loss.score(real_logit).detach(),
+                "d_fake": self.adversarial_loss.score(fake_logit).detach(), **extra}
 
     def training_step(self, batch, batch_idx):
         real, labels = batch
