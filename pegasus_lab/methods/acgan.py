@@ -6,7 +6,8 @@ Per step (as the seed): the discriminator on a real batch and a generated batch,
 then the generator on a fresh generated batch `generator_batch_factor` (2) times as large,
     L_G = BCE(D(G(z, c)), 1) [+ CE(class(G(z, c)), c)]
 — the non-saturating form of the generator's share of L_source, plus L_class. With
-lecam_weight, L_D adds the LeCam regularizer of the source logits (methods/lecam.py);
+lecam_weight, L_D adds the LeCam regularizer of the source logits (methods/lecam.py), with
+r1_gamma the R1 penalty of the real images' source logits (methods/penalties.py);
 `adversarial_loss=hinge` or `least_squares` puts those losses in place of the source BCE
 (methods/adversarial_loss.py).
 """
@@ -35,12 +36,12 @@ class ACGAN(AdversarialPair):
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
-                 adversarial_loss: str = "bce") -> None:
+                 adversarial_loss: str = "bce", r1_gamma: float = 0.0) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
                          lecam_weight=lecam_weight, lecam_decay=lecam_decay,
-                         adversarial_loss=adversarial_loss)
+                         adversarial_loss=adversarial_loss, r1_gamma=r1_gamma)
         require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor = int(generator_batch_factor)
         self.class_weight = require_weight("class_weight", class_weight)
@@ -72,6 +73,7 @@ class ACGAN(AdversarialPair):
     def discriminator_losses(self, real, labels):
         with torch.no_grad():
             fake, fake_labels = self._fake(len(real))
+        real = self.real_input(real)  # requires grad where the R1 penalty is on
         real_src, real_cls, real_logit = self._loss(real, "real", labels)
         fake_src, fake_cls, fake_logit = self._loss(fake, "fake", fake_labels)
         out = {"d_source": real_src + fake_src,
@@ -82,6 +84,9 @@ class ACGAN(AdversarialPair):
             lecam_real, lecam_fake = self.lecam(real_logit, fake_logit)
             out["d_lecam"] = lecam_real + lecam_fake
             out["discriminator"] = out["discriminator"] + out["d_lecam"]
+        if self.r1_gamma:  # of the source logits
+            out["d_r1"] = self.r1_term(real_logit, real)
+            out["discriminator"] = out["discriminator"] + out["d_r1"]
         if real_cls is not None:
             out["d_class"] = real_cls + fake_cls
             out["discriminator"] = out["discriminator"] + self.class_weight * out["d_class"]

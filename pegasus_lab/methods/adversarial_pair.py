@@ -12,6 +12,7 @@ from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.diff_augment import augment_inputs
 from pegasus_lab.methods.ema import GeneratorAverage
 from pegasus_lab.methods.lecam import LeCam
+from pegasus_lab.methods.penalties import r1_penalty
 
 
 class AdversarialPair(GeneratorAverage, GenerativeModule):
@@ -20,7 +21,7 @@ class AdversarialPair(GeneratorAverage, GenerativeModule):
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
-                 adversarial_loss: str = "bce") -> None:
+                 adversarial_loss: str = "bce", r1_gamma: float = 0.0) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         # bce (the papers'), hinge or least_squares: methods/adversarial_loss.py
         self.adversarial_loss = AdversarialLoss(adversarial_loss)
@@ -40,13 +41,25 @@ class AdversarialPair(GeneratorAverage, GenerativeModule):
         # the LeCam regularizer of the discriminator's logits, where weighted (None: none)
         self.lecam = LeCam(lecam_weight, lecam_decay) \
             if require_weight("lecam_weight", lecam_weight) else None
+        # γ of the R1 penalty (γ/2)·E‖∇ₓ D(x)‖² on real images; 0: none
+        self.r1_gamma = require_weight("r1_gamma", r1_gamma)
 
     def on_fit_start(self) -> None:
         self.check_precision()
         self.check_classes_match_data()
 
     def compilable_networks(self) -> list[str]:
-        return ["generator", "discriminator"]
+        # the R1 penalty is differentiated twice, through the discriminator
+        return ["generator"] if self.r1_gamma else ["generator", "discriminator"]
+
+    def real_input(self, real):
+        """The real images as the discriminator's update takes them: where the R1 penalty is
+        on, a leaf that requires grad (its gradient is the penalty's)."""
+        return real.detach().requires_grad_(True) if self.r1_gamma else real
+
+    def r1_term(self, real_logits, real):
+        """The weighted R1 penalty of `real` (from `real_input`) and its logits."""
+        return 0.5 * self.r1_gamma * r1_penalty(real_logits, real)
 
     def configure_optimizers(self):
         return [self.build_optimizer(f, net.parameters()) for f, net in

@@ -2,9 +2,10 @@
 
 Discriminator step as the seed: backward on an all-real batch, then on an all-fake batch,
 gradients accumulated, one optimizer step (with lecam_weight, each half with its LeCam term,
-methods/lecam.py). Generator step: the non-saturating loss −log D(G(z)) on a fresh batch. One
-Lightning step = one generator update. `adversarial_loss=hinge` or `least_squares` puts those
-losses in place of the cross-entropy (methods/adversarial_loss.py).
+methods/lecam.py; with r1_gamma, the real half with the R1 penalty, methods/penalties.py).
+Generator step: the non-saturating loss −log D(G(z)) on a fresh batch. One Lightning step =
+one generator update. `adversarial_loss=hinge` or `least_squares` puts those losses in place
+of the cross-entropy (methods/adversarial_loss.py).
 """
 from __future__ import annotations
 
@@ -28,12 +29,12 @@ class DCGAN(AdversarialPair):
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
-                 adversarial_loss: str = "bce") -> None:
+                 adversarial_loss: str = "bce", r1_gamma: float = 0.0) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
                          lecam_weight=lecam_weight, lecam_decay=lecam_decay,
-                         adversarial_loss=adversarial_loss)
+                         adversarial_loss=adversarial_loss, r1_gamma=r1_gamma)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -63,8 +64,12 @@ class DCGAN(AdversarialPair):
         labels = labels if self.num_classes else None
         opt_g, opt_d = self.optimizers()
         opt_d.zero_grad(set_to_none=True)
+        real = self.real_input(real)  # requires grad where the R1 penalty is on
         loss_real, loss_fake, real_logit, fake_logit = self.discriminator_step_losses(real, labels)
         d_loss, extra = (loss_real + loss_fake).detach(), {}  # the adversarial loss alone
+        if self.r1_gamma:  # with the real half
+            r1 = self.r1_term(real_logit, real)
+            extra["d_r1"], loss_real = r1.detach(), loss_real + r1
         if self.lecam is not None:  # each half's term with its half
             lecam_real, lecam_fake = self.lecam(real_logit, fake_logit)
             extra["d_lecam"] = (lecam_real + lecam_fake).detach()

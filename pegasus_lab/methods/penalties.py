@@ -1,4 +1,5 @@
-"""The WGAN-GP gradient penalty (Gulrajani et al. 2017)."""
+"""Gradient penalties of a critic or discriminator: WGAN-GP's (Gulrajani et al. 2017) on
+images mixed from real and generated ones, and R1 (Mescheder et al. 2018) on real images."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,3 +32,11 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
         grad, = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     slopes = torch.sqrt(sum_per_example(grad.pow(2)) + 1e-12)
     return (slopes - 1.0).pow(2).mean()
+
+
+def r1_penalty(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """mean over the batch of ‖∇ₓ D(x)‖², x the real images, which were made to require grad
+    before the discriminator saw them (`logits` = D(x)). Built with create_graph: the
+    discriminator's update differentiates it again (the double backward)."""
+    grad, = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return sum_per_example(grad.pow(2)).mean()

@@ -1,6 +1,6 @@
 import torch
 
-from pegasus_lab.methods.penalties import gradient_penalty
+from pegasus_lab.methods.penalties import gradient_penalty, r1_penalty
 from tests.helpers import CopyRecorder
 
 
@@ -66,3 +66,14 @@ def test_penalty_of_channels_last_images_copies_nothing_and_matches_nchw():
     assert torch.allclose(gp, expected, atol=1e-12)
     for g, h in zip(nhwc_grads, grads):
         assert torch.allclose(g, h, atol=1e-10)
+
+
+def test_r1_is_the_squared_input_gradient_of_the_real_scores_and_differentiable_twice():
+    lin = torch.nn.Linear(4, 1)
+    real = torch.tensor([[0.5, -1.0, 2.0, 0.0], [1.0, 1.0, -0.5, 3.0]], requires_grad=True)
+    logits = (lin(real) ** 2).squeeze(1)  # ∇ₓ = 2·lin(x)·w, per image
+    by_hand = ((2 * lin(real) * lin.weight).pow(2).sum(dim=1)).mean()
+    penalty = r1_penalty(logits, real)
+    assert torch.allclose(penalty, by_hand, atol=1e-6)
+    penalty.backward()  # the double backward reaches the discriminator's weights
+    assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0

@@ -133,12 +133,14 @@ def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
 @cuda
 @pytest.mark.parametrize("name,extra", [
     ("dcgan", ["model.lecam_weight=0.3"]), ("study_acgan", ["model.lecam_weight=0.3"]),
-    ("acwgan_gp", [])])
+    ("acwgan_gp", []),
+    ("dcgan", ["model.r1_gamma=1", "model.adversarial_loss=hinge"]),
+    ("study_acgan", ["model.r1_gamma=1", "model.adversarial_loss=least_squares"])])
 def test_the_small_data_options_run_inside_the_replayed_graph_without_waiting(name, extra,
                                                                               tmp_path):
-    # DiffAugment's random transforms, the generator's average and LeCam's averages are
-    # device work: recorded with the iteration (torch's generator state advances at each
-    # replay), and no host sync
+    # DiffAugment's random transforms, the generator's average, LeCam's averages and R1's
+    # double backward are device work: recorded with the iteration (torch's generator state
+    # advances at each replay), and no host sync
     from pegasus_lab.cli.train import build
     from tests.conftest import compose_config, smoke
     cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
