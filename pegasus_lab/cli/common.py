@@ -11,6 +11,7 @@ import re
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -263,7 +264,6 @@ def closest_key(args: list[str], config_name: str) -> str | None:
     kept elsewhere."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import ConfigCompositionException
     if _primary_config(args, config_name) is None:
         return None
     overrides = [a for a in args if not a.startswith("-")]
@@ -272,21 +272,32 @@ def closest_key(args: list[str], config_name: str) -> str | None:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            try:
-                compose(config_name, overrides)
-                return None
-            except ConfigCompositionException as err:
-                missing = getattr(err.__cause__, "full_key", None)
-            if not missing:
-                return None
-            # the override of that key (or of a key under it), and a config without it
-            under = [f"{o.partition('=')[0]}.".startswith(f"{missing}.") for o in overrides]
-            given = next((o.partition("=")[0] for o, u in zip(overrides, under) if u), missing)
-            cfg = compose(config_name, [o for o, u in zip(overrides, under) if not u])
+            return closest_key_composed(compose, config_name, overrides)
     except Exception:  # noqa: BLE001 - a hint only: Hydra has said what went wrong
         return None
     finally:
         GlobalHydra.instance().clear()
+
+
+def closest_key_composed(compose: Callable, config_name: str, overrides: list[str]
+                         ) -> str | None:
+    """`closest_key`'s hint with `compose` (Hydra's, where it is set up: in a running
+    command, one that composes another config, as pegasus-study does each run's)."""
+    from hydra.errors import ConfigCompositionException
+    try:
+        try:
+            compose(config_name, overrides)
+            return None
+        except ConfigCompositionException as err:
+            missing = getattr(err.__cause__, "full_key", None)
+        if not missing:
+            return None
+        # the override of that key (or of a key under it), and a config without it
+        under = [f"{o.partition('=')[0]}.".startswith(f"{missing}.") for o in overrides]
+        given = next((o.partition("=")[0] for o, u in zip(overrides, under) if u), missing)
+        cfg = compose(config_name, [o for o, u in zip(overrides, under) if not u])
+    except Exception:  # noqa: BLE001 - a hint only: Hydra has said what went wrong
+        return None
     parent, _, name = missing.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else cfg
     close = difflib.get_close_matches(name, [str(k) for k in node], n=1, cutoff=0.7) \

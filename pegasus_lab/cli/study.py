@@ -22,9 +22,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pegasus_lab.argument_types import check_argument_types
-from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, config_dir,
-                                     exit_with_error, group_options, log, report_user_errors,
-                                     run_command)
+from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, closest_key_composed,
+                                     config_dir, exit_with_error, group_options, log,
+                                     report_user_errors, run_command)
 from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
                                 require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures
@@ -54,10 +54,13 @@ def check_overrides_apply(cfg: DictConfig) -> None:
                               f"itself; overrides are the settings all its runs share")
     failed = {}
     for model in cfg.models:
+        overrides = ["experiment=paper4", f"model={model}", *_shared(cfg)]
         try:
-            compose("train", ["experiment=paper4", f"model={model}", *_shared(cfg)])
+            compose("train", overrides)
         except ConfigCompositionException as err:
             failed[model] = str(err.__cause__ or err).strip().splitlines()[0]
+            hint = closest_key_composed(compose, "train", overrides)  # a misspelt key
+            failed[model] += f" ({hint})" if hint else ""
     if not failed:
         return
     said = f"the study gives overrides={list(cfg.overrides)} to every run"

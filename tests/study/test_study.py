@@ -316,7 +316,13 @@ def test_a_study_of_gans_takes_overrides_only_gans_have(tmp_path):
      r"model=study_vae does not take them \(Key 'generator' is not in struct\): study the "
      r"models that do \(models=\[study_gan\]\) and the others apart"),
     ("[study_gan]", "['trainer.max_epoch=2']",
-     r"and its runs cannot take them: Key 'max_epoch' is not in struct"),
+     r"and its runs cannot take them: Key 'max_epoch' is not in struct \(trainer.max_epoch: "
+     r"did you mean trainer.max_epochs\?\)$"),
+    ("[study_vae,study_gan]", "['model.r1_gama=1']",  # all refuse it: the first one's hint
+     r"cannot take them: Key 'r1_gama' is not in struct$"),
+    ("[study_gan,study_vae]", "['model.r1_gama=1']",
+     r"cannot take them: Key 'r1_gama' is not in struct \(model.r1_gama: did you mean "
+     r"model.r1_gamma\?\)$"),
     ("[study_gan]", "['model=dcgan']",
      r"overrides=\['model=dcgan'\]: the study chooses each run's model \(models=\[…\]\) "
      r"itself"),
