@@ -259,7 +259,8 @@ def _first_job(override: str) -> str:
 def closest_key(args: list[str], config_name: str) -> str | None:
     """After Hydra refused a command line: where an override names a key the config lacks
     (`model.encoder.widht=16`, `trainr.max_epochs=3`), "did you mean …?" with the closest key
-    there is (Hydra's own message suggests adding the misspelt one with +); in a multirun, of
+    there is (Hydra's own message suggests adding the misspelt one with +), and where it names
+    a group option there is no file of (`model=vae_cnov`), the closest option; in a multirun, of
     its first job's values. None where there is no such key or none close, or for a config
     kept elsewhere."""
     from hydra import compose, initialize_config_dir
@@ -283,11 +284,13 @@ def closest_key_composed(compose: Callable, config_name: str, overrides: list[st
                          ) -> str | None:
     """`closest_key`'s hint with `compose` (Hydra's, where it is set up: in a running
     command, one that composes another config, as pegasus-study does each run's)."""
-    from hydra.errors import ConfigCompositionException
+    from hydra.errors import ConfigCompositionException, MissingConfigException
     try:
         try:
             compose(config_name, overrides)
             return None
+        except MissingConfigException as err:  # a group's option: model=vae_cnov
+            return _closest_option(err, overrides)
         except ConfigCompositionException as err:
             missing = getattr(err.__cause__, "full_key", None)
         if not missing:
@@ -308,12 +311,26 @@ def closest_key_composed(compose: Callable, config_name: str, overrides: list[st
            f"{given[len(missing):]}?"
 
 
+def _closest_option(err, overrides: list[str]) -> str | None:
+    """"model=vae_cnov: did you mean model=vae_conv?" for a group option Hydra did not find
+    (`err`, its MissingConfigException: the file it looked for, the group's options)."""
+    group, _, option = str(getattr(err, "missing_cfg_file", None) or "").rpartition("/")
+    options = [o for o in getattr(err, "options", None) or [] if not o.startswith("_")]
+    close = difflib.get_close_matches(option, options, n=1, cutoff=0.7)
+    given = next((o.partition("=")[0] for o in overrides if o.partition("=")[2] == option
+                  and o.partition("=")[0].lstrip("+~").partition("@")[0] == group), None)
+    if not (close and given):
+        return None
+    return f"{given}={option}: did you mean {given}={close[0]}?"
+
+
 def run_command(hydra_main, config_name: str) -> None:
     """A command's `main`: its Hydra entry point (whose primary config is `config_name`), with
     the exit status of a multirun whose failed jobs all failed on user errors set to 2, as a
     single run's would be (Hydra's is 1 for any failure). -m may come anywhere among the
     overrides; a config group or block of settings given as null is refused first; a key
-    Hydra finds in no config is followed by the closest one (`closest_key`)."""
+    Hydra finds in no config, or a group option it finds in no file, is followed by the
+    closest one (`closest_key`)."""
     sys.argv[1:] = multirun_flag_first(sys.argv[1:])
     refuse_nulls(sys.argv[1:], config_name)
     try:

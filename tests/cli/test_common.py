@@ -122,6 +122,28 @@ def test_a_key_in_no_config_is_followed_by_the_closest_one(config, args, hint):
     assert closest_key(args, config) == hint
 
 
+@pytest.mark.parametrize("config,args,hint", [
+    ("train", ["model=vae_cnov"], "model=vae_cnov: did you mean model=vae_conv?"),
+    ("train", ["model=dcgan", "speed=fats"], "speed=fats: did you mean speed=fast?"),
+    ("train", ["experiment=paper4", "+paper4_data=mnsit"],
+     "+paper4_data=mnsit: did you mean +paper4_data=mnist?"),
+    ("evaluate", ["data@candidate=cifar1"], "data@candidate=cifar1: did you mean "
+     "data@candidate=cifar10?"),
+    ("train", ["-m", "model=vae_cnov,dcgan"], "model=vae_cnov: did you mean model=vae_conv?"),
+    ("train", ["data=_datamodul"], None),  # a shared base is no option
+    ("train", ["model=zzz"], None),        # close to none: Hydra's list of options alone
+])
+def test_a_group_option_in_no_file_is_followed_by_the_closest_one(config, args, hint):
+    assert closest_key(args, config) == hint
+
+
+def test_a_misspelt_group_option_on_the_command_line_gets_its_hint(tmp_path):
+    result = run_cli("pegasus_lab.cli.train", "model=vae_cnov",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=ROOT)
+    assert result.returncode == 1 and "Could not find 'model/vae_cnov'" in result.stderr
+    assert result.stderr.rstrip().endswith("model=vae_cnov: did you mean model=vae_conv?")
+
+
 def test_a_misspelt_key_on_the_command_line_gets_its_hint(tmp_path):
     """Hydra's message suggests `+model.encoder.widht=16`, adding the misspelt key."""
     result = run_cli("pegasus_lab.cli.train", "data=synthetic", "model.encoder.widht=16",

@@ -320,6 +320,9 @@ def test_a_study_of_gans_takes_overrides_only_gans_have(tmp_path):
      r"did you mean trainer.max_epochs\?\)$"),
     ("[study_vae,study_gan]", "['model.r1_gama=1']",  # all refuse it: the first one's hint
      r"cannot take them: Key 'r1_gama' is not in struct$"),
+    ("[study_gan]", "['speed=fats']",
+     r"cannot take them: In 'train': Could not find 'speed/fats' \(speed=fats: did you mean "
+     r"speed=fast\?\)$"),
     ("[study_gan,study_vae]", "['model.r1_gama=1']",
      r"cannot take them: Key 'r1_gama' is not in struct \(model.r1_gama: did you mean "
      r"model.r1_gamma\?\)$"),
