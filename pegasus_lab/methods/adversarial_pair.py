@@ -11,7 +11,7 @@ from pegasus_lab.methods.adversarial_loss import AdversarialLoss
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.diff_augment import augment_inputs
 from pegasus_lab.methods.ema import GeneratorAverage
-from pegasus_lab.methods.lecam import LeCam
+from pegasus_lab.methods.lecam import LeCam, require_decay
 from pegasus_lab.methods.penalties import r1_penalty
 
 
@@ -38,7 +38,9 @@ class AdversarialPair(GeneratorAverage, GenerativeModule):
         # sampled from outside training, where given; made after the weights a run starts
         # from, so that its average starts at them
         self.keep_generator_average(ema_decay)
-        # the LeCam regularizer of the discriminator's logits, where weighted (None: none)
+        # the LeCam regularizer of the discriminator's logits, where weighted (None: none);
+        # its decay checked while it is off too
+        require_decay(lecam_decay)
         self.lecam = LeCam(lecam_weight, lecam_decay) \
             if require_weight("lecam_weight", lecam_weight) else None
         # γ of the R1 penalty (γ/2)·E‖∇ₓ D(x)‖² on real images; 0: none

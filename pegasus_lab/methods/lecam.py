@@ -18,14 +18,19 @@ from torch import nn
 from pegasus_lab.errors import ConfigError, require_weight
 
 
+def require_decay(decay) -> float:
+    """lecam_decay as a float in (0, 1), else a ConfigError (checked with the regularizer off
+    too: a bad value is said when given, not when the weight is raised later)."""
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0:
+        raise ConfigError(f"lecam_decay must lie in (0, 1), got {decay!r}")
+    return float(decay)
+
+
 class LeCam(nn.Module):
     def __init__(self, weight: float, decay: float = 0.99) -> None:
         super().__init__()
         self.weight = require_weight("lecam_weight", weight)
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or \
-                not 0.0 < decay < 1.0:
-            raise ConfigError(f"lecam_decay must lie in (0, 1), got {decay!r}")
-        self.decay = float(decay)
+        self.decay = require_decay(decay)
         self.register_buffer("real_average", torch.zeros(()))
         self.register_buffer("fake_average", torch.zeros(()))
 

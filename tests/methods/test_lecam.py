@@ -3,7 +3,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from pegasus_lab.errors import ConfigError
+from pegasus_lab.errors import ConfigError, find_user_error
 from pegasus_lab.methods.lecam import LeCam
 from tests.conftest import compose_config, smoke
 from tests.helpers import fit_steps
@@ -62,3 +62,12 @@ def test_a_run_started_from_weights_without_it_takes_it_on(tmp_path):
         *smoke("cdcgan"), "model.lecam_weight=0.3", f"model.init_from={tmp_path / 'other.ckpt'}"],
         tmp_path).model)
     assert model.lecam.real_average == 0  # its averages start afresh
+
+
+def test_a_bad_decay_is_said_while_the_regularizer_is_off(tmp_path):
+    cfg = compose_config("train", [*smoke("dcgan"), "model.lecam_decay=2"], tmp_path)
+    with pytest.raises(Exception) as caught:  # Hydra's, around the model's
+        instantiate(cfg.model)
+    error = find_user_error(caught.value)
+    assert isinstance(error, ConfigError) and "lecam_decay must lie in (0, 1), got 2" in \
+        str(error)
