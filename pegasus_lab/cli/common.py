@@ -301,6 +301,10 @@ def closest_key_composed(compose: Callable, config_name: str, overrides: list[st
         cfg = compose(config_name, [o for o, u in zip(overrides, under) if not u])
     except Exception:  # noqa: BLE001 - a hint only: Hydra has said what went wrong
         return None
+    group, _, inside = missing.partition(".")
+    having = options_with_key(group, inside) if inside else []
+    if having:  # a setting of other options of its group: say which, not a guess
+        return f"{given}: a setting of {group}={', '.join(having)} only"
     parent, _, name = missing.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else cfg
     close = difflib.get_close_matches(name, [str(k) for k in node], n=1, cutoff=0.7) \
@@ -309,6 +313,39 @@ def closest_key_composed(compose: Callable, config_name: str, overrides: list[st
         return None
     return f"{given}: did you mean {'.'.join(filter(None, [parent, close[0]]))}" \
            f"{given[len(missing):]}?"
+
+
+def options_with_key(group: str, key: str) -> list[str]:
+    """The options of config group `group` that set `key` (dotted, e.g. `r1_gamma` of
+    `model`), each read with the options of its group it builds on (`defaults: [dcgan]`);
+    [] where `group` is no group."""
+    if not (Path(config_dir()) / group).is_dir():
+        return []
+
+    def read(option: str, seen: tuple = ()) -> DictConfig:
+        path = Path(config_dir()) / group / f"{option}.yaml"
+        if option in seen or not path.is_file():
+            return OmegaConf.create()
+        own = OmegaConf.load(path)
+        bases = [read(d, (*seen, option)) for d in own.get("defaults") or []
+                 if isinstance(d, str) and d != "_self_"]
+        return OmegaConf.merge(*bases, own)
+
+    def has(node, parts: list[str]) -> bool:
+        for part in parts:
+            if not isinstance(node, DictConfig) or part not in node:
+                return False
+            node = node._get_node(part)
+        return True
+
+    found = []
+    for option in group_options(group):
+        try:
+            if has(read(option), key.split(".")):
+                found.append(option)
+        except Exception:  # noqa: BLE001 - a hint only
+            continue
+    return found
 
 
 def _closest_option(err, overrides: list[str]) -> str | None:

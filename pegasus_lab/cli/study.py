@@ -54,22 +54,27 @@ def check_overrides_apply(cfg: DictConfig) -> None:
                               f"itself; overrides are the settings all its runs share")
     failed = {}
     for model in cfg.models:
-        overrides = ["experiment=paper4", f"model={model}", *_shared(cfg)]
         try:
-            compose("train", overrides)
+            compose("train", _model_run(cfg, model))
         except ConfigCompositionException as err:
             failed[model] = str(err.__cause__ or err).strip().splitlines()[0]
-            hint = closest_key_composed(compose, "train", overrides)  # a misspelt key
-            failed[model] += f" ({hint})" if hint else ""
     if not failed:
         return
     said = f"the study gives overrides={list(cfg.overrides)} to every run"
-    if len(failed) == len(cfg.models):
-        raise ConfigError(f"{said}, and its runs cannot take them: {next(iter(failed.values()))}")
+    if len(failed) == len(cfg.models):  # a misspelt key, or one of other models: which
+        model, why = next(iter(failed.items()))
+        hint = closest_key_composed(compose, "train", _model_run(cfg, model))
+        raise ConfigError(f"{said}, and its runs cannot take them: {why}"
+                          f"{f' ({hint})' if hint else ''}")
     taking = [m for m in cfg.models if m not in failed]
     model, why = next(iter(failed.items()))
     raise ConfigError(f"{said}, and model={model} does not take them ({why}): study the models "
                       f"that do (models=[{','.join(taking)}]) and the others apart")
+
+
+def _model_run(cfg: DictConfig, model: str) -> list[str]:
+    """The overrides of the study's runs of `model`, before the data set is chosen."""
+    return ["experiment=paper4", f"model={model}", *_shared(cfg)]
 
 
 # what the study sets for each run itself, and says so when an override sets it
@@ -83,8 +88,7 @@ def present_datasets(cfg: DictConfig) -> tuple[list[str], list[str]]:
     first model's runs read them."""
     present, notes = [], []
     for name in cfg.datasets:
-        train_cfg = compose("train", ["experiment=paper4", f"model={cfg.models[0]}",
-                                      f"+paper4_data={name}", *_shared(cfg)])
+        train_cfg = compose("train", [*_model_run(cfg, cfg.models[0]), f"+paper4_data={name}"])
         check_argument_types(train_cfg)  # overrides=['data.val_fraction=abc']: the study's error
         try:
             dm = instantiate(train_cfg.data)

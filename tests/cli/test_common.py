@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from pegasus_lab.cli.common import (check_writable, closest_key, multirun_flag_first,
-                                    refuse_nulls)
+                                    options_with_key, refuse_nulls)
 from pegasus_lab.errors import ConfigError
 from tests.conftest import ROOT, run_cli
 
@@ -110,16 +110,35 @@ def test_a_multirun_flag_among_the_overrides_runs_the_multirun(tmp_path):
      "trainer.max_epoch: did you mean trainer.max_epochs?"),
     ("train", ["sed=1"], "sed: did you mean seed?"),
     ("sample", ["ckpt=x.ckpt", "num_sample=4"], "num_sample: did you mean num_samples?"),
-    ("train", ["model=dcgan", "model.encoder.width=3"], None),  # dcgan has no encoder, nor one
+    ("train", ["model=dcgan", "model.encoder.width=3"],         # dcgan has no encoder: which do
+     "model.encoder.width: a setting of model=study_cvae, study_vae, vae_conv, vae_pixel, "
+     "vaegan only"),
     ("train", ["model.encoder.zzzz=1"], None),                  # close to it: no guess
     ("train", ["model.encoder.width=16"], None),                # composes: nothing to say
     ("train", ["-m", "model.encoder.widht=1,2", "seed=1,2"],     # a multirun: its first job
      "model.encoder.widht: did you mean model.encoder.width?"),
     ("train", ["-m", "data=choice(synthetic,mnist)", "trainer.max_epoch=range(1,3)"],
      "trainer.max_epoch: did you mean trainer.max_epochs?"),
+    # a setting of other models: which, where difflib would guess the VAE-GAN's gamma
+    ("train", ["model=vaegan", "model.r1_gamma=1"], "model.r1_gamma: a setting of "
+     "model=cdcgan, dcgan, study_acgan, study_gan, study_gan_transposed only"),
+    ("train", ["model=dcgan", "model.kl_weight=2"], "model.kl_weight: a setting of "
+     "model=study_cvae, study_vae, vae_conv, vae_pixel, vaegan only"),
 ])
 def test_a_key_in_no_config_is_followed_by_the_closest_one(config, args, hint):
     assert closest_key(args, config) == hint
+
+
+@pytest.mark.parametrize("group,key,options", [
+    ("model", "generator.upsample", ["study_acgan", "study_acwgan", "study_gan",
+                                     "study_gan_transposed", "study_wgan"]),
+    ("model", "lr_decay", ["acwgan_gp", "study_acwgan", "study_wgan", "wgan_gp"]),
+    ("model", "encoder.zzz", []), ("trainer", "max_epoch", []),
+    ("nogroup", "x", []), ("model", "generator.upsample.deeper", []),  # a value, not a block
+])
+def test_the_options_of_a_group_that_set_a_key_with_the_options_they_build_on(group, key,
+                                                                             options):
+    assert options_with_key(group, key) == options
 
 
 @pytest.mark.parametrize("config,args,hint", [

@@ -323,6 +323,9 @@ def test_a_study_of_gans_takes_overrides_only_gans_have(tmp_path):
     ("[study_gan]", "['speed=fats']",
      r"cannot take them: In 'train': Could not find 'speed/fats' \(speed=fats: did you mean "
      r"speed=fast\?\)$"),
+    ("[study_vae]", "['model.r1_gamma=1']",  # a setting of other models: which
+     r"cannot take them: Key 'r1_gamma' is not in struct \(model.r1_gamma: a setting of "
+     r"model=cdcgan, dcgan, study_acgan, study_gan, study_gan_transposed only\)$"),
     ("[study_gan,study_vae]", "['model.r1_gama=1']",
      r"cannot take them: Key 'r1_gama' is not in struct \(model.r1_gama: did you mean "
      r"model.r1_gamma\?\)$"),
