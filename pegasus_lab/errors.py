@@ -157,8 +157,15 @@ def settings_misfit(key: str, target: str, err: TypeError, hint: str = "") -> Co
 def closest_argument(err: BaseException, target, key: str) -> str:
     """"; did you mean <key>.<name>?" where `err` is a call's refusal of a keyword that is
     close to the name of one of `target`'s arguments (`widht`, `max_epoch`, `lrr`), else "".
-    `target`: what was called, or its `_target_` path."""
+    `target`: what was called, or its `_target_` path. A keyword that other options of the
+    key's config group set (`+model.r1_gamma` given to the VAE-GAN) is said to be theirs."""
     given = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+    if given:
+        from pegasus_lab.config_groups import options_with_key
+        group, _, inside = key.partition(".")
+        having = options_with_key(group, ".".join(filter(None, [inside, given.group(1)])))
+        if having:
+            return f"; {key}.{given.group(1)} is a setting of {group}={', '.join(having)} only"
     try:
         if isinstance(target, str):
             from hydra.utils import get_object

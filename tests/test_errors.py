@@ -151,6 +151,18 @@ def test_the_closest_argument_is_named_for_a_factory_too():
     assert closest_argument(widht, f"{__name__}._Gone", "m") == ""  # no such target: no guess
 
 
+def test_a_keyword_other_options_of_the_group_take_is_said_to_be_theirs_not_guessed():
+    """difflib would offer the VAE-GAN's `gamma` for R1's `r1_gamma`."""
+    from pegasus_lab.methods.vaegan import VAEGAN
+    refused = TypeError("VAEGAN.__init__() got an unexpected keyword argument 'r1_gamma'")
+    assert closest_argument(refused, VAEGAN, "model") == (
+        "; model.r1_gamma is a setting of model=cdcgan, dcgan, study_acgan, study_gan, "
+        "study_gan_transposed only")
+    upsample = TypeError("got an unexpected keyword argument 'upsample'")  # one level down
+    assert closest_argument(upsample, _Strict, "model.generator").startswith(
+        "; model.generator.upsample is a setting of model=study_acgan, ")
+
+
 def test_a_type_error_inside_the_target_stays_a_bug():
     assert _error_instantiating({"_target_": f"{__name__}._Buggy", "width": 2}) is None
 

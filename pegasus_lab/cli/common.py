@@ -19,6 +19,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.argument_types import check_argument_types
+from pegasus_lab.config_groups import config_dir, group_options, options_with_key
 from pegasus_lab.errors import ConfigError, find_user_error, method_name
 
 if TYPE_CHECKING:
@@ -29,15 +30,6 @@ EXIT_USER_ERROR = 2
 # a command stopped by Ctrl-C (SIGINT) or SIGTERM: the status a shell gives one those end
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
-
-
-def config_dir() -> str:
-    """`conf/` inside an installed wheel, else the repository's top-level `conf/`."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "conf", package.parent / "conf"):
-        if (candidate / "train.yaml").is_file():
-            return str(candidate)
-    raise FileNotFoundError(f"no Hydra configs next to {package}")
 
 
 def one_console_line_per_record() -> None:
@@ -162,12 +154,6 @@ def _into_log_files(message: str) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
-
-
-def group_options(group: str) -> list[str]:
-    """The options of a config group (`conf/<group>/*.yaml`), shared bases (`_…`) left out."""
-    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml")
-                  if not p.stem.startswith("_"))
 
 
 def _primary_config(args: list[str], config_name: str) -> Path | None:
@@ -313,39 +299,6 @@ def closest_key_composed(compose: Callable, config_name: str, overrides: list[st
         return None
     return f"{given}: did you mean {'.'.join(filter(None, [parent, close[0]]))}" \
            f"{given[len(missing):]}?"
-
-
-def options_with_key(group: str, key: str) -> list[str]:
-    """The options of config group `group` that set `key` (dotted, e.g. `r1_gamma` of
-    `model`), each read with the options of its group it builds on (`defaults: [dcgan]`);
-    [] where `group` is no group."""
-    if not (Path(config_dir()) / group).is_dir():
-        return []
-
-    def read(option: str, seen: tuple = ()) -> DictConfig:
-        path = Path(config_dir()) / group / f"{option}.yaml"
-        if option in seen or not path.is_file():
-            return OmegaConf.create()
-        own = OmegaConf.load(path)
-        bases = [read(d, (*seen, option)) for d in own.get("defaults") or []
-                 if isinstance(d, str) and d != "_self_"]
-        return OmegaConf.merge(*bases, own)
-
-    def has(node, parts: list[str]) -> bool:
-        for part in parts:
-            if not isinstance(node, DictConfig) or part not in node:
-                return False
-            node = node._get_node(part)
-        return True
-
-    found = []
-    for option in group_options(group):
-        try:
-            if has(read(option), key.split(".")):
-                found.append(option)
-        except Exception:  # noqa: BLE001 - a hint only
-            continue
-    return found
 
 
 def _closest_option(err, overrides: list[str]) -> str | None:

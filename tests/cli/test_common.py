@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from pegasus_lab.cli.common import (check_writable, closest_key, multirun_flag_first,
-                                    options_with_key, refuse_nulls)
+                                    refuse_nulls)
 from pegasus_lab.errors import ConfigError
 from tests.conftest import ROOT, run_cli
 
@@ -127,18 +127,6 @@ def test_a_multirun_flag_among_the_overrides_runs_the_multirun(tmp_path):
 ])
 def test_a_key_in_no_config_is_followed_by_the_closest_one(config, args, hint):
     assert closest_key(args, config) == hint
-
-
-@pytest.mark.parametrize("group,key,options", [
-    ("model", "generator.upsample", ["study_acgan", "study_acwgan", "study_gan",
-                                     "study_gan_transposed", "study_wgan"]),
-    ("model", "lr_decay", ["acwgan_gp", "study_acwgan", "study_wgan", "wgan_gp"]),
-    ("model", "encoder.zzz", []), ("trainer", "max_epoch", []),
-    ("nogroup", "x", []), ("model", "generator.upsample.deeper", []),  # a value, not a block
-])
-def test_the_options_of_a_group_that_set_a_key_with_the_options_they_build_on(group, key,
-                                                                             options):
-    assert options_with_key(group, key) == options
 
 
 @pytest.mark.parametrize("config,args,hint", [
