@@ -219,13 +219,35 @@ def refuse_nulls(args: list[str], config_name: str) -> None:
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
-def multirun_flag_first(args: list[str]) -> list[str]:
-    """`args` with -m (--multirun) moved before the overrides. Hydra's argument parser takes
-    the overrides as one run of words: `pegasus-train seed=1 -m lr=1,2` stopped with a usage
-    message and "unrecognized arguments: lr=1,2". The flag takes no value, and no override is
-    the bare word, so where it stands changes nothing else."""
-    flags = [a for a in args if a in MULTIRUN_FLAGS]
-    return flags + [a for a in args if a not in MULTIRUN_FLAGS]
+def split_hydra_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(Hydra's flags with their values, the overrides), each in the order given. The flags
+    are read off Hydra's own argument parser: `--cfg job`, `--cfg=job`, `-p model`,
+    `--info` with or without one of its choices, `-m`."""
+    from hydra._internal.utils import get_args_parser
+    actions = {s: a for a in get_args_parser()._actions for s in a.option_strings}
+    flags, overrides, rest = [], [], list(args)
+    while rest:
+        arg = rest.pop(0)
+        action = actions.get(arg.partition("=")[0]) if arg.startswith("-") else None
+        if action is None:
+            overrides.append(arg)
+            continue
+        flags.append(arg)
+        if "=" in arg or action.nargs == 0 or not rest:
+            continue
+        if action.nargs is None or (action.nargs == "?" and rest[0] in (action.choices or ())):
+            flags.append(rest.pop(0))  # its value
+    return flags, overrides
+
+
+def hydra_flags_first(args: list[str]) -> list[str]:
+    """`args` with Hydra's flags (and their values) moved before the overrides. Hydra's
+    argument parser takes the overrides as one run of words: `pegasus-train seed=1 -m lr=1,2`
+    or `pegasus-train model=dcgan --cfg job data=mnist` stopped with a usage message and
+    "unrecognized arguments". No override starts with `-`, so where a flag stands changes
+    nothing else."""
+    flags, overrides = split_hydra_flags(args)
+    return flags + overrides
 
 
 def _first_job(override: str) -> str:
@@ -253,7 +275,7 @@ def closest_key(args: list[str], config_name: str) -> str | None:
     from hydra.core.global_hydra import GlobalHydra
     if _primary_config(args, config_name) is None:
         return None
-    overrides = [a for a in args if not a.startswith("-")]
+    overrides = split_hydra_flags(args)[1]
     if any(a in MULTIRUN_FLAGS for a in args):
         overrides = [_first_job(o) for o in overrides]
     GlobalHydra.instance().clear()
@@ -317,11 +339,11 @@ def _closest_option(err, overrides: list[str]) -> str | None:
 def run_command(hydra_main, config_name: str) -> None:
     """A command's `main`: its Hydra entry point (whose primary config is `config_name`), with
     the exit status of a multirun whose failed jobs all failed on user errors set to 2, as a
-    single run's would be (Hydra's is 1 for any failure). -m may come anywhere among the
-    overrides; a config group or block of settings given as null is refused first; a key
+    single run's would be (Hydra's is 1 for any failure). Hydra's flags (-m, --cfg job, …)
+    may come anywhere among the overrides; a config group or block of settings given as null is refused first; a key
     Hydra finds in no config, or a group option it finds in no file, is followed by the
     closest one (`closest_key`)."""
-    sys.argv[1:] = multirun_flag_first(sys.argv[1:])
+    sys.argv[1:] = hydra_flags_first(sys.argv[1:])
     refuse_nulls(sys.argv[1:], config_name)
     try:
         hydra_main()

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from pegasus_lab.cli.common import (check_writable, closest_key, multirun_flag_first,
+from pegasus_lab.cli.common import (check_writable, closest_key, hydra_flags_first,
                                     refuse_nulls)
 from pegasus_lab.errors import ConfigError
 from tests.conftest import ROOT, run_cli
@@ -87,10 +87,27 @@ def test_a_multirun_whose_jobs_failed_on_user_errors_only_exits_with_2(user, oth
     (["seed=1", "-m", "lr=1,2"], ["-m", "seed=1", "lr=1,2"]),
     (["a=1", "--multirun"], ["--multirun", "a=1"]),
     (["-m", "a=1,2"], ["-m", "a=1,2"]),
-    (["--cfg", "job", "a=1"], ["--cfg", "job", "a=1"]),  # no -m: as given
+    (["--cfg", "job", "a=1"], ["--cfg", "job", "a=1"]),  # in front already: as given
+    (["a=1", "--cfg", "job", "b=2"], ["--cfg", "job", "a=1", "b=2"]),  # with its value
+    (["a=1", "--cfg=job", "-p", "model", "b=2", "--resolve"],
+     ["--cfg=job", "-p", "model", "--resolve", "a=1", "b=2"]),
+    (["a=1", "--info", "b=2"], ["--info", "a=1", "b=2"]),  # its value is optional:
+    (["a=1", "--info", "defaults", "b=2"], ["--info", "defaults", "a=1", "b=2"]),  # a choice
+    (["a=1", "-cn", "sample", "ckpt=x"], ["-cn", "sample", "a=1", "ckpt=x"]),
+    (["a=1", "--cfg"], ["--cfg", "a=1"]),  # no value left: Hydra's parser says so
 ])
-def test_the_multirun_flag_goes_before_the_overrides(args, expected):
-    assert multirun_flag_first(args) == expected
+def test_hydra_s_flags_go_before_the_overrides(args, expected):
+    assert hydra_flags_first(args) == expected
+
+
+def test_a_flag_with_its_value_after_the_overrides_runs(tmp_path):
+    """`--cfg job` among the overrides stopped with Hydra's usage message and
+    "unrecognized arguments: data=mnist"."""
+    result = run_cli("pegasus_lab.cli.train", "model=dcgan", "--cfg", "job", "data=mnist",
+                     "-p", "data", cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "unrecognized arguments" not in result.stderr
+    assert "# @package data" in result.stdout and "MnistSource" in result.stdout
 
 
 def test_a_multirun_flag_among_the_overrides_runs_the_multirun(tmp_path):
