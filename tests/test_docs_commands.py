@@ -36,3 +36,13 @@ def test_the_docs_show_commands():
 @pytest.mark.parametrize("program,args", [c[1:] for c in COMMANDS], ids=[c[0] for c in COMMANDS])
 def test_each_shown_command_composes(program, args):
     compose_config(ENTRY_CONFIGS[program], _concrete(args))
+
+
+def test_the_readme_s_table_of_gan_options_names_the_models_that_take_each():
+    """Each row's models are those of `conf/model/` whose config sets its key, no more."""
+    from pegasus_lab.config_groups import options_with_key
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `model\.([\w.]+)=[^`]*` \| ([\w, ]+) \|", readme, re.M)
+    assert len(rows) >= 6
+    for key, models in rows:
+        assert models.split(", ") == options_with_key("model", key), key
