@@ -76,7 +76,7 @@ SMOKE = {  # tiny widths and counts: the whole script in seconds on a CPU
 
 def compose_experiment(experiment: str, overrides: list[str], workdir: Path) -> DictConfig:
     """pegasus-train's config for `experiment`, run folders under `workdir`."""
-    from pegasus_lab.cli.common import config_dir
+    from pegasus_lab.config_groups import config_dir
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[f"experiment={experiment}", *overrides])

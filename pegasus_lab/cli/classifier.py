@@ -9,9 +9,9 @@ import hydra
 from omegaconf import DictConfig
 
 from pegasus_lab.atomic import write_text
-from pegasus_lab.cli.common import (check_values, check_writable, config_dir, log,
-                                    pick_device, ready_datamodule, report_user_errors,
-                                    run_command)
+from pegasus_lab.cli.common import (check_values, check_writable, log, pick_device,
+                                    ready_datamodule, report_user_errors, run_command)
+from pegasus_lab.config_groups import config_dir
 from pegasus_lab.errors import ConfigError, DataError, require_int, require_number, require_seed
 from pegasus_lab.metrics.evaluation import build_extractor, dataset_features
 from pegasus_lab.metrics.pegasus_score import accuracy, fit_linear_probe, save_probe

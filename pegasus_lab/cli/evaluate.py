@@ -12,9 +12,9 @@ from omegaconf import DictConfig
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import load_checkpoint, model_from_checkpoint
-from pegasus_lab.cli.common import (check_values, check_writable, config_dir, draw_label, log,
-                                    pick_device, ready_datamodule, report_user_errors,
-                                    run_command, use_average)
+from pegasus_lab.cli.common import (check_values, check_writable, draw_label, log, pick_device,
+                                    ready_datamodule, report_user_errors, run_command, use_average)
+from pegasus_lab.config_groups import config_dir
 from pegasus_lab.errors import ConfigError, require_bool, require_int, require_seed
 from pegasus_lab.latent.truncation import require_truncation
 from pegasus_lab.methods.ema import from_average

@@ -12,8 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from pegasus_lab.checkpoints import model_from_checkpoint
-from pegasus_lab.cli.common import (check_values, config_dir, log, pick_device,
-                                    ready_datamodule, report_user_errors, run_command)
+from pegasus_lab.cli.common import (check_values, log, pick_device, ready_datamodule,
+                                    report_user_errors, run_command)
+from pegasus_lab.config_groups import config_dir
 from pegasus_lab.errors import ConfigError, PegasusError, require_int, require_seed
 from pegasus_lab.explore.app import create_app, embed
 

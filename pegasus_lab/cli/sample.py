@@ -27,9 +27,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from pegasus_lab.atomic import write_text
 from pegasus_lab.checkpoints import model_from_checkpoint
-from pegasus_lab.cli.common import (check_writable, config_dir, draw_label, log, pick_device,
-                                    ready_datamodule, report_user_errors, run_command,
-                                    use_average)
+from pegasus_lab.cli.common import (check_writable, draw_label, log, pick_device, ready_datamodule,
+                                    report_user_errors, run_command, use_average)
+from pegasus_lab.config_groups import config_dir
 from pegasus_lab.errors import (CheckpointError, ConfigError, from_settings,
                                 require_auto_or_bool, require_bool, require_int, require_seed)
 from pegasus_lab.figures import sampling

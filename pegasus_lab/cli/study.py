@@ -22,9 +22,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pegasus_lab.argument_types import check_argument_types
-from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, closest_key_composed,
-                                     config_dir, exit_with_error, group_options, log,
-                                     report_user_errors, run_command)
+from pegasus_lab.cli.command_line import closest_key_composed
+from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, exit_with_error, log,
+                                    report_user_errors, run_command)
+from pegasus_lab.config_groups import config_dir, group_options
 from pegasus_lab.errors import (ConfigError, PegasusError, require_auto_or_bool, require_int,
                                 require_seed)
 from pegasus_lab.metrics.inception import InceptionFeatures

@@ -14,8 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from pegasus_lab.atomic import write_text
 from pegasus_lab.errors import (ConfigError, closest_argument, require_bool, require_int,
                                 require_number, require_seed)
-from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, check_values,
-                                     config_dir, log, report_user_errors, run_command)
+from pegasus_lab.cli.common import (EXIT_INTERRUPTED, EXIT_TERMINATED, check_values, log,
+                                    report_user_errors, run_command)
+from pegasus_lab.config_groups import config_dir
 
 if TYPE_CHECKING:
     import lightning as L
