@@ -125,13 +125,14 @@ def refuse_new_files(monkeypatch, error: int = errno.EROFS) -> None:
     monkeypatch.setattr(os, "open", refusing)
 
 
-def fit_steps(cfg, root: Path, steps: int, model=None):
+def fit_steps(cfg, root: Path, steps: int, model=None, epochs: int | None = None):
     """`steps` CPU training steps of `model` (built from `cfg.model` when None) on `cfg.data`,
-    without logger, checkpoints or validation; the trainer."""
+    or fewer where `epochs` end first, without logger, checkpoints or validation; the
+    trainer."""
     import lightning as L
     from hydra.utils import instantiate
     model = model if model is not None else instantiate(cfg.model)
-    trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False,
+    trainer = L.Trainer(max_steps=steps, max_epochs=epochs, accelerator="cpu", logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
                         default_root_dir=root)

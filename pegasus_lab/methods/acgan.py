@@ -21,6 +21,7 @@ from torch import nn
 
 from pegasus_lab.errors import require_int, require_weight
 from pegasus_lab.methods.adversarial_pair import AdversarialPair
+from pegasus_lab.methods.top_k import weighted
 
 
 class ACGAN(AdversarialPair):
@@ -36,12 +37,14 @@ class ACGAN(AdversarialPair):
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
-                 adversarial_loss: str = "bce", r1_gamma: float = 0.0) -> None:
+                 adversarial_loss: str = "bce", r1_gamma: float = 0.0,
+                 top_k_decay: float | None = None, top_k_least: float = 0.5) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
                          lecam_weight=lecam_weight, lecam_decay=lecam_decay,
-                         adversarial_loss=adversarial_loss, r1_gamma=r1_gamma)
+                         adversarial_loss=adversarial_loss, r1_gamma=r1_gamma,
+                         top_k_decay=top_k_decay, top_k_least=top_k_least)
         require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor = int(generator_batch_factor)
         self.class_weight = require_weight("class_weight", class_weight)
@@ -63,8 +66,8 @@ class ACGAN(AdversarialPair):
         return self.generator(torch.randn(n, self.latent_dim, device=self.device), labels), labels
 
     def _loss(self, images, role: str, labels):
-        """The source loss of `images` as `role` sees them (real, fake: the discriminator's
-        terms; generator), their class loss, and their source logits."""
+        """The discriminator's source loss of `images` as `role` (real, fake) says, their class
+        loss, and their source logits."""
         source, classes = self.discriminator(images)
         loss = getattr(self.adversarial_loss, role)(source)
         class_loss = F.cross_entropy(classes, labels) if classes is not None else None
@@ -94,7 +97,11 @@ class ACGAN(AdversarialPair):
 
     def generator_losses(self, n: int):
         fake, labels = self._fake(n)
-        src, cls, _ = self._loss(fake, "generator", labels)
+        source, classes = self.discriminator(fake)
+        top = self.top_k_weights(source)  # None: every image counts
+        src = self.adversarial_loss.generator(source, top)
+        cls = None if classes is None else F.cross_entropy(classes, labels) if top is None \
+            else weighted(F.cross_entropy(classes, labels, reduction="none"), top)
         out = {"g_source": src, "generator": src}
         if cls is not None:
             out["g_class"] = cls

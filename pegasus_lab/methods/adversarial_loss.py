@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from pegasus_lab.errors import ConfigError
+from pegasus_lab.methods.top_k import weighted
 
 LOSSES = ("bce", "hinge", "least_squares")
 
@@ -50,11 +51,23 @@ class AdversarialLoss:
             return F.relu(1.0 + logit).mean()
         return 0.5 * logit.pow(2).mean()
 
-    def generator(self, logit: torch.Tensor) -> torch.Tensor:
-        """The generator's loss on the discriminator's scores of its images."""
+    def generator(self, logit: torch.Tensor, weights: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+        """The generator's loss on the discriminator's scores of its images; with top-k
+        `weights` (methods/top_k.py), their weighted sum of its per-image terms."""
+        if weights is not None:
+            return weighted(self._generator_per_image(logit), weights)
         if self.name == "hinge":
             return -logit.mean()
         return self.real(logit)  # bce's non-saturating form; LSGAN's c = b = 1
+
+    def _generator_per_image(self, logit: torch.Tensor) -> torch.Tensor:
+        if self.name == "bce":
+            return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit),
+                                                      reduction="none")
+        if self.name == "hinge":
+            return -logit
+        return 0.5 * (logit - 1.0).pow(2)
 
     def score(self, logit: torch.Tensor) -> torch.Tensor:
         """The mean output as the loss reads it (logged as d_real / d_fake)."""

@@ -13,15 +13,17 @@ from pegasus_lab.methods.diff_augment import augment_inputs
 from pegasus_lab.methods.ema import GeneratorAverage
 from pegasus_lab.methods.lecam import LeCam, require_decay
 from pegasus_lab.methods.penalties import r1_penalty
+from pegasus_lab.methods.top_k import TopKGenerator
 
 
-class AdversarialPair(GeneratorAverage, GenerativeModule):
+class AdversarialPair(TopKGenerator, GeneratorAverage, GenerativeModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module,
                  generator_optimizer: Callable, discriminator_optimizer: Callable,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
-                 adversarial_loss: str = "bce", r1_gamma: float = 0.0) -> None:
+                 adversarial_loss: str = "bce", r1_gamma: float = 0.0,
+                 top_k_decay: float | None = None, top_k_least: float = 0.5) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         # bce (the papers'), hinge or least_squares: methods/adversarial_loss.py
         self.adversarial_loss = AdversarialLoss(adversarial_loss)
@@ -45,6 +47,8 @@ class AdversarialPair(GeneratorAverage, GenerativeModule):
             if require_weight("lecam_weight", lecam_weight) else None
         # γ of the R1 penalty (γ/2)·E‖∇ₓ D(x)‖² on real images; 0: none
         self.r1_gamma = require_weight("r1_gamma", r1_gamma)
+        # the generator's loss over its images scored highest only, where given (top_k.py)
+        self.keep_top_k(top_k_decay, top_k_least)
 
     def on_fit_start(self) -> None:
         self.check_precision()

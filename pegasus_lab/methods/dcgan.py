@@ -29,12 +29,14 @@ class DCGAN(AdversarialPair):
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
-                 adversarial_loss: str = "bce", r1_gamma: float = 0.0) -> None:
+                 adversarial_loss: str = "bce", r1_gamma: float = 0.0,
+                 top_k_decay: float | None = None, top_k_least: float = 0.5) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
                          lecam_weight=lecam_weight, lecam_decay=lecam_decay,
-                         adversarial_loss=adversarial_loss, r1_gamma=r1_gamma)
+                         adversarial_loss=adversarial_loss, r1_gamma=r1_gamma,
+                         top_k_decay=top_k_decay, top_k_least=top_k_least)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -60,6 +62,14 @@ class DCGAN(AdversarialPair):
         loss_fake = self.adversarial_loss.fake(fake_logit)
         return loss_real, loss_fake, real_logit, fake_logit
 
+    def generator_loss(self, n: int) -> torch.Tensor:
+        """The generator's loss on a fresh batch of `n` (with top_k_decay: on its images
+        scored most real)."""
+        labels = self._labels(n)
+        fake = self.generator(torch.randn(n, self.latent_dim, device=self.device), labels)
+        logit = self.discriminator(fake, labels)
+        return self.adversarial_loss.generator(logit, self.top_k_weights(logit))
+
     def iteration(self, real, labels=None):
         labels = labels if self.num_classes else None
         opt_g, opt_d = self.optimizers()
@@ -78,11 +88,7 @@ class DCGAN(AdversarialPair):
         self.run_backward(loss_fake)   # all-fake batch, gradients accumulate
         self.step_without_counting(opt_d)
 
-        fake_labels = self._labels(len(real))
-        fake = self.generator(torch.randn(len(real), self.latent_dim, device=self.device),
-                              fake_labels)
-        logit = self.discriminator(fake, fake_labels)
-        loss_g = self.adversarial_loss.generator(logit)
+        loss_g = self.generator_loss(len(real))
         opt_g.zero_grad(set_to_none=True)
         self.run_backward(loss_g, inputs=list(self.generator.parameters()))
         self.step_without_counting(opt_g)

@@ -29,6 +29,7 @@ from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.diff_augment import augment_inputs
 from pegasus_lab.methods.ema import GeneratorAverage
 from pegasus_lab.methods.penalties import gradient_penalty, mixing_weights
+from pegasus_lab.methods.top_k import TopKGenerator, weighted
 
 
 def _like(param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -39,7 +40,7 @@ def _like(param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(param).copy_(grad)
 
 
-class WGAN(GeneratorAverage, GenerativeModule):
+class WGAN(TopKGenerator, GeneratorAverage, GenerativeModule):
     progress_bar_keys = ("W",)
 
     @property
@@ -56,7 +57,8 @@ class WGAN(GeneratorAverage, GenerativeModule):
                  ema_decay: float | None = None, dequantize: bool = True,
                  clip_value: float | None = None,
                  input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
-                 diff_augment: Sequence[str] = ()) -> None:
+                 diff_augment: Sequence[str] = (), top_k_decay: float | None = None,
+                 top_k_least: float = 0.5) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         if generator.num_classes != critic.num_classes:
             raise ConfigError(f"generator has {generator.num_classes} classes, critic "
@@ -94,6 +96,8 @@ class WGAN(GeneratorAverage, GenerativeModule):
         # sampled from outside training, where given; made after the weights a run starts
         # from, so that its average starts at them
         self.keep_generator_average(ema_decay)
+        # the generator's loss over its images scored highest only, where given (top_k.py)
+        self.keep_top_k(top_k_decay, top_k_least)
 
     # -- the model ----------------------------------------------------------------------------
     def random_labels(self, n: int) -> torch.Tensor | None:
@@ -211,10 +215,12 @@ class WGAN(GeneratorAverage, GenerativeModule):
         labels = self.random_labels(n)
         z = torch.randn(n, self.latent_dim, device=self.device)
         scores, logits = self.critic(self.generator(z, labels))
-        out = {"generator_wasserstein": -scores.mean()}
+        top = self.top_k_weights(scores)  # None: every image counts, as the paper
+        out = {"generator_wasserstein": -scores.mean() if top is None else -weighted(scores, top)}
         loss = out["generator_wasserstein"]
         if logits is not None:
-            out["generator_aux"] = F.cross_entropy(logits, labels)
+            out["generator_aux"] = F.cross_entropy(logits, labels) if top is None else \
+                weighted(F.cross_entropy(logits, labels, reduction="none"), top)
             loss = loss + self.aux_weight_generator * out["generator_aux"]
         out["generator"] = loss
         return out

@@ -135,7 +135,8 @@ def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
     ("dcgan", ["model.lecam_weight=0.3"]), ("study_acgan", ["model.lecam_weight=0.3"]),
     ("acwgan_gp", []),
     ("dcgan", ["model.r1_gamma=1", "model.adversarial_loss=hinge"]),
-    ("study_acgan", ["model.r1_gamma=1", "model.adversarial_loss=least_squares"])])
+    ("study_acgan", ["model.r1_gamma=1", "model.adversarial_loss=least_squares"]),
+    ("acwgan_gp", ["model.top_k_decay=0.5"]), ("dcgan", ["model.top_k_decay=0.5"])])
 def test_the_small_data_options_run_inside_the_replayed_graph_without_waiting(name, extra,
                                                                               tmp_path):
     # DiffAugment's random transforms, the generator's average, LeCam's averages and R1's
@@ -269,3 +270,22 @@ def test_a_method_trains_through_the_runner(nhwc, monkeypatch, tmp_path):
     lr = trainer.optimizers[0].param_groups[0]["lr"]
     assert isinstance(lr, torch.Tensor) and float(lr) == pytest.approx(0.0, abs=1e-12)
     assert torch.isfinite(trainer.callback_metrics["train/critic"])
+
+
+@cuda
+@pytest.mark.parametrize("name", ["dcgan", "acwgan_gp"])
+def test_top_k_s_share_changes_under_a_recorded_graph_at_each_epoch(name, tmp_path):
+    # the share is written in place at each epoch's start, into the buffer the graph
+    # recorded in the first epoch reads: no new recording, no host sync
+    from pegasus_lab.cli.train import build
+    from tests.conftest import compose_config, smoke
+    cfg = compose_config("train", [*smoke(name), "trainer.accelerator=gpu",
+                                   "trainer.max_epochs=3", "trainer.limit_train_batches=6",
+                                   "trainer.max_steps=-1", "trainer.limit_val_batches=0",
+                                   "logger=none", "model.top_k_decay=0.25",
+                                   "model.top_k_least=0.01"], tmp_path)
+    datamodule, model, trainer = build(cfg)
+    trainer.fit(model, datamodule=datamodule)
+    assert model._graphed is not None and model._graphed.recorded and not model._graphed.failed
+    assert model.top_k.share.item() == 0.25 ** 2
+    assert all(torch.isfinite(p).all() for p in model.parameters())
