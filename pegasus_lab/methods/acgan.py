@@ -9,7 +9,8 @@ then the generator on a fresh generated batch `generator_batch_factor` (2) times
 lecam_weight, L_D adds the LeCam regularizer of the source logits (methods/lecam.py), with
 r1_gamma the R1 penalty of the real images' source logits (methods/penalties.py);
 `adversarial_loss=hinge` or `least_squares` puts those losses in place of the source BCE
-(methods/adversarial_loss.py).
+(methods/adversarial_loss.py); with top_k_decay, L_G is taken over the generated images scored
+most real (methods/top_k.py).
 """
 from __future__ import annotations
 
@@ -100,10 +101,10 @@ class ACGAN(AdversarialPair):
         source, classes = self.discriminator(fake)
         top = self.top_k_weights(source)  # None: every image counts
         src = self.adversarial_loss.generator(source, top)
-        cls = None if classes is None else F.cross_entropy(classes, labels) if top is None \
-            else weighted(F.cross_entropy(classes, labels, reduction="none"), top)
         out = {"g_source": src, "generator": src}
-        if cls is not None:
+        if classes is not None:
+            cls = F.cross_entropy(classes, labels) if top is None else \
+                weighted(F.cross_entropy(classes, labels, reduction="none"), top)
             out["g_class"] = cls
             out["generator"] = src + self.class_weight * cls
         return out

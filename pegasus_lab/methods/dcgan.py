@@ -5,7 +5,8 @@ gradients accumulated, one optimizer step (with lecam_weight, each half with its
 methods/lecam.py; with r1_gamma, the real half with the R1 penalty, methods/penalties.py).
 Generator step: the non-saturating loss −log D(G(z)) on a fresh batch. One Lightning step =
 one generator update. `adversarial_loss=hinge` or `least_squares` puts those losses in place
-of the cross-entropy (methods/adversarial_loss.py).
+of the cross-entropy (methods/adversarial_loss.py); with top_k_decay, the generator's loss is
+taken over its images scored most real (methods/top_k.py).
 """
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ With lr_decay both learning rates decay linearly to 0 over lr_decay_steps genera
 (default: trainer.max_steps; set it to stop a run early on the paper's schedule), or, with
 lr_decay_over="time", over the run's time budget (trainer.max_time): the paper's schedule
 fitted to a run that is given minutes rather than iterations.
-Without classes (num_classes = 0) the auxiliary terms vanish.
+Without classes (num_classes = 0) the auxiliary terms vanish. With top_k_decay the
+generator's loss is taken over its images the critic scores highest (methods/top_k.py).
 """
 from __future__ import annotations
 
