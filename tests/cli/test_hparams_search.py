@@ -17,20 +17,45 @@ from pegasus_lab.cli.train import _worst_for_search, train_for_sweeper
 from tests.conftest import ROOT, SMOKE, compose_config, compose_with_hydra, run_cli
 
 SEARCHES = [("vae_optuna", "paper1_pretrain"), ("vae_optuna", "demo"),
-            ("wgan_fid_optuna", "paper2_cifar10"), ("wgan_fid_optuna", "paper2_stl10")]
+            ("wgan_fid_optuna", "paper2_cifar10"), ("wgan_fid_optuna", "paper2_stl10"),
+            ("gan_fid_optuna", "paper3_cifar10"), ("gan_fid_optuna", "paper3_stl10"),
+            ("gan_fid_optuna", "paper4 model=study_acgan")]
 
 
 @pytest.mark.parametrize("search,experiment", SEARCHES)
 def test_a_search_sweeps_fields_its_experiment_has(search, experiment):
-    cfg = compose_with_hydra([f"experiment={experiment}", f"hparams_search={search}"])
+    cfg = compose_with_hydra([f"experiment={experiment.split()[0]}", *experiment.split()[1:],
+                              f"hparams_search={search}"])
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     assert cfg.optimized_metric and sweeper.direction == "minimize"
-    for key in sweeper.params:
-        value = OmegaConf.select(cfg, key, default=None)
-        assert isinstance(value, (int, float)) and not isinstance(value, bool), key
-    if search == "wgan_fid_optuna":  # the metric it minimises comes from this callback
+    for key, space in sweeper.params.items():
+        assert OmegaConf.select(cfg, key, default="absent") != "absent", key
+        value = OmegaConf.select(cfg, key)
+        if "interval(" in space:  # a number's range: the field is a number
+            assert isinstance(value, (int, float)) and not isinstance(value, bool), key
+    if search.endswith("fid_optuna"):  # the metric it minimises comes from this callback
         assert cfg.callbacks.fid_curve.at_end and not cfg.callbacks.fid_curve.every_n_steps
+
+
+@pytest.mark.parametrize("experiment", ["paper3_cifar10", "paper4 model=study_gan"])
+def test_each_category_of_the_gan_search_is_a_value_its_models_take(experiment):
+    """A trial is the config with one value of each parameter: every category builds."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.utils import instantiate
+    cfg = compose_with_hydra([f"experiment={experiment.split()[0]}", *experiment.split()[1:],
+                              "hparams_search=gan_fid_optuna", "model.generator.width=8",
+                              "model.discriminator.width=8"])
+    parser, built = OverridesParser.create(), 0
+    for key, space in cfg.hydra.sweeper.params.items():
+        if "choice(" not in space:
+            continue
+        for value in parser.parse_override(f"{key}={space}").sweep_iterator():
+            trial = OmegaConf.masked_copy(cfg, ["model", "data"])
+            OmegaConf.update(trial, key, value)
+            instantiate(trial.model)
+            built += 1
+    assert built >= 10
 
 
 def test_an_optuna_search_keeps_its_best_trial(tmp_path):
