@@ -7,7 +7,8 @@ then the generator on a fresh generated batch `generator_batch_factor` (2) times
     L_G = BCE(D(G(z, c)), 1) [+ CE(class(G(z, c)), c)]
 — the non-saturating form of the generator's share of L_source, plus L_class. With
 lecam_weight, L_D adds the LeCam regularizer of the source logits (methods/lecam.py), with
-r1_gamma the R1 penalty of the real images' source logits (methods/penalties.py);
+r1_gamma the R1 penalty of the real images' source logits (methods/penalties.py), with
+consistency weights their consistency regularization (methods/consistency.py);
 `adversarial_loss=hinge` or `least_squares` puts those losses in place of the source BCE
 (methods/adversarial_loss.py); with top_k_decay, L_G is taken over the generated images scored
 most real (methods/top_k.py).
@@ -39,13 +40,15 @@ class ACGAN(AdversarialPair):
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
                  adversarial_loss: str = "bce", r1_gamma: float = 0.0,
-                 top_k_decay: float | None = None, top_k_least: float = 0.5) -> None:
+                 top_k_decay: float | None = None, top_k_least: float = 0.5,
+                 consistency_real: float = 0.0, consistency_fake: float = 0.0) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
                          lecam_weight=lecam_weight, lecam_decay=lecam_decay,
                          adversarial_loss=adversarial_loss, r1_gamma=r1_gamma,
-                         top_k_decay=top_k_decay, top_k_least=top_k_least)
+                         top_k_decay=top_k_decay, top_k_least=top_k_least,
+                         consistency_real=consistency_real, consistency_fake=consistency_fake)
         require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor = int(generator_batch_factor)
         self.class_weight = require_weight("class_weight", class_weight)
@@ -91,6 +94,13 @@ class ACGAN(AdversarialPair):
         if self.r1_gamma:  # of the source logits
             out["d_r1"] = self.r1_term(real_logit, real)
             out["discriminator"] = out["discriminator"] + out["d_r1"]
+        if self.consistency:  # of the source logits
+            def source(images):
+                return self.discriminator(images)[0]
+            out["d_consistency"] = \
+                self.consistency.term(source, real, real_logit, real=True) + \
+                self.consistency.term(source, fake, fake_logit, real=False)
+            out["discriminator"] = out["discriminator"] + out["d_consistency"]
         if real_cls is not None:
             out["d_class"] = real_cls + fake_cls
             out["discriminator"] = out["discriminator"] + self.class_weight * out["d_class"]

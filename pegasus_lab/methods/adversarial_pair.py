@@ -9,6 +9,7 @@ from torch import nn
 from pegasus_lab.errors import ConfigError, require_weight
 from pegasus_lab.methods.adversarial_loss import AdversarialLoss
 from pegasus_lab.methods.base import GenerativeModule
+from pegasus_lab.methods.consistency import Consistency
 from pegasus_lab.methods.diff_augment import augment_inputs
 from pegasus_lab.methods.ema import GeneratorAverage
 from pegasus_lab.methods.lecam import LeCam, require_decay
@@ -23,7 +24,8 @@ class AdversarialPair(TopKGenerator, GeneratorAverage, GenerativeModule):
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
                  adversarial_loss: str = "bce", r1_gamma: float = 0.0,
-                 top_k_decay: float | None = None, top_k_least: float = 0.5) -> None:
+                 top_k_decay: float | None = None, top_k_least: float = 0.5,
+                 consistency_real: float = 0.0, consistency_fake: float = 0.0) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         # bce (the papers'), hinge or least_squares: methods/adversarial_loss.py
         self.adversarial_loss = AdversarialLoss(adversarial_loss)
@@ -49,6 +51,8 @@ class AdversarialPair(TopKGenerator, GeneratorAverage, GenerativeModule):
         self.r1_gamma = require_weight("r1_gamma", r1_gamma)
         # the generator's loss over its images scored highest only, where given (top_k.py)
         self.keep_top_k(top_k_decay, top_k_least)
+        # (balanced) consistency regularization of the discriminator, where weighted
+        self.consistency = Consistency(consistency_real, consistency_fake, self.input_range)
 
     def on_fit_start(self) -> None:
         self.check_precision()

@@ -2,7 +2,8 @@
 
 Discriminator step as the seed: backward on an all-real batch, then on an all-fake batch,
 gradients accumulated, one optimizer step (with lecam_weight, each half with its LeCam term,
-methods/lecam.py; with r1_gamma, the real half with the R1 penalty, methods/penalties.py).
+methods/lecam.py, and with consistency weights its consistency term, methods/consistency.py;
+with r1_gamma, the real half with the R1 penalty, methods/penalties.py).
 Generator step: the non-saturating loss −log D(G(z)) on a fresh batch. One Lightning step =
 one generator update. `adversarial_loss=hinge` or `least_squares` puts those losses in place
 of the cross-entropy (methods/adversarial_loss.py); with top_k_decay, the generator's loss is
@@ -31,13 +32,15 @@ class DCGAN(AdversarialPair):
                  diff_augment: Sequence[str] = (), ema_decay: float | None = None,
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
                  adversarial_loss: str = "bce", r1_gamma: float = 0.0,
-                 top_k_decay: float | None = None, top_k_least: float = 0.5) -> None:
+                 top_k_decay: float | None = None, top_k_least: float = 0.5,
+                 consistency_real: float = 0.0, consistency_fake: float = 0.0) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
                          lecam_weight=lecam_weight, lecam_decay=lecam_decay,
                          adversarial_loss=adversarial_loss, r1_gamma=r1_gamma,
-                         top_k_decay=top_k_decay, top_k_least=top_k_least)
+                         top_k_decay=top_k_decay, top_k_least=top_k_least,
+                         consistency_real=consistency_real, consistency_fake=consistency_fake)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -52,7 +55,8 @@ class DCGAN(AdversarialPair):
         return self.discriminator(images, self._labels(len(images), labels))
 
     def discriminator_step_losses(self, real, labels):
-        """The two halves of the discriminator's loss; each is backpropagated on its own."""
+        """The two halves of the discriminator's loss, each backpropagated on its own, their
+        logits, and the generated batch with its labels."""
         real_logit = self.discriminator(real, labels)
         loss_real = self.adversarial_loss.real(real_logit)
         fake_labels = self._labels(len(real), labels)
@@ -61,7 +65,7 @@ class DCGAN(AdversarialPair):
                                   fake_labels)
         fake_logit = self.discriminator(fake, fake_labels)
         loss_fake = self.adversarial_loss.fake(fake_logit)
-        return loss_real, loss_fake, real_logit, fake_logit
+        return loss_real, loss_fake, real_logit, fake_logit, fake, fake_labels
 
     def generator_loss(self, n: int) -> torch.Tensor:
         """The generator's loss on a fresh batch of `n` (with top_k_decay: on its images
@@ -76,8 +80,16 @@ class DCGAN(AdversarialPair):
         opt_g, opt_d = self.optimizers()
         opt_d.zero_grad(set_to_none=True)
         real = self.real_input(real)  # requires grad where the R1 penalty is on
-        loss_real, loss_fake, real_logit, fake_logit = self.discriminator_step_losses(real, labels)
+        loss_real, loss_fake, real_logit, fake_logit, fake, fake_labels = \
+            self.discriminator_step_losses(real, labels)
         d_loss, extra = (loss_real + loss_fake).detach(), {}  # the adversarial loss alone
+        if self.consistency:  # each half's term with its half
+            cr_real = self.consistency.term(lambda x: self.discriminator(x, labels), real,
+                                            real_logit, real=True)
+            cr_fake = self.consistency.term(lambda x: self.discriminator(x, fake_labels), fake,
+                                            fake_logit, real=False)
+            extra["d_consistency"] = (cr_real + cr_fake).detach()
+            loss_real, loss_fake = loss_real + cr_real, loss_fake + cr_fake
         if self.r1_gamma:  # with the real half
             r1 = self.r1_term(real_logit, real)
             extra["d_r1"], loss_real = r1.detach(), loss_real + r1

@@ -63,13 +63,13 @@ def test_the_two_backwards_accumulate():
     model = _model()
     real = torch.rand(4, 3, 16, 16) * 2 - 1
     torch.manual_seed(0)
-    loss_real, loss_fake, _, _ = model.discriminator_step_losses(real, None)
+    loss_real, loss_fake, *_ = model.discriminator_step_losses(real, None)
     model.run_backward(loss_real)
     model.run_backward(loss_fake)
     accumulated = [p.grad.clone() for p in model.discriminator.parameters()]
     model.zero_grad(set_to_none=True)
     torch.manual_seed(0)
-    loss_real, loss_fake, _, _ = model.discriminator_step_losses(real, None)
+    loss_real, loss_fake, *_ = model.discriminator_step_losses(real, None)
     params = list(model.discriminator.parameters())
     g_real = torch.autograd.grad(loss_real, params, retain_graph=True)
     g_fake = torch.autograd.grad(loss_fake, params)

@@ -136,7 +136,9 @@ def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
     ("acwgan_gp", []),
     ("dcgan", ["model.r1_gamma=1", "model.adversarial_loss=hinge"]),
     ("study_acgan", ["model.r1_gamma=1", "model.adversarial_loss=least_squares"]),
-    ("acwgan_gp", ["model.top_k_decay=0.5"]), ("dcgan", ["model.top_k_decay=0.5"])])
+    ("acwgan_gp", ["model.top_k_decay=0.5"]), ("dcgan", ["model.top_k_decay=0.5"]),
+    ("cdcgan", ["model.consistency_real=10", "model.consistency_fake=10"]),
+    ("study_acgan", ["model.consistency_real=10", "model.consistency_fake=10"])])
 def test_the_small_data_options_run_inside_the_replayed_graph_without_waiting(name, extra,
                                                                               tmp_path):
     # DiffAugment's random transforms, the generator's average, LeCam's averages and R1's
