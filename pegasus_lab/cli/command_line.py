@@ -167,7 +167,7 @@ def closest_key_composed(compose: Callable, config_name: str, overrides: list[st
         cfg = compose(config_name, [o for o, u in zip(overrides, under) if not u])
     except Exception:  # noqa: BLE001 - a hint only: Hydra has said what went wrong
         return None
-    group, _, inside = missing.partition(".")
+    group, _, inside = given.lstrip("+~").partition(".")
     having = options_with_key(group, inside) if inside else []
     if having:  # a setting of other options of its group: say which, not a guess
         return f"{given}: a setting of {group}={', '.join(having)} only"

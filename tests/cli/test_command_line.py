@@ -65,6 +65,7 @@ def test_a_multirun_flag_among_the_overrides_runs_the_multirun(tmp_path):
      "model=cdcgan, dcgan, study_acgan, study_gan, study_gan_transposed only"),
     ("train", ["model=dcgan", "model.kl_weight=2"], "model.kl_weight: a setting of "
      "model=study_cvae, study_vae, vae_conv, vae_pixel, vaegan only"),
+    ("train", ["model=dcgan", "model.encoder.widht=3"], None),  # no model has that key
 ])
 def test_a_key_in_no_config_is_followed_by_the_closest_one(config, args, hint):
     assert closest_key(args, config) == hint
