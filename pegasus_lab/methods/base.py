@@ -71,6 +71,22 @@ class GenerativeModule(L.LightningModule):
         """Images in `input_range` from latents."""
         raise NotImplementedError
 
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """`generate`: what Lightning's model summary runs on `example_input_array`."""
+        return self.generate(z, labels)
+
+    @property
+    def example_input_array(self):
+        """One latent (with class 0 for a class-conditional model: no random label drawn, so
+        the summary leaves the run's random stream as it was): the model summary's FLOPs and
+        sizes are those of generating one image."""
+        z = torch.zeros(1, self.latent_dim)
+        return (z, torch.zeros(1, dtype=torch.long)) if getattr(self, "num_classes", 0) else z
+
+    @example_input_array.setter
+    def example_input_array(self, example) -> None:  # LightningModule.__init__ sets None
+        pass
+
     def to_unit(self, images: torch.Tensor) -> torch.Tensor:
         return to_unit(images, self.input_range)
 

@@ -169,3 +169,20 @@ def test_each_model_config_names_its_method_in_messages(tmp_path, model):
     messages name the method the config chose, not the class that runs it."""
     network = instantiate(compose_config("train", smoke(model), tmp_path).model)
     assert network.method_name == METHOD_NAMES[model]
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (Path(__file__).parents[2] / "conf" /
+                                                          "model").glob("*.yaml")))
+def test_the_model_summary_counts_the_flops_of_generating_one_image(tmp_path, model):
+    """Lightning's summary printed "Total FLOPs: 0" for every run: it had no input to run."""
+    from lightning.pytorch.utilities.model_summary import ModelSummary
+    network = instantiate(compose_config("train", smoke(model), tmp_path).model)
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    summary = ModelSummary(network, max_depth=1)
+    assert summary.total_flops > 0 and network.training  # its mode as it was
+    # no random draw (a conditional model's label is class 0): a seeded run's stream as before
+    assert torch.equal(torch.get_rng_state(), state)
+    sizes = dict(zip(summary.layer_names, summary.out_sizes))
+    generator = "decoder" if "decoder" in sizes else "generator"
+    assert sizes[generator][0] == 1  # one image
