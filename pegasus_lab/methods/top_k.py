@@ -6,7 +6,7 @@ images the discriminator (or critic) scores as most real contribute to the gener
 
 all of the batch in the first epoch, then fewer as training goes on, down to the share ν.
 The others' gradients are zero: the generator is not pulled towards what the discriminator
-already finds worst. γ (`top_k_decay`) 0.99 and ν (`top_k_least`) 0.5 are the paper's.
+already finds worst. γ is `top_k_decay` (e.g. 0.99), ν `top_k_least` (0.5 by default).
 
 The share is a buffer on the device, set at the start of each epoch (from the trainer's epoch:
 a resumed run goes on with its schedule) and read by the step, so the step is the same device
