@@ -41,14 +41,16 @@ class ACGAN(AdversarialPair):
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
                  adversarial_loss: str = "bce", r1_gamma: float = 0.0,
                  top_k_decay: float | None = None, top_k_least: float = 0.5,
-                 consistency_real: float = 0.0, consistency_fake: float = 0.0) -> None:
+                 consistency_real: float = 0.0, consistency_fake: float = 0.0,
+                 diff_augment_target: float | None = None) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
                          lecam_weight=lecam_weight, lecam_decay=lecam_decay,
                          adversarial_loss=adversarial_loss, r1_gamma=r1_gamma,
                          top_k_decay=top_k_decay, top_k_least=top_k_least,
-                         consistency_real=consistency_real, consistency_fake=consistency_fake)
+                         consistency_real=consistency_real, consistency_fake=consistency_fake,
+                         diff_augment_target=diff_augment_target)
         require_int("generator_batch_factor", generator_batch_factor, 1)
         self.generator_batch_factor = int(generator_batch_factor)
         self.class_weight = require_weight("class_weight", class_weight)
@@ -87,6 +89,7 @@ class ACGAN(AdversarialPair):
                "d_real": self.adversarial_loss.score(real_logit),
                "d_fake": self.adversarial_loss.score(fake_logit)}
         out["discriminator"] = out["d_source"]
+        self.adapt_augmentation(real_logit, out)
         if self.lecam is not None:
             lecam_real, lecam_fake = self.lecam(real_logit, fake_logit)
             out["d_lecam"] = lecam_real + lecam_fake

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from pegasus_lab.errors import ConfigError, require_weight
+from pegasus_lab.methods.adaptive_augment import AdaptiveProbability, require_target
 from pegasus_lab.methods.adversarial_loss import AdversarialLoss
 from pegasus_lab.methods.base import GenerativeModule
 from pegasus_lab.methods.consistency import Consistency
@@ -25,7 +26,8 @@ class AdversarialPair(TopKGenerator, GeneratorAverage, GenerativeModule):
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
                  adversarial_loss: str = "bce", r1_gamma: float = 0.0,
                  top_k_decay: float | None = None, top_k_least: float = 0.5,
-                 consistency_real: float = 0.0, consistency_fake: float = 0.0) -> None:
+                 consistency_real: float = 0.0, consistency_fake: float = 0.0,
+                 diff_augment_target: float | None = None) -> None:
         super().__init__(latent_dim=generator.latent_dim, input_range=input_range)
         # bce (the papers'), hinge or least_squares: methods/adversarial_loss.py
         self.adversarial_loss = AdversarialLoss(adversarial_loss)
@@ -35,8 +37,13 @@ class AdversarialPair(TopKGenerator, GeneratorAverage, GenerativeModule):
         self.generator, self.discriminator = generator, discriminator
         self.num_classes = generator.num_classes
         self.optimizer_factories = (generator_optimizer, discriminator_optimizer)
-        # DiffAugment in front of the discriminator, in training (None: none)
-        self.diff_augment = augment_inputs(discriminator, diff_augment, self.input_range)
+        # DiffAugment in front of the discriminator, in training (None: none); with a target,
+        # each transform to each image with a probability steered by ADA's heuristic
+        target = require_target(diff_augment_target, diff_augment)
+        self.augment_probability = None if target is None else AdaptiveProbability(target)
+        self.diff_augment = augment_inputs(
+            discriminator, diff_augment, self.input_range,
+            probability=None if target is None else lambda: self.augment_probability.p)
         if init_from:
             self.load_initial_weights(init_from)
         # sampled from outside training, where given; made after the weights a run starts
@@ -61,6 +68,13 @@ class AdversarialPair(TopKGenerator, GeneratorAverage, GenerativeModule):
     def compilable_networks(self) -> list[str]:
         # the R1 penalty is differentiated twice, through the discriminator
         return ["generator"] if self.r1_gamma else ["generator", "discriminator"]
+
+    def adapt_augmentation(self, real_logits, out: dict) -> None:
+        """With diff_augment_target: DiffAugment's probability moved by the discriminator's
+        logits of the real images, and logged (as d_augment_p) in `out`."""
+        if self.augment_probability is not None:
+            self.augment_probability.observe(real_logits)
+            out["d_augment_p"] = self.augment_probability.p.clone()
 
     def real_input(self, real):
         """The real images as the discriminator's update takes them: where the R1 penalty is

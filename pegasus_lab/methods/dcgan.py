@@ -33,14 +33,16 @@ class DCGAN(AdversarialPair):
                  lecam_weight: float = 0.0, lecam_decay: float = 0.99,
                  adversarial_loss: str = "bce", r1_gamma: float = 0.0,
                  top_k_decay: float | None = None, top_k_least: float = 0.5,
-                 consistency_real: float = 0.0, consistency_fake: float = 0.0) -> None:
+                 consistency_real: float = 0.0, consistency_fake: float = 0.0,
+                 diff_augment_target: float | None = None) -> None:
         super().__init__(generator, discriminator, generator_optimizer,
                          discriminator_optimizer, input_range, init_from,
                          diff_augment=diff_augment, ema_decay=ema_decay,
                          lecam_weight=lecam_weight, lecam_decay=lecam_decay,
                          adversarial_loss=adversarial_loss, r1_gamma=r1_gamma,
                          top_k_decay=top_k_decay, top_k_least=top_k_least,
-                         consistency_real=consistency_real, consistency_fake=consistency_fake)
+                         consistency_real=consistency_real, consistency_fake=consistency_fake,
+                         diff_augment_target=diff_augment_target)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
@@ -83,6 +85,7 @@ class DCGAN(AdversarialPair):
         loss_real, loss_fake, real_logit, fake_logit, fake, fake_labels = \
             self.discriminator_step_losses(real, labels)
         d_loss, extra = (loss_real + loss_fake).detach(), {}  # the adversarial loss alone
+        self.adapt_augmentation(real_logit, extra)
         if self.consistency:  # each half's term with its half
             cr_real = self.consistency.term(lambda x: self.discriminator(x, labels), real,
                                             real_logit, real=True)

@@ -21,7 +21,7 @@ graph and under torch.compile, and twice-differentiable for a gradient penalty.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -91,21 +91,28 @@ POLICIES = ("color", "translation", "cutout")
 class DiffAugment:
     """The chosen transforms of an image batch, for a pixel range `input_range`."""
 
-    def __init__(self, policies: Sequence[str], input_range: Sequence[float]) -> None:
+    def __init__(self, policies: Sequence[str], input_range: Sequence[float],
+                 probability: Callable[[], torch.Tensor] | None = None) -> None:
         self.policies = tuple(p for p in POLICIES if p in policies)  # in the fixed order
         low, high = float(input_range[0]), float(input_range[1])
         self.span, self.fill = high - low, (low + high) / 2
+        # each transform applied to each image with the probability this returns (a device
+        # scalar, moved by methods/adaptive_augment.py: looked up at each call, as moving the
+        # module to a device replaces it); None: to every image
+        self.probability = probability
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         nhwc = x.dim() == 4 and not x.is_contiguous() and \
             x.is_contiguous(memory_format=torch.channels_last)
+        p = self.probability() if self.probability is not None else None
         for policy in self.policies:
             if policy == "color":
-                x = color(x, self.span)
+                moved = color(x, self.span)
             elif policy == "translation":
-                x = translation(x, self.fill)
+                moved = translation(x, self.fill)
             else:
-                x = cutout(x, self.fill)
+                moved = cutout(x, self.fill)
+            x = moved if p is None else torch.where(_per_image(x) < p, moved, x)
         # the layout it came in (speed.channels_last): the network's weights are laid out so
         return x.contiguous(memory_format=torch.channels_last) if nhwc else x
 
@@ -138,12 +145,14 @@ def require_policies(key: str, value) -> tuple[str, ...]:
 
 
 def augment_inputs(net: nn.Module, policies: Sequence[str], input_range: Sequence[float],
-                   key: str = "diff_augment") -> DiffAugment | None:
-    """Put the DiffAugment `policies` in front of the discriminator `net` (training mode only);
-    the augmentation, or None for no policy (nothing put in front)."""
+                   key: str = "diff_augment",
+                   probability: Callable[[], torch.Tensor] | None = None) -> DiffAugment | None:
+    """Put the DiffAugment `policies` in front of the discriminator `net` (training mode only;
+    with `probability`, each transform to each image with it); the augmentation, or None for
+    no policy (nothing put in front)."""
     policies = require_policies(key, policies)
     if not policies:
         return None
-    augment = DiffAugment(policies, input_range)
+    augment = DiffAugment(policies, input_range, probability)
     net.register_forward_pre_hook(augment.before_forward)
     return augment

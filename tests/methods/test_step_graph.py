@@ -138,7 +138,8 @@ def test_replayed_steps_that_log_nothing_never_wait_for_the_gpu(name, tmp_path):
     ("study_acgan", ["model.r1_gamma=1", "model.adversarial_loss=least_squares"]),
     ("acwgan_gp", ["model.top_k_decay=0.5"]), ("dcgan", ["model.top_k_decay=0.5"]),
     ("cdcgan", ["model.consistency_real=10", "model.consistency_fake=10"]),
-    ("study_acgan", ["model.consistency_real=10", "model.consistency_fake=10"])])
+    ("study_acgan", ["model.consistency_real=10", "model.consistency_fake=10"]),
+    ("dcgan", ["model.diff_augment_target=0.6"])])
 def test_the_small_data_options_run_inside_the_replayed_graph_without_waiting(name, extra,
                                                                               tmp_path):
     # DiffAugment's random transforms, the generator's average, LeCam's averages and R1's
