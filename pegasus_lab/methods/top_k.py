@@ -69,6 +69,9 @@ class TopKGenerator:
         super().on_train_epoch_start()
         if self.top_k is not None:
             self.top_k.set_epoch(self.current_epoch)
+            # the epoch's share, a curve beside the losses (a Python number: no host sync)
+            self.log("train/top_k_share", self.top_k.share_at(self.current_epoch),
+                     on_step=False, on_epoch=True)
 
 
 def weighted(per_image: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

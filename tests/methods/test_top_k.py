@@ -73,6 +73,7 @@ def test_each_gan_trains_with_it_and_its_share_follows_the_epochs(tmp_path, name
     trainer = fit_steps(cfg, tmp_path, 1_000, epochs=2)
     model = trainer.lightning_module
     assert trainer.current_epoch == 2 and model.top_k.share.item() == 0.5  # set at epoch 1
+    assert trainer.callback_metrics["train/top_k_share"] == 0.5  # logged, a curve
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert "top_k.share" not in model.state_dict()  # follows from the epoch
 
