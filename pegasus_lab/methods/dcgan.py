@@ -11,10 +11,7 @@ taken over its images scored most real (methods/top_k.py).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import torch
-from torch import nn
 
 from pegasus_lab.methods.adversarial_pair import AdversarialPair
 
@@ -25,24 +22,6 @@ class DCGAN(AdversarialPair):
     @property
     def method_name(self) -> str:
         return "conditional DCGAN" if self.num_classes else "DCGAN"
-
-    def __init__(self, generator: nn.Module, discriminator: nn.Module,
-                 generator_optimizer: Callable, discriminator_optimizer: Callable,
-                 input_range: Sequence[float] = (-1.0, 1.0), init_from: str | None = None,
-                 diff_augment: Sequence[str] = (), ema_decay: float | None = None,
-                 lecam_weight: float = 0.0, lecam_decay: float = 0.99,
-                 adversarial_loss: str = "bce", r1_gamma: float = 0.0,
-                 top_k_decay: float | None = None, top_k_least: float = 0.5,
-                 consistency_real: float = 0.0, consistency_fake: float = 0.0,
-                 diff_augment_target: float | None = None) -> None:
-        super().__init__(generator, discriminator, generator_optimizer,
-                         discriminator_optimizer, input_range, init_from,
-                         diff_augment=diff_augment, ema_decay=ema_decay,
-                         lecam_weight=lecam_weight, lecam_decay=lecam_decay,
-                         adversarial_loss=adversarial_loss, r1_gamma=r1_gamma,
-                         top_k_decay=top_k_decay, top_k_least=top_k_least,
-                         consistency_real=consistency_real, consistency_fake=consistency_fake,
-                         diff_augment_target=diff_augment_target)
 
     def _labels(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor | None:
         if not self.num_classes:
